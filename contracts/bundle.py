@@ -1,0 +1,391 @@
+"""The stimulus bundle: the directory the pipeline writes and the study app and the analysis read.
+
+Layout (shared/design/contracts.md)::
+
+    BUNDLE/
+      manifest.json         schema_version, created_at, generators, reconstruction, software
+      targets.csv           target_id, true_generator, image
+      reconstructions.csv   target_id, generator, attempt, distance, image
+      images/               display images with opaque (content-hash) names
+
+This module is the only code that reads or writes those three files. Extra manifest keys and extra CSV columns
+are allowed and preserved (``extra``); the listed ones are required.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from contracts.atomic import atomic_write_json, atomic_write_text
+from contracts.errors import ContractError
+
+SCHEMA_VERSION = 1
+MANIFEST_FILE = "manifest.json"
+TARGETS_FILE = "targets.csv"
+RECONSTRUCTIONS_FILE = "reconstructions.csv"
+IMAGES_DIR = "images"
+
+TARGET_COLUMNS: tuple[str, ...] = ("target_id", "true_generator", "image")
+RECONSTRUCTION_COLUMNS: tuple[str, ...] = ("target_id", "generator", "attempt", "distance", "image")
+MANIFEST_KEYS: tuple[str, ...] = ("schema_version", "created_at", "generators", "reconstruction", "software")
+GENERATOR_KEYS: tuple[str, ...] = ("id", "label", "source", "resolution", "latent_dim")
+RECONSTRUCTION_KEYS: tuple[str, ...] = ("steps", "lr", "attempts", "distance", "seed")
+
+_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+@dataclass(frozen=True)
+class GeneratorInfo:
+    id: str
+    label: str
+    source: str
+    resolution: int
+    latent_dim: int
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "label": self.label, "source": self.source, "resolution": self.resolution,
+                "latent_dim": self.latent_dim, **dict(self.extra)}
+
+
+@dataclass(frozen=True)
+class ReconstructionConfig:
+    steps: int
+    lr: float
+    attempts: int
+    distance: str
+    seed: int
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"steps": self.steps, "lr": self.lr, "attempts": self.attempts, "distance": self.distance,
+                "seed": self.seed, **dict(self.extra)}
+
+
+@dataclass(frozen=True)
+class Manifest:
+    generators: tuple[GeneratorInfo, ...]
+    reconstruction: ReconstructionConfig
+    software: str
+    created_at: str = field(default_factory=lambda: utc_now_iso())
+    schema_version: int = SCHEMA_VERSION
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def generator_ids(self) -> tuple[str, ...]:
+        return tuple(g.id for g in self.generators)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"schema_version": self.schema_version, "created_at": self.created_at,
+                "generators": [g.to_json() for g in self.generators],
+                "reconstruction": self.reconstruction.to_json(), "software": self.software, **dict(self.extra)}
+
+
+@dataclass(frozen=True)
+class Target:
+    target_id: str
+    true_generator: str
+    image: str
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Reconstruction:
+    target_id: str
+    generator: str
+    attempt: int
+    distance: float
+    image: str
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A validated bundle in memory. Paths in rows are relative to ``root``."""
+
+    root: Path
+    manifest: Manifest
+    targets: tuple[Target, ...]
+    reconstructions: tuple[Reconstruction, ...]
+
+    @property
+    def generator_ids(self) -> tuple[str, ...]:
+        return self.manifest.generator_ids
+
+    @property
+    def attempts(self) -> int:
+        return self.manifest.reconstruction.attempts
+
+    def target(self, target_id: str) -> Target:
+        for t in self.targets:
+            if t.target_id == target_id:
+                return t
+        raise KeyError(target_id)
+
+    def grid(self, target_id: str) -> dict[str, list[Reconstruction]]:
+        """Reconstructions of one target: generator id -> rows ordered by attempt."""
+        out: dict[str, list[Reconstruction]] = {g: [] for g in self.generator_ids}
+        for r in self.reconstructions:
+            if r.target_id == target_id:
+                out[r.generator].append(r)
+        for rows in out.values():
+            rows.sort(key=lambda r: r.attempt)
+        return out
+
+    def image_path(self, relative: str) -> Path:
+        return self.root / relative
+
+    def algorithm_attribution(self) -> dict[str, str]:
+        """target_id -> the generator the algorithm attributes it to (contract rule, see :func:`attribute`)."""
+        return attribute((r.target_id, r.generator, r.distance) for r in self.reconstructions)
+
+
+def utc_now_iso() -> str:
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def attribute(rows: Iterable[tuple[str, str, float]]) -> dict[str, str]:
+    """Paper eq. (5): each target goes to the generator whose smallest distance over attempts is smallest.
+
+    ``rows`` are ``(target_id, generator, distance)``. Ties go to the lowest generator id in sort order.
+    """
+    best: dict[str, dict[str, float]] = {}
+    for target_id, generator, distance in rows:
+        per_gen = best.setdefault(target_id, {})
+        if generator not in per_gen or distance < per_gen[generator]:
+            per_gen[generator] = distance
+    return {t: min(sorted(per_gen), key=lambda g: per_gen[g]) for t, per_gen in best.items()}
+
+
+def content_name(data: bytes, suffix: str = ".png") -> str:
+    """An opaque, content-derived file name for a display image (reveals nothing about what made it)."""
+    return hashlib.sha256(data).hexdigest()[:32] + suffix
+
+
+# --------------------------------------------------------------------------------------------------- reading
+
+
+def read_bundle(root: str | Path, *, check_images: bool = True) -> Bundle:
+    """Read and validate a bundle directory. Raises :class:`ContractError` naming the file, row and problem."""
+    root = Path(root)
+    if not root.is_dir():
+        raise ContractError(root, "no such bundle directory (build one with `python -m reconstruction_pipeline build`)")
+    manifest = _read_manifest(root / MANIFEST_FILE)
+    gen_ids = set(manifest.generator_ids)
+
+    targets: list[Target] = []
+    seen_targets: set[str] = set()
+    path = root / TARGETS_FILE
+    for line, row, extra in _read_csv(path, TARGET_COLUMNS):
+        t = Target(_id(path, line, row, "target_id"), row["true_generator"], row["image"], extra)
+        if t.target_id in seen_targets:
+            raise ContractError(path, f"duplicate target_id {t.target_id!r}", line=line)
+        if t.true_generator not in gen_ids:
+            raise ContractError(path, f"true_generator {t.true_generator!r} is not a generator of manifest.json "
+                                      f"({', '.join(sorted(gen_ids))})", line=line)
+        _check_image(root, path, line, t.image, check_images)
+        seen_targets.add(t.target_id)
+        targets.append(t)
+    if not targets:
+        raise ContractError(path, "no targets")
+
+    recs: list[Reconstruction] = []
+    seen: set[tuple[str, str, int]] = set()
+    path = root / RECONSTRUCTIONS_FILE
+    attempts = manifest.reconstruction.attempts
+    for line, row, extra in _read_csv(path, RECONSTRUCTION_COLUMNS):
+        r = Reconstruction(row["target_id"], row["generator"], _int(path, line, row, "attempt"),
+                           _float(path, line, row, "distance"), row["image"], extra)
+        if r.target_id not in seen_targets:
+            raise ContractError(path, f"target_id {r.target_id!r} is not in {TARGETS_FILE}", line=line)
+        if r.generator not in gen_ids:
+            raise ContractError(path, f"generator {r.generator!r} is not a generator of manifest.json", line=line)
+        if not 0 <= r.attempt < attempts:
+            raise ContractError(path, f"attempt {r.attempt} outside 0..{attempts - 1} (manifest attempts={attempts})",
+                                line=line)
+        key = (r.target_id, r.generator, r.attempt)
+        if key in seen:
+            raise ContractError(path, f"duplicate row for target {r.target_id!r}, generator {r.generator!r}, "
+                                      f"attempt {r.attempt}", line=line)
+        _check_image(root, path, line, r.image, check_images)
+        seen.add(key)
+        recs.append(r)
+    expected = len(targets) * len(gen_ids) * attempts
+    if len(recs) != expected:
+        missing = sorted({t.target_id for t in targets} - {k[0] for k in seen})[:3]
+        raise ContractError(path, f"{len(recs)} reconstructions, expected {expected} = {len(targets)} targets x "
+                                  f"{len(gen_ids)} generators x {attempts} attempts"
+                                  + (f" (first targets with none: {', '.join(missing)})" if missing else ""))
+    _check_opaque_names(root, targets, recs, manifest)
+    return Bundle(root, manifest, tuple(targets), tuple(recs))
+
+
+def _read_manifest(path: Path) -> Manifest:
+    if not path.is_file():
+        raise ContractError(path, "missing (is this a stimulus bundle directory?)")
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ContractError(path, f"not valid JSON: {e}") from None
+    if not isinstance(raw, dict):
+        raise ContractError(path, "must hold a JSON object")
+    missing = [k for k in MANIFEST_KEYS if k not in raw]
+    if missing:
+        raise ContractError(path, f"missing key(s): {', '.join(missing)}")
+    if raw["schema_version"] != SCHEMA_VERSION:
+        raise ContractError(path, f"schema_version {raw['schema_version']!r}; this software reads version "
+                                  f"{SCHEMA_VERSION} (rebuild the bundle with this version of the pipeline)")
+    gens_raw = raw["generators"]
+    if not isinstance(gens_raw, list) or not gens_raw:
+        raise ContractError(path, "`generators` must be a non-empty list")
+    gens: list[GeneratorInfo] = []
+    for i, g in enumerate(gens_raw):
+        if not isinstance(g, dict) or any(k not in g for k in GENERATOR_KEYS):
+            raise ContractError(path, f"generators[{i}] must be an object with keys {', '.join(GENERATOR_KEYS)}")
+        if not isinstance(g["id"], str) or not _ID_PATTERN.match(g["id"]) or g["id"] == "PLACEBO":
+            raise ContractError(path, f"generators[{i}].id {g['id']!r} must be a short id of letters, digits, "
+                                      "'.', '_' or '-' (and not PLACEBO)")
+        try:
+            res, dim = int(g["resolution"]), int(g["latent_dim"])
+        except (TypeError, ValueError):
+            raise ContractError(path, f"generators[{i}]: resolution and latent_dim must be integers") from None
+        gens.append(GeneratorInfo(g["id"], str(g["label"]), str(g["source"]), res, dim,
+                                  {k: v for k, v in g.items() if k not in GENERATOR_KEYS}))
+    ids = [g.id for g in gens]
+    if len(set(ids)) != len(ids):
+        raise ContractError(path, f"duplicate generator ids: {ids}")
+    rc = raw["reconstruction"]
+    if not isinstance(rc, dict) or any(k not in rc for k in RECONSTRUCTION_KEYS):
+        raise ContractError(path, f"`reconstruction` must be an object with keys {', '.join(RECONSTRUCTION_KEYS)}")
+    try:
+        config = ReconstructionConfig(int(rc["steps"]), float(rc["lr"]), int(rc["attempts"]), str(rc["distance"]),
+                                      int(rc["seed"]), {k: v for k, v in rc.items() if k not in RECONSTRUCTION_KEYS})
+    except (TypeError, ValueError):
+        raise ContractError(path, "`reconstruction`: steps, attempts and seed must be integers, lr a number") from None
+    if config.attempts < 1:
+        raise ContractError(path, f"`reconstruction.attempts` must be >= 1, got {config.attempts}")
+    return Manifest(tuple(gens), config, str(raw["software"]), str(raw["created_at"]), SCHEMA_VERSION,
+                    {k: v for k, v in raw.items() if k not in MANIFEST_KEYS})
+
+
+def _read_csv(path: Path, columns: Sequence[str]) -> Iterable[tuple[int, dict[str, str], dict[str, str]]]:
+    if not path.is_file():
+        raise ContractError(path, "missing")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ContractError(path, f"not UTF-8 text: {e}") from None
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    header = reader.fieldnames or []
+    missing = [c for c in columns if c not in header]
+    if missing:
+        raise ContractError(path, f"missing column(s): {', '.join(missing)} (header: {', '.join(header) or 'empty'})",
+                            line=1)
+    for row in reader:
+        line = reader.line_num
+        if None in row or any(v is None for v in row.values()):
+            raise ContractError(path, f"row has {'more' if None in row else 'fewer'} fields than the header", line=line)
+        yield line, {c: row[c] for c in columns}, {k: v for k, v in row.items() if k not in columns}
+
+
+def _id(path: Path, line: int, row: Mapping[str, str], col: str) -> str:
+    value = row[col]
+    if not value.strip():
+        raise ContractError(path, f"empty {col}", line=line)
+    return value
+
+
+def _int(path: Path, line: int, row: Mapping[str, str], col: str) -> int:
+    try:
+        return int(row[col])
+    except ValueError:
+        raise ContractError(path, f"{col} must be an integer, got {row[col]!r}", line=line) from None
+
+
+def _float(path: Path, line: int, row: Mapping[str, str], col: str) -> float:
+    try:
+        value = float(row[col])
+    except ValueError:
+        raise ContractError(path, f"{col} must be a number, got {row[col]!r}", line=line) from None
+    if not math.isfinite(value):
+        raise ContractError(path, f"{col} must be finite, got {row[col]!r}", line=line)
+    return value
+
+
+def _check_image(root: Path, path: Path, line: int, image: str, check_exists: bool) -> None:
+    p = Path(image)
+    if p.is_absolute() or ".." in p.parts or not image:
+        raise ContractError(path, f"image {image!r} must be a path relative to the bundle, inside it", line=line)
+    if check_exists and not (root / p).is_file():
+        raise ContractError(path, f"image {image!r} does not exist in {root}", line=line)
+
+
+def _check_opaque_names(root: Path, targets: Sequence[Target], recs: Sequence[Reconstruction],
+                        manifest: Manifest) -> None:
+    """Display image names must reveal nothing about generator, target or attempt."""
+    words = {g.id.lower() for g in manifest.generators} | {g.label.lower() for g in manifest.generators if g.label}
+    words |= {t.target_id.lower() for t in targets}
+    for rows, fname in ((targets, TARGETS_FILE), (recs, RECONSTRUCTIONS_FILE)):
+        for row in rows:
+            name = Path(row.image).name.lower()
+            leaked = sorted(w for w in words if len(w) >= 3 and w in name)
+            if leaked:
+                raise ContractError(root / fname, f"display image name {row.image!r} reveals {leaked[0]!r}; "
+                                                  "display images must have opaque names (e.g. content hashes)")
+
+
+# --------------------------------------------------------------------------------------------------- writing
+
+
+def write_manifest(root: str | Path, manifest: Manifest) -> None:
+    atomic_write_json(Path(root) / MANIFEST_FILE, manifest.to_json())
+
+
+def write_targets(root: str | Path, targets: Sequence[Target]) -> None:
+    atomic_write_text(Path(root) / TARGETS_FILE,
+                      _csv_text(TARGET_COLUMNS, [([t.target_id, t.true_generator, t.image], t.extra) for t in targets]))
+
+
+def write_reconstructions(root: str | Path, recs: Sequence[Reconstruction]) -> None:
+    atomic_write_text(Path(root) / RECONSTRUCTIONS_FILE,
+                      _csv_text(RECONSTRUCTION_COLUMNS,
+                                [([r.target_id, r.generator, str(r.attempt), repr(float(r.distance)), r.image],
+                                  r.extra) for r in recs]))
+
+
+def write_bundle(root: str | Path, manifest: Manifest, targets: Sequence[Target],
+                 reconstructions: Sequence[Reconstruction]) -> Bundle:
+    """Write the three contract files (images must already be in place) and return the bundle as read back.
+
+    The manifest is written last, so a directory with a manifest always has its tables.
+    """
+    root = Path(root)
+    write_targets(root, targets)
+    write_reconstructions(root, reconstructions)
+    write_manifest(root, manifest)
+    return read_bundle(root)
+
+
+def _csv_text(columns: Sequence[str], rows: Iterable[tuple[list[str], Mapping[str, str]]]) -> str:
+    rows = list(rows)
+    extra_cols: list[str] = []
+    for _, extra in rows:
+        for k in extra:
+            if k not in extra_cols and k not in columns:
+                extra_cols.append(k)
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow([*columns, *extra_cols])
+    for values, extra in rows:
+        w.writerow([*values, *(str(extra.get(k, "")) for k in extra_cols)])
+    return buf.getvalue()

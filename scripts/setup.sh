@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Creates the project's two Python environments inside the repository and installs everything they need.
+#   .venv           study server (oTree) + analysis + test tools      (requirements.txt, requirements-test.txt)
+#   .venv-pipeline  reconstruction pipeline (torch, torchvision, Ray) (requirements-pipeline.txt)
+# oTree pins starlette 0.14 / markupsafe 1.1.1 / sqlalchemy 1.3, which torch's dependencies cannot share, hence two.
+# Idempotent: a stamp (hash of the requirement files) skips pip when nothing changed.
+#   scripts/setup.sh [study|pipeline|all] [--system]   --system also installs Debian packages (chromium, postgresql)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+what=${1:-all}
+system=0
+for a in "$@"; do [ "$a" = "--system" ] && system=1; done
+mkdir -p .setup-stamps
+
+need() {  # need NAME FILES... : true when the stamp for NAME differs from the hash of FILES
+  local name=$1; shift
+  local h; h=$(cat "$@" scripts/setup.sh | sha256sum | cut -c1-16)
+  [ "$(cat ".setup-stamps/$name" 2>/dev/null)" != "$h" ] && echo "$h" > ".setup-stamps/$name.new"
+}
+done_stamp() { mv ".setup-stamps/$1.new" ".setup-stamps/$1"; }
+
+if [ "$what" = study ] || [ "$what" = all ]; then
+  if need study requirements.txt requirements-test.txt; then
+    echo "setup: installing the study/analysis environment (.venv) ..."
+    [ -x .venv/bin/python ] || "$PY" -m venv .venv
+    .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt -r requirements-test.txt
+    .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps crowd-kit==1.4.2
+    done_stamp study
+  fi
+fi
+if [ "$what" = pipeline ] || [ "$what" = all ]; then
+  if need pipeline requirements-pipeline.txt requirements-test.txt; then
+    echo "setup: installing the pipeline environment (.venv-pipeline; torch installs from local disk, ~2-5 min) ..."
+    [ -x .venv-pipeline/bin/python ] || "$PY" -m venv .venv-pipeline
+    .venv-pipeline/bin/python -m pip install -q --disable-pip-version-check -r requirements-pipeline.txt \
+      -r requirements-test.txt
+    .venv-pipeline/bin/python -m pip install -q --disable-pip-version-check --no-deps gan-face-generate==1.1.1
+    done_stamp pipeline
+  fi
+fi
+if [ "$system" = 1 ]; then
+  missing=()
+  command -v chromium >/dev/null || missing+=(chromium)
+  command -v pg_ctlcluster >/dev/null || [ -x /usr/lib/postgresql/15/bin/postgres ] || missing+=(postgresql)
+  command -v nginx >/dev/null || missing+=(nginx-light)
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "setup: installing Debian packages: ${missing[*]}"
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+fi
