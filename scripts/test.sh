@@ -9,7 +9,7 @@ scripts/setup.sh all --system || { echo "setup failed"; exit 1; }
 rm -rf test-results && mkdir -p test-results
 existing() { for d in "$@"; do [ -e "$d" ] && echo "$d"; done; }
 rc=0
-pipeline_tests=$(existing tests/contracts tests/pipeline)
+pipeline_tests=$(existing tests/contracts tests/zoo tests/pipeline)
 study_tests=$(existing tests/contracts tests/study tests/analysis tests/e2e)
 echo "== pipeline environment: $pipeline_tests"
 # shellcheck disable=SC2086
@@ -18,6 +18,7 @@ echo "== study/analysis environment: $study_tests"
 # shellcheck disable=SC2086
 .venv/bin/python -m pytest $study_tests --junitxml=test-results/study.xml "$@" || rc=$?
 echo "== type check (mypy)"
-.venv-pipeline/bin/python -m mypy || rc=$?
+.venv-pipeline/bin/python -m mypy contracts reconstruction_pipeline || rc=$?
+[ -d analysis ] && { .venv/bin/python -m mypy analysis || rc=$?; }
 .venv/bin/python scripts/junit_total.py test-results/*.xml || rc=$?
 exit $rc

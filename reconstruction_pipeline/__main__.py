@@ -1,0 +1,24 @@
+"""``python -m reconstruction_pipeline COMMAND ...``
+
+Commands: ``zoo`` (list / train generators: :mod:`reconstruction_pipeline.zoo.cli`) and the pipeline's own
+commands ``build``, ``evaluate``, ``attribute`` (:mod:`reconstruction_pipeline.cli`).
+"""
+
+from __future__ import annotations
+
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "zoo":
+        from reconstruction_pipeline.zoo.cli import main as zoo_main
+
+        return zoo_main(argv[1:])
+    from reconstruction_pipeline.cli import main as pipeline_main
+
+    return pipeline_main(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
