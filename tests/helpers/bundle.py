@@ -1,0 +1,90 @@
+"""``make_bundle``: a real, valid stimulus bundle on disk for tests, written through ``contracts.bundle``.
+
+Every display image is a small distinct PNG (Pillow) named by its content hash, so the bundle passes
+``read_bundle`` exactly as a pipeline-built one does. Standard library + Pillow only (works in both venvs).
+
+    bundle = make_bundle(tmp_path, n_targets=6, generators=("dcgan", "stylegan", "progan"), attempts=3)
+"""
+
+from __future__ import annotations
+
+import io
+import random
+from collections.abc import Collection, Sequence
+from pathlib import Path
+
+from PIL import Image
+
+from contracts.bundle import (IMAGES_DIR, Bundle, GeneratorInfo, Manifest, Reconstruction, ReconstructionConfig,
+                              Target, content_name, write_bundle)
+
+# Ids chosen so that no hex content-hash name can contain them (letters outside a-f).
+DEFAULT_GENERATORS: tuple[str, ...] = ("dcgan", "stylegan", "progan")
+
+
+def _png(rng: random.Random, size: int, index: int) -> bytes:
+    """A distinct small PNG: random noise plus an index-derived colour band, so no two images share a hash."""
+    img = Image.new("RGB", (size, size))
+    pixels = [(rng.randrange(256), rng.randrange(256), rng.randrange(256)) for _ in range(size * size)]
+    band = ((index * 37) % 256, (index * 91) % 256, (index * 53) % 256)
+    for x in range(size):  # top row encodes the index -> distinct even if the rng repeated
+        pixels[x] = band
+    img.putdata(pixels)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def make_bundle(tmp_path: str | Path, *, n_targets: int = 6, generators: int | Sequence[str] = DEFAULT_GENERATORS,
+                attempts: int = 3, seed: int = 0, image_size: int = 8, algorithm_wrong: Collection[str] = (),
+                name: str = "bundle") -> Bundle:
+    """Write a valid bundle under ``tmp_path / name`` and return it as read back by ``read_bundle``.
+
+    ``generators``: a count (ids ``gen0``, ``gen1``, ...) or explicit ids. Targets ``t000``, ``t001``, ... are
+    assigned true generators round-robin. Distances: the true generator is the closest for every target except
+    those listed in ``algorithm_wrong`` (there the next generator in order is closest), so the algorithm's
+    attribution is known exactly. ``seed`` makes the pixels reproducible.
+    """
+    if isinstance(generators, int):
+        if generators < 1:
+            raise ValueError(f"generators must be >= 1, got {generators}")
+        gen_ids: tuple[str, ...] = tuple(f"gen{i}" for i in range(generators))
+    else:
+        gen_ids = tuple(generators)
+    if n_targets < 1 or attempts < 1:
+        raise ValueError(f"n_targets and attempts must be >= 1, got {n_targets}, {attempts}")
+    root = Path(tmp_path) / name
+    images = root / IMAGES_DIR
+    images.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(seed)
+    counter = 0
+
+    def new_image() -> str:
+        nonlocal counter
+        data = _png(rng, image_size, counter)
+        counter += 1
+        fname = content_name(data)
+        (images / fname).write_bytes(data)
+        return f"{IMAGES_DIR}/{fname}"
+
+    targets: list[Target] = []
+    recs: list[Reconstruction] = []
+    wrong = set(algorithm_wrong)
+    for i in range(n_targets):
+        tid = f"t{i:03d}"
+        true_gen = gen_ids[i % len(gen_ids)]
+        targets.append(Target(tid, true_gen, new_image()))
+        closest = gen_ids[(i + 1) % len(gen_ids)] if tid in wrong and len(gen_ids) > 1 else true_gen
+        for g in gen_ids:
+            for a in range(attempts):
+                base = 0.1 if g == closest else 0.5 + 0.1 * gen_ids.index(g)
+                recs.append(Reconstruction(tid, g, a, round(base + 0.01 * a, 6), new_image()))
+    unknown = wrong - {t.target_id for t in targets}
+    if unknown:
+        raise ValueError(f"algorithm_wrong names unknown targets: {sorted(unknown)}")
+    manifest = Manifest(
+        generators=tuple(GeneratorInfo(g, g.upper(), "test fixture", image_size, 16) for g in gen_ids),
+        reconstruction=ReconstructionConfig(steps=10, lr=0.05, attempts=attempts, distance="mse", seed=seed),
+        software="tests.helpers.make_bundle",
+    )
+    return write_bundle(root, manifest, targets, recs)
