@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The demo: the README's first command.
+#  1. creates both environments inside the repo (scripts/setup.sh; first run installs torch from local disk),
+#  2. builds a small stimulus bundle from the shipped `faces` generators on the CPU (resumable: a re-run reuses it),
+#  3. serves the study on localhost with oTree's devserver (SQLite), creates a demo session and prints the
+#     participant link, the admin link and how to export. Ctrl-C stops it.
+# Environment overrides: PORT (8000), DEMO_BUNDLE (demo_bundle), DEMO_TARGETS (per generator, 4), DEMO_STEPS (200),
+# DEMO_PARTICIPANTS (4), DEVICE (auto).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PORT=${PORT:-8000}
+BUNDLE=${DEMO_BUNDLE:-demo_bundle}
+scripts/setup.sh all
+echo "demo: building the stimulus bundle in $BUNDLE (faces zoo, pixel distance, ${DEMO_STEPS:-200} steps, CPU) ..."
+.venv-pipeline/bin/python -m reconstruction_pipeline build --zoo faces \
+  --targets-per-generator "${DEMO_TARGETS:-4}" --attempts 3 --steps "${DEMO_STEPS:-200}" --distance pixel \
+  --display-size 256 --seed 0 --device "${DEVICE:-auto}" --out "$BUNDLE"
+.venv-pipeline/bin/python -m reconstruction_pipeline evaluate "$BUNDLE" --out "$BUNDLE/evaluation" | tail -n 12
+export STUDY_BUNDLE="$PWD/$BUNDLE"
+export OTREE_REST_KEY=${OTREE_REST_KEY:-demo-rest-key}
+exec .venv/bin/python scripts/serve_demo.py --port "$PORT" --participants "${DEMO_PARTICIPANTS:-4}"
