@@ -7,6 +7,8 @@
 #   scripts/setup.sh [study|pipeline|all] [--system]   --system also installs Debian packages (chromium, postgresql)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# pip warns about optional local index folders this machine's pip.conf names; hide only that line.
+pip_quiet() { "$@" 2> >(grep -v "^WARNING: Location '" >&2); }
 PY=${PYTHON:-python3}
 what=${1:-all}
 system=0
@@ -24,8 +26,8 @@ if [ "$what" = study ] || [ "$what" = all ]; then
   if need study requirements.txt requirements-test.txt; then
     echo "setup: installing the study/analysis environment (.venv) ..."
     [ -x .venv/bin/python ] || "$PY" -m venv .venv
-    .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt -r requirements-test.txt
-    .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps crowd-kit==1.4.2
+    pip_quiet .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt -r requirements-test.txt
+    pip_quiet .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps crowd-kit==1.4.2
     done_stamp study
   fi
 fi
@@ -33,9 +35,9 @@ if [ "$what" = pipeline ] || [ "$what" = all ]; then
   if need pipeline requirements-pipeline.txt requirements-test.txt; then
     echo "setup: installing the pipeline environment (.venv-pipeline; torch installs from local disk, ~2-5 min) ..."
     [ -x .venv-pipeline/bin/python ] || "$PY" -m venv .venv-pipeline
-    .venv-pipeline/bin/python -m pip install -q --disable-pip-version-check -r requirements-pipeline.txt \
+    pip_quiet .venv-pipeline/bin/python -m pip install -q --disable-pip-version-check -r requirements-pipeline.txt \
       -r requirements-test.txt
-    .venv-pipeline/bin/python -m pip install -q --disable-pip-version-check --no-deps gan-face-generate==1.1.1
+    pip_quiet .venv-pipeline/bin/python -m pip install -q --disable-pip-version-check --no-deps gan-face-generate==1.1.1
     done_stamp pipeline
   fi
 fi
