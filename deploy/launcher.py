@@ -1,0 +1,143 @@
+"""Production launcher for the oTree study server.
+
+    OTREE_ADMIN_PASSWORD=... OTREE_AUTH_LEVEL=STUDY OTREE_SECRET_KEY=... OTREE_REST_KEY=... \\
+    DATABASE_URL=postgresql://user:pw@localhost/study  python -m deploy.launcher --host 127.0.0.1 --port 8000
+
+What it adds to ``otree prodserver``:
+
+* it refuses to start (one line, exit 2) unless the environment carries an admin password, ``OTREE_AUTH_LEVEL=STUDY``
+  and a secret key (oTree itself leaves the admin pages, the REST API and the data exports open when the auth level is
+  unset), and a ``DATABASE_URL`` (oTree would otherwise fall back to ./db.sqlite3 silently);
+* it sets ``OTREE_PRODUCTION=1`` and binds 127.0.0.1 unless told otherwise (prodserver's default is 0.0.0.0; put nginx
+  in front, see deploy/nginx.conf);
+* oTree's prodserver spawns an ``otree timeoutsubprocess`` child that survives a SIGTERM of its parent; the launcher
+  runs the server in its own process group and, on SIGTERM/SIGINT or when the server dies, ends the whole group, so
+  nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from types import FrameType
+
+REQUIRED_AUTH_LEVEL = "STUDY"
+MIN_SECRET_LENGTH = 16
+
+
+class LaunchError(Exception):
+    """A problem with the environment that must be fixed before the server may start (one line)."""
+
+
+def check_environment(env: Mapping[str, str]) -> None:
+    """Raise :class:`LaunchError` naming the first missing or unsafe setting. Pure: reads only ``env``."""
+    if not env.get("OTREE_ADMIN_PASSWORD", "").strip():
+        raise LaunchError("OTREE_ADMIN_PASSWORD is not set: export a strong admin password before starting "
+                          "the production server")
+    level = env.get("OTREE_AUTH_LEVEL", "")
+    if level != REQUIRED_AUTH_LEVEL:
+        raise LaunchError(f"OTREE_AUTH_LEVEL is {level!r}, must be {REQUIRED_AUTH_LEVEL!r}: without it oTree leaves "
+                          "admin pages, the REST API and data exports open to anyone")
+    secret = env.get("OTREE_SECRET_KEY", "")
+    if len(secret.strip()) < MIN_SECRET_LENGTH:
+        raise LaunchError(f"OTREE_SECRET_KEY is missing or shorter than {MIN_SECRET_LENGTH} characters: export a "
+                          "random secret, e.g. $(python3 -c 'import secrets; print(secrets.token_hex(32))')")
+    url = env.get("DATABASE_URL", "")
+    if not url:
+        raise LaunchError("DATABASE_URL is not set: production needs a database that survives a crash, e.g. "
+                          "postgresql://user:password@localhost/study")
+    if url.startswith("sqlite") and ":memory:" in url:
+        raise LaunchError("DATABASE_URL points at an in-memory SQLite database, which loses every answer on a crash")
+
+
+def server_command(*, otree: str, host: str, port: int) -> list[str]:
+    return [otree, "prodserver", f"{host}:{port}"]
+
+
+def server_environment(env: Mapping[str, str], *, otree_bin_dir: str) -> dict[str, str]:
+    """The environment the server runs with: production on, and oTree's own `otree` first on PATH
+    (prodserver starts its `otree timeoutsubprocess` child through PATH)."""
+    out = dict(env)
+    out["OTREE_PRODUCTION"] = "1"
+    out["PATH"] = otree_bin_dir + os.pathsep + env.get("PATH", "")
+    return out
+
+
+def find_otree() -> str:
+    candidate = Path(sys.executable).with_name("otree")
+    if not candidate.exists():
+        raise LaunchError(f"no `otree` next to {sys.executable}: run the launcher with the study environment's "
+                          "python (.venv/bin/python -m deploy.launcher)")
+    return str(candidate)
+
+
+def stop_group(proc: subprocess.Popen[bytes], *, grace_s: float = 10.0) -> None:
+    """SIGTERM the server's whole process group (incl. the timeoutsubprocess child), SIGKILL what is left."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None and not _group_alive(proc.pid):
+            return
+        time.sleep(0.1)
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m deploy.launcher", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (put nginx in front; 0.0.0.0 exposes oTree)")
+    p.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")), help="port to bind")
+    p.add_argument("--project-dir", type=Path, default=Path.cwd(),
+                   help="the oTree project (the directory holding settings.py)")
+    args = p.parse_args(argv)
+    try:
+        if not (args.project_dir / "settings.py").is_file():
+            raise LaunchError(f"{args.project_dir} has no settings.py: pass the oTree project with --project-dir")
+        if not 0 < args.port < 65536:
+            raise LaunchError(f"--port {args.port} is not a valid TCP port (1-65535)")
+        check_environment(os.environ)
+        otree = find_otree()
+    except LaunchError as e:
+        print(f"launcher: {e}", file=sys.stderr)
+        return 2
+    cmd = server_command(otree=otree, host=args.host, port=args.port)
+    env = server_environment(os.environ, otree_bin_dir=str(Path(otree).parent))
+    proc = subprocess.Popen(cmd, cwd=args.project_dir, env=env, start_new_session=True)
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop_group(proc)
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    print(f"launcher: oTree prodserver pid {proc.pid} on http://{args.host}:{args.port}", flush=True)
+    rc = proc.wait()
+    stop_group(proc, grace_s=2.0)  # the server died on its own: do not leave its timeoutsubprocess behind
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())

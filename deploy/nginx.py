@@ -1,0 +1,81 @@
+"""Render deploy/nginx.conf.template: nginx serves static directories (stimulus images, oTree's static files) and
+proxies the rest, websockets included, to the oTree server.
+
+    python -m deploy.nginx --listen 80 --upstream 127.0.0.1:8000 --prefix /srv/study \\
+        --static /study_images/=/srv/study/bundle/images --user www-data > /srv/study/nginx.conf
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+import re
+
+TEMPLATE = Path(__file__).with_name("nginx.conf.template")
+DEBIAN_MIME_TYPES = "/etc/nginx/mime.types"
+_PLACEHOLDER = re.compile(r"\$\{([A-Z_]+)\}")
+
+
+def static_location(url_prefix: str, directory: Path) -> str:
+    if not (url_prefix.startswith("/") and url_prefix.endswith("/")):
+        raise ValueError(f"static URL prefix {url_prefix!r} must start and end with '/', e.g. /study_images/")
+    return (f"        location {url_prefix} {{\n"
+            f"            alias {directory.resolve()}/;\n"
+            f"            expires 1y;\n"
+            f"            add_header Cache-Control \"public, immutable\";\n"
+            f"            access_log off;\n"
+            f"            try_files $uri =404;\n"
+            f"        }}\n")
+
+
+def render(*, listen: str, upstream: str, prefix: Path, static: Mapping[str, Path], user: str | None = None,
+           workers: int | str = "auto", access_log: bool = False,
+           mime_types: str = DEBIAN_MIME_TYPES) -> str:
+    """The nginx.conf text. ``static`` maps URL prefixes ("/study_images/") to directories served from disk."""
+    locations = "".join(static_location(u, d) for u, d in static.items())
+    values = dict(
+        USER_LINE=f"user {user};" if user else "# (no user line: nginx keeps the user that started it)",
+        WORKERS=str(workers), PREFIX=str(prefix), MIME_TYPES=mime_types,
+        ACCESS_LOG=f"{prefix}/access.log" if access_log else "off",
+        UPSTREAM=upstream, LISTEN=listen, STATIC_LOCATIONS=locations)
+    # ${NAME} (upper case) are ours; nginx's own $variables pass through untouched.
+    return _PLACEHOLDER.sub(lambda m: values[m.group(1)], TEMPLATE.read_text(encoding="utf-8"))
+
+
+def _parse_static(items: list[str]) -> dict[str, Path]:
+    out: dict[str, Path] = {}
+    for item in items:
+        url, sep, directory = item.partition("=")
+        if not sep:
+            raise ValueError(f"--static {item!r} must be URL_PREFIX=DIRECTORY, e.g. /study_images/=/srv/bundle/images")
+        if not Path(directory).is_dir():
+            raise ValueError(f"--static {item!r}: {directory} is not a directory")
+        out[url] = Path(directory)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m deploy.nginx", description="Render the study's nginx.conf to stdout",
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--listen", default="80", help="nginx listen directive, e.g. 80 or 127.0.0.1:8080")
+    p.add_argument("--upstream", default="127.0.0.1:8000", help="host:port of the oTree server")
+    p.add_argument("--prefix", type=Path, required=True, help="directory for nginx's pid, logs and temp files")
+    p.add_argument("--static", action="append", default=[], metavar="URL_PREFIX=DIR",
+                   help="serve DIR at URL_PREFIX (repeatable)")
+    p.add_argument("--user", default=None, help="user for worker processes (www-data on Debian)")
+    p.add_argument("--access-log", action="store_true", help="write an access log under --prefix")
+    args = p.parse_args(argv)
+    try:
+        text = render(listen=args.listen, upstream=args.upstream, prefix=args.prefix.resolve(),
+                      static=_parse_static(args.static), user=args.user, access_log=args.access_log)
+    except ValueError as e:
+        print(f"deploy.nginx: {e}", file=sys.stderr)
+        return 2
+    sys.stdout.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
