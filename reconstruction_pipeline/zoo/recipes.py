@@ -1,0 +1,50 @@
+"""How each generator trained here is built and trained: one :class:`Recipe` per generator id.
+
+``python -m reconstruction_pipeline zoo train ID`` runs the recipe; the committed weights in ``zoo/weights/ID.pt``
+come from exactly these settings (see the model cards in ``docs/zoo/``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Recipe:
+    id: str
+    label: str
+    arch: str                      # key of nets.ARCHITECTURES
+    config: dict[str, Any]         # its keyword arguments
+    resolution: int
+    latent_dim: int
+    data: str                      # "digits" (sklearn 8x8) or "digiface-dcgan" (a live stream of its samples)
+    steps: int                     # default number of optimisation steps (G and D one each per step)
+    batch_size: int
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    betas: tuple[float, float] = (0.5, 0.99)
+    ema_beta: float = 0.999        # exponential moving average of G's weights: the exported generator
+    disc: dict[str, Any] = field(default_factory=dict)  # discriminator keyword arguments
+    seed: int = 0
+    grid_every: int = 500
+    ckpt_every: int = 200
+
+
+TINY_STEPS = 3000
+RECIPES: dict[str, Recipe] = {r.id: r for r in [
+    Recipe("tiny-mlp", "tiny MLP (digits 8x8)", "tiny-mlp", {"latent_dim": 16, "hidden": 128}, 8, 16, "digits",
+           TINY_STEPS, 64, lr_g=1e-3, lr_d=1e-3, ema_beta=0.99, disc={"hidden": 128}, seed=1, grid_every=1000,
+           ckpt_every=1000),
+    Recipe("tiny-deconv", "tiny deconvolutional (digits 8x8)", "tiny-deconv", {"latent_dim": 16, "channels": 64}, 8,
+           16, "digits", TINY_STEPS, 64, lr_g=1e-3, lr_d=1e-3, ema_beta=0.99, disc={"hidden": 128}, seed=2,
+           grid_every=1000, ckpt_every=1000),
+    Recipe("tiny-cppn", "tiny CPPN (digits 8x8)", "tiny-cppn", {"latent_dim": 16, "hidden": 64}, 8, 16, "digits",
+           TINY_STEPS, 64, lr_g=1e-3, lr_d=1e-3, ema_beta=0.99, disc={"hidden": 128}, seed=3, grid_every=1000,
+           ckpt_every=1000),
+    Recipe("face-style", "style-based face GAN (AdaIN, trained here)", "style64",
+           {"latent_dim": 128, "w_dim": 128, "mapping_layers": 4, "width": 16, "psi": 0.7, "w_avg_beta": 0.995},
+           64, 128, "digiface-dcgan", 100_000, 32, disc={"width": 32}, seed=11),
+    Recipe("face-resnet", "residual face GAN (trained here)", "resnet64", {"latent_dim": 128, "width": 16},
+           64, 128, "digiface-dcgan", 100_000, 32, disc={"width": 32}, seed=12),
+]}

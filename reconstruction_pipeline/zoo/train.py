@@ -1,0 +1,191 @@
+"""Adversarial training of the generators trained here (``zoo train ID``): resumable, time-boxed, with sample grids.
+
+Layout of a run directory ``OUT/ID/``::
+
+    checkpoint.pt        G, D, EMA of G, both optimisers, step, seconds so far (written atomically)
+    ID.pt                the exported generator (EMA weights, zoo weights format; what gets committed)
+    samples/step_NNNNNN.png, samples/latest.png   8x8 grids of the EMA generator on seeds 0..63
+
+Re-running the same command continues from ``checkpoint.pt``. Every step draws its randomness from the global torch
+RNG seeded with (recipe seed, step), so a resumed run makes the same draws as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from contracts.atomic import atomic_write_bytes
+from reconstruction_pipeline.generators import Generator, GeneratorSpec, seeded_latents
+from reconstruction_pipeline.zoo.checkpoint import save_weights, torch_load_file, torch_save_atomic
+from reconstruction_pipeline.zoo.data import RealSampler, make_sampler
+from reconstruction_pipeline.zoo.errors import ZooError
+from reconstruction_pipeline.zoo.nets import FaceDiscriminator, TinyDiscriminator, ZooNet, build_net
+from reconstruction_pipeline.zoo.recipes import Recipe
+
+GRID_SEEDS = tuple(range(64))
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    id: str
+    step: int              # steps done in total (over all resumed runs)
+    seconds: float         # training wall time in total
+    weights: Path          # exported generator
+    stopped: str           # "steps" (reached the target) or "time" (--max-minutes)
+
+
+def build_discriminator(recipe: Recipe) -> nn.Module:
+    if recipe.resolution == 8:
+        return TinyDiscriminator(**recipe.disc)
+    if recipe.resolution == 64:
+        return FaceDiscriminator(**recipe.disc)
+    raise ValueError(f"{recipe.id}: no discriminator for resolution {recipe.resolution}")
+
+
+def spec_of(recipe: Recipe) -> GeneratorSpec:
+    return GeneratorSpec(id=recipe.id, label=recipe.label, source=f"zoo train {recipe.id}",
+                         resolution=recipe.resolution, latent_dim=recipe.latent_dim)
+
+
+def sample_grid_png(net: ZooNet, *, seeds: tuple[int, ...] = GRID_SEEDS, device: torch.device) -> bytes:
+    """PNG bytes of an 8-column grid of ``net``'s synthesis (eval, fixed noise, truncation) for ``seeds``."""
+    from PIL import Image
+    from torchvision.utils import make_grid
+
+    was_training = net.training
+    net.eval()
+    with torch.no_grad():
+        x = net(seeded_latents(seeds, net.latent_dim, device=device)).cpu()
+    net.train(was_training)
+    if x.shape[-1] < 32:  # upscale tiny images so a person can see them
+        x = F.interpolate(x, scale_factor=4, mode="nearest")
+    grid = make_grid((x + 1) / 2, nrow=8, padding=2, pad_value=1.0).clamp(0, 1)
+    arr = (grid.permute(1, 2, 0) * 255).round().to(torch.uint8).numpy()
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def gan_step(G: ZooNet, D: nn.Module, real: torch.Tensor, opt_g: torch.optim.Optimizer,
+             opt_d: torch.optim.Optimizer) -> tuple[float, float]:
+    """One discriminator and one generator update, non-saturating logistic loss. Returns (d_loss, g_loss)."""
+    n = real.shape[0]
+    device = real.device
+    D.requires_grad_(True)
+    with torch.no_grad():
+        fake = G.train_forward(torch.randn(n, G.latent_dim).to(device))
+    d_loss = F.softplus(D(fake)).mean() + F.softplus(-D(real)).mean()
+    opt_d.zero_grad(set_to_none=True)
+    d_loss.backward()
+    opt_d.step()
+    D.requires_grad_(False)
+    fake = G.train_forward(torch.randn(n, G.latent_dim).to(device))
+    g_loss = F.softplus(-D(fake)).mean()
+    opt_g.zero_grad(set_to_none=True)
+    g_loss.backward()
+    opt_g.step()
+    return float(d_loss.detach()), float(g_loss.detach())
+
+
+@torch.no_grad()
+def ema_update(ema: nn.Module, net: nn.Module, *, beta: float) -> None:
+    for pe, p in zip(ema.parameters(), net.parameters()):
+        pe.lerp_(p, 1.0 - beta)
+    for be, b in zip(ema.buffers(), net.buffers()):
+        be.copy_(b)
+
+
+def train(recipe: Recipe, *, out_dir: str | Path, steps: int | None = None, max_minutes: float | None = None,
+          device: torch.device | str = "cpu", progress: bool = True, sampler: RealSampler | None = None,
+          command: str = "") -> TrainResult:
+    """Train (or continue training) ``recipe`` in ``out_dir`` up to ``steps`` total steps or ``max_minutes``."""
+    device = torch.device(device)
+    out = Path(out_dir)
+    total = recipe.steps if steps is None else steps
+    if total < 0:
+        raise ZooError(f"--steps must be >= 0, got {total}")
+    if max_minutes is not None and max_minutes <= 0:
+        raise ZooError(f"--max-minutes must be > 0, got {max_minutes}")
+    torch.manual_seed(recipe.seed)
+    G = build_net(recipe.arch, dict(recipe.config)).to(device)
+    D = build_discriminator(recipe).to(device)
+    G_ema = copy.deepcopy(G).eval().requires_grad_(False)
+    opt_g = torch.optim.Adam(G.parameters(), lr=recipe.lr_g, betas=recipe.betas)
+    opt_d = torch.optim.Adam(D.parameters(), lr=recipe.lr_d, betas=recipe.betas)
+    step, seconds_before = 0, 0.0
+    ckpt_path = out / "checkpoint.pt"
+    if ckpt_path.exists():
+        ck = torch_load_file(ckpt_path, what=f"{recipe.id} resume")
+        if not isinstance(ck, dict) or ck.get("id") != recipe.id or ck.get("config") != dict(recipe.config):
+            raise ZooError(f"{ckpt_path} belongs to another generator or configuration; use another --out")
+        G.load_state_dict(ck["G"])
+        D.load_state_dict(ck["D"])
+        G_ema.load_state_dict(ck["G_ema"])
+        opt_g.load_state_dict(ck["opt_g"])
+        opt_d.load_state_dict(ck["opt_d"])
+        step, seconds_before = int(ck["step"]), float(ck["seconds"])
+    G.train()
+    D.train()
+    sample_real = sampler or make_sampler(recipe.data, device)
+    weights_path = out / f"{recipe.id}.pt"
+    threads = torch.get_num_threads()
+    t0 = time.monotonic()
+
+    def elapsed() -> float:
+        return seconds_before + time.monotonic() - t0
+
+    def save(final: bool) -> None:
+        state: dict[str, Any] = {"id": recipe.id, "config": dict(recipe.config), "step": step,
+                                 "seconds": elapsed(), "G": G.state_dict(), "D": D.state_dict(),
+                                 "G_ema": G_ema.state_dict(), "opt_g": opt_g.state_dict(),
+                                 "opt_d": opt_d.state_dict()}
+        torch_save_atomic(state, ckpt_path)
+        save_weights(weights_path, G_ema, arch=recipe.arch, spec=spec_of(recipe), train={
+            "steps": step, "batch_size": recipe.batch_size, "seed": recipe.seed, "data": recipe.data,
+            "lr_g": recipe.lr_g, "lr_d": recipe.lr_d, "betas": list(recipe.betas), "ema_beta": recipe.ema_beta,
+            "seconds": round(elapsed(), 1), "device": str(device), "torch_threads": threads,
+            "torch": str(torch.__version__), "command": command})
+        if final or step % recipe.grid_every == 0:
+            png = sample_grid_png(G_ema, device=device)
+            atomic_write_bytes(out / "samples" / f"step_{step:06d}.png", png)
+            atomic_write_bytes(out / "samples" / "latest.png", png)
+
+    stopped = "steps"
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, initial=min(step, total), desc=f"train {recipe.id}", disable=not progress,
+               dynamic_ncols=True)
+    try:
+        while step < total:
+            if max_minutes is not None and time.monotonic() - t0 > max_minutes * 60.0:
+                stopped = "time"
+                break
+            torch.manual_seed(recipe.seed * 1_000_003 + step)
+            real = sample_real(recipe.batch_size)
+            d_loss, g_loss = gan_step(G, D, real, opt_g, opt_d)
+            step += 1
+            ema_update(G_ema, G, beta=min(recipe.ema_beta, (1.0 + step) / (10.0 + step)))
+            bar.update(1)
+            if step % 10 == 0:
+                bar.set_postfix(d=f"{d_loss:.3f}", g=f"{g_loss:.3f}")
+            if step % recipe.ckpt_every == 0 and step < total:
+                save(final=False)
+    finally:
+        bar.close()
+    save(final=True)
+    return TrainResult(recipe.id, step, elapsed(), weights_path, stopped)
+
+
+def load_exported(path: str | Path, *, device: torch.device | str = "cpu") -> Generator:
+    from reconstruction_pipeline.zoo.checkpoint import load_weights
+
+    return load_weights(path, device=device)
