@@ -1,0 +1,493 @@
+"""The attribution user study (paper §VI-D) as one oTree app.
+
+PROTOCOL (stable; the live tests and the load bench rely on it)
+=================================================================
+
+Page sequence: ``Consent -> Instructions -> Practice (only if practice_rounds > 0) -> Rounds -> Completion``.
+Every page is a normal oTree page (``/p/<participant code>/study/<Page>/<index>``). ``Consent`` posts the form
+fields ``consent`` (must be true), ``prolific_study_id`` and ``prolific_session_id`` (hidden, may be empty; filled
+from the room link's ``STUDY_ID``/``SESSION_ID``). ``Practice`` and ``Rounds`` are single pages driven by
+``live_method`` (oTree's ``liveSend``/``liveRecv`` websocket); they refuse a form submit until all of their rounds
+are answered (the page JS submits the form itself once the server says ``done``). ``Completion`` shows the
+completion code and redirects to the configured completion URL.
+
+Live messages, browser -> server (a JSON object):
+
+- ``{"type": "state"}`` -- "where am I?"; sent on every page load and websocket (re)connect.
+- ``{"type": "answer", "round": R, "token": T, "choice": S, "response_ms": MS}`` -- the answer to round ``R``
+  whose opaque ``token`` was ``T``; ``S`` is the slot clicked, 1..rows*3 (1..9 with 3 generators), numbered row
+  by row, left to right; ``MS`` the browser-measured milliseconds from all images decoded and shown to the click.
+
+Server -> browser:
+
+- ``{"type": "round", "phase": "practice"|"main", "round": R, "of": N, "token": T, "rows": n, "cols": 3,
+  "target": URL, "images": [URL x rows*cols, slot order], "preload": [URLs of round R+1]}``
+- ``{"type": "done", "phase": ...}`` -- every round of this page is answered; submit the page.
+- ``{"type": "ack", "round": R, "duplicate": bool, "state": <round|done message>}`` -- the answer is stored
+  (``duplicate``: it had already been stored, nothing counted twice). Practice acks also carry
+  ``"feedback": {"correct": bool, "correct_slots": [slots of the source row]}`` (practice targets only).
+- ``{"type": "error", "code": C, "message": text, "state": <round|done message>}`` with ``C`` one of
+  ``bad_message`` (not an object / unknown type / bad response_ms), ``bad_choice`` (slot not 1..rows*3),
+  ``not_served`` (round/token never served to this participant), ``conflict`` (a second, different answer).
+
+URLs are ``<stimulus base URL><content-hash file name>``; nothing sent to the browser names a generator, the
+truth, the attempt or whether the round is a placebo (a placebo row simply shows the target's URL three times).
+
+Idempotence: a resent answer identical to the stored one is acked with ``duplicate: true``; answers for the
+current round or any earlier round are looked up by (round, token). Refresh/back/reconnect: the page asks for
+``state`` and resumes at the first unanswered round (the same token and layout as before).
+
+Storage: one ``Trial`` row (ExtraModel) per served round, created lazily when the round is served (the current
+round and the one after it, for preloading). The player holds counters and the ids of those two trials.
+Session vars (SESSION_FIELDS): ``study_bundle`` (absolute path), ``study_fingerprint``, ``alloc_votes`` (non-
+placebo answers per target index), ``alloc_holds`` (participant code -> [unanswered target indices, last active]),
+``practice_targets`` (target indices reserved for practice: never used in real rounds of that session).
+PARTICIPANT_FIELDS: none (per-participant state is on the Player: small, no pickled blob).
+
+Session config keys (settings.py; defaults in brackets): ``bundle`` [$STUDY_BUNDLE or ``demo_bundle``],
+``rounds`` [120], ``practice_rounds`` [2], ``placebo_probability`` [0.05], ``allocation`` [``balanced``|``random``],
+``votes_per_target`` [3], ``dropout_timeout_s`` [600], ``completion_url`` [''], ``completion_code`` [''],
+``consent_text`` [a default text], ``stimulus_base_url`` ['' = $STIMULUS_BASE_URL or ``/static/stimuli/``],
+``participation_fee`` [2.00 USD].
+
+Environment: ``STUDY_BUNDLE`` (default bundle), ``STIMULUS_BASE_URL`` (where browsers fetch images; when unset,
+session creation copies the bundle's images into ``_static/stimuli/``), plus oTree's own (settings.py).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import secrets
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from otree.api import BaseConstants, BaseGroup, BasePlayer, BaseSubsession, ExtraModel, Page, models
+
+from contracts.responses import PLACEBO, RESPONSE_COLUMNS, make_response
+from study_app import allocation, rounds, stimuli
+from study_app.rounds import AnswerError, Layout
+from study_app.stimuli import Study, StudyConfigError
+
+doc = """Which reconstruction looks most like the target? The deepfake-attribution user study (paper §VI-D)."""
+
+DEFAULT_CONSENT = (
+    "You are invited to take part in a research study on how people compare images. You will see an image "
+    "and nine similar images, and pick the one that looks most like it, for a number of rounds. There are no "
+    "known risks. Participation is voluntary and you may stop at any time. We record your choices and response "
+    "times together with your platform ID; results are published only in aggregate."
+)
+
+
+class C(BaseConstants):
+    NAME_IN_URL = "study"
+    PLAYERS_PER_GROUP = 1  # one player per group keeps oTree's per-live-message group query to one row
+    NUM_ROUNDS = 1
+
+
+class Subsession(BaseSubsession):
+    pass
+
+
+class Group(BaseGroup):
+    pass
+
+
+class Player(BasePlayer):
+    consent = models.BooleanField(initial=False, label="I have read the information above and agree to take part.")
+    prolific_study_id = models.StringField(blank=True, initial="")
+    prolific_session_id = models.StringField(blank=True, initial="")
+    placebo_rounds = models.StringField(initial="")   # "3,57": 1-based placebo rounds of this participant
+    seen = models.LongStringField(initial="")         # target indices served to this participant (any phase)
+    practice_done = models.IntegerField(initial=0)
+    rounds_done = models.IntegerField(initial=0)
+    cur_trial_id = models.IntegerField(initial=0)     # first unanswered served trial of the current phase
+    next_trial_id = models.IntegerField(initial=0)    # the one after it (served for preloading)
+    started_rounds_at = models.FloatField(blank=True)
+    finished_at = models.FloatField(blank=True)
+
+
+class Trial(ExtraModel):
+    """One served round. Ground truth columns never leave the server."""
+
+    player = models.Link(Player)
+    phase = models.StringField()           # "practice" | "main"
+    round_number = models.IntegerField()
+    token = models.StringField()
+    target_index = models.IntegerField()
+    target_id = models.StringField()
+    true_generator = models.StringField()
+    is_placebo = models.BooleanField()
+    row_order = models.StringField()       # contract format: "|"-joined, PLACEBO for the copies row
+    layout = models.StringField()          # Layout.encode(): slot -> "generator:attempt"
+    served_at = models.FloatField()        # server unix time the trial was created (allocated)
+    shown_at = models.FloatField()         # server unix time it was first sent as the current round
+    answered_at = models.FloatField()
+    choice = models.IntegerField()         # slot 1..n (None until answered)
+    chosen_generator = models.StringField()
+    chosen_attempt = models.IntegerField()
+    response_ms = models.FloatField()      # browser-measured
+
+
+# --------------------------------------------------------------------------------------------------- config
+
+
+@dataclass(frozen=True)
+class StudySettings:
+    bundle: str
+    rounds: int
+    practice_rounds: int
+    placebo_probability: float
+    allocation: str
+    votes_per_target: int
+    dropout_timeout_s: float
+    completion_url: str
+    completion_code: str
+    stimulus_base_url: str
+
+
+def study_settings(config: Any) -> StudySettings:
+    """Validate a session config; raises StudyConfigError with one line naming the key and what is allowed."""
+
+    def integer(key: str, low: int) -> int:
+        value = config.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise StudyConfigError(f"session config {key!r} must be an integer >= {low}, got {value!r}")
+        return value
+
+    def number(key: str, low: float, high: float) -> float:
+        value = config.get(key)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+            raise StudyConfigError(f"session config {key!r} must be a number in [{low}, {high}], got {value!r}")
+        return float(value)
+
+    mode = config.get("allocation", "balanced")
+    if mode not in allocation.MODES:
+        raise StudyConfigError(f"session config 'allocation' must be one of {', '.join(allocation.MODES)}, "
+                               f"got {mode!r}")
+    bundle = config.get("bundle")
+    if not isinstance(bundle, str) or not bundle.strip():
+        raise StudyConfigError("session config 'bundle' must name a stimulus bundle directory (or set STUDY_BUNDLE)")
+    return StudySettings(
+        bundle=bundle, rounds=integer("rounds", 1), practice_rounds=integer("practice_rounds", 0),
+        placebo_probability=number("placebo_probability", 0.0, 1.0), allocation=mode,
+        votes_per_target=integer("votes_per_target", 1),
+        dropout_timeout_s=number("dropout_timeout_s", 1.0, 7 * 24 * 3600.0),
+        completion_url=str(config.get("completion_url") or ""), completion_code=str(config.get("completion_code") or ""),
+        stimulus_base_url=str(config.get("stimulus_base_url") or ""),
+    )
+
+
+def _ints(text: str) -> list[int]:
+    return [int(x) for x in text.split(",") if x]
+
+
+def creating_session(subsession: Subsession) -> None:
+    """Validate the config and the bundle (one clear error in the admin), set up allocation and placebo rounds."""
+    session = subsession.session
+    cfg = study_settings(session.config)
+    study = stimuli.load_study(cfg.bundle)
+    n_targets = len(study.target_ids)
+    if cfg.rounds + cfg.practice_rounds > n_targets:
+        raise StudyConfigError(f"{study.root}: {cfg.rounds} rounds + {cfg.practice_rounds} practice rounds need at "
+                               f"least that many targets; the bundle has {n_targets}")
+    if not (cfg.stimulus_base_url or stimuli.base_url() != stimuli.DEV_BASE_URL):
+        stimuli.publish(study)  # development: serve the images from oTree's _static/stimuli/
+    rng = random.Random(f"{session.code}|setup")
+    session.study_bundle = str(study.root)
+    session.study_fingerprint = study.fingerprint
+    session.alloc_votes = [0] * n_targets
+    session.alloc_holds = {}
+    session.practice_targets = sorted(rng.sample(range(n_targets), cfg.practice_rounds))
+    for player in subsession.get_players():
+        prng = random.Random(f"{session.code}|{player.participant.code}|placebo")
+        schedule = rounds.placebo_schedule(cfg.rounds, cfg.placebo_probability, prng)
+        player.placebo_rounds = ",".join(map(str, schedule))
+
+
+def vars_for_admin_report(subsession: Subsession) -> dict[str, Any]:
+    session = subsession.session
+    cfg = study_settings(session.config)
+    votes: list[int] = session.alloc_votes
+    reached = sum(1 for v in votes if v >= cfg.votes_per_target)
+    return dict(n_targets=len(votes), votes_total=sum(votes), votes_per_target=cfg.votes_per_target,
+                targets_reached=reached, holds=len(session.alloc_holds),
+                participants_needed=allocation.participants_needed(
+                    votes_per_target=cfg.votes_per_target, n_targets=len(votes),
+                    answers_per_participant=max(1, cfg.rounds - math.ceil(cfg.rounds * cfg.placebo_probability))))
+
+
+# --------------------------------------------------------------------------------------------------- rounds
+
+PRACTICE, MAIN = "practice", "main"
+
+
+def _study(player: Player) -> Study:
+    session = player.session
+    return stimuli.cached_study(session.study_bundle, session.study_fingerprint)
+
+
+def _n_rounds(player: Player, phase: str) -> int:
+    cfg = player.session.config
+    return int(cfg["practice_rounds"] if phase == PRACTICE else cfg["rounds"])
+
+
+def _done(player: Player, phase: str) -> int:
+    return player.practice_done if phase == PRACTICE else player.rounds_done
+
+
+def _trial(trial_id: int) -> Trial | None:
+    return Trial.objects_first(id=trial_id) if trial_id else None  # type: ignore[no-any-return]
+
+
+def _serve(player: Player, study: Study, phase: str, round_number: int, now: float) -> Trial:
+    """Allocate round ``round_number`` of ``phase`` to the player: pick a target, lay out the grid, store it."""
+    session, participant = player.session, player.participant
+    rng = random.Random(f"{session.code}|{participant.code}|{phase}|{round_number}")
+    seen = set(_ints(player.seen))
+    practice_pool: list[int] = session.practice_targets
+    placebo = False
+    if phase == PRACTICE:
+        pool = [t for t in practice_pool if t not in seen]
+        target = rng.choice(pool) if pool else None
+    else:
+        cfg = session.config
+        placebo = round_number in _ints(player.placebo_rounds)
+        holds = session.alloc_holds
+        allocation.release_dropouts(holds, now=now, timeout_s=float(cfg["dropout_timeout_s"]))
+        load = allocation.loads(session.alloc_votes, holds)
+        prefer = "most" if placebo and cfg["allocation"] == "balanced" else "least"
+        target = allocation.choose_target(load, exclude=seen | set(practice_pool), rng=rng,
+                                          mode=cfg["allocation"], prefer=prefer)
+    if target is None:  # prevented by the check at session creation
+        raise StudyConfigError(f"no unseen target left for participant {participant.code} ({phase} round "
+                               f"{round_number})")
+    layout = rounds.make_layout(study.generator_ids, study.attempts, placebo=placebo, rng=rng)
+    trial = Trial.create(
+        player=player, phase=phase, round_number=round_number, token=secrets.token_hex(8), target_index=target,
+        target_id=study.target_ids[target], true_generator=study.truth[target], is_placebo=placebo,
+        row_order=layout.row_order_text(), layout=layout.encode(), served_at=now)
+    player.seen = f"{player.seen},{target}" if player.seen else str(target)
+    return trial  # type: ignore[no-any-return]
+
+
+def _ensure_served(player: Player, study: Study, phase: str, now: float) -> tuple[Trial | None, Trial | None]:
+    """The current trial and the next one (for preloading), serving them if needed; refreshes the allocation hold."""
+    n, done = _n_rounds(player, phase), _done(player, phase)
+    cur, nxt = _trial(player.cur_trial_id), _trial(player.next_trial_id)
+    if cur is not None and (cur.phase != phase or cur.round_number != done + 1):
+        cur, nxt = None, None  # a new phase began
+    if cur is None and done < n:
+        cur = _serve(player, study, phase, done + 1, now)
+    if cur is not None and nxt is None and done + 2 <= n:
+        nxt = _serve(player, study, phase, done + 2, now)
+    if cur is not None:
+        db_flush()
+    player.cur_trial_id = cur.id if cur is not None else 0
+    player.next_trial_id = nxt.id if nxt is not None else 0
+    if phase == MAIN:
+        held = [t.target_index for t in (cur, nxt) if t is not None and t.choice is None and not t.is_placebo]
+        allocation.set_hold(player.session.alloc_holds, player.participant.code, held, now=now)
+    return cur, nxt
+
+
+def db_flush() -> None:
+    """Assign ids to newly created trials (oTree commits at the end of the request)."""
+    from otree.database import db
+    db._db.flush()  # oTree's DBWrapper exposes no flush(); _db is the request's SQLAlchemy session
+
+
+def _urls(study: Study, base: str, trial: Trial) -> tuple[str, list[str]]:
+    layout = Layout.decode(trial.layout, len(study.generator_ids))
+    target_url = base + study.target_image[trial.target_index]
+    images = [target_url if c.row == PLACEBO else base + study.cell_image[(trial.target_index, c.row, c.attempt or 0)]
+              for c in layout.cells]
+    return target_url, images
+
+
+def state_message(player: Player, phase: str, *, now: float) -> dict[str, Any]:
+    """What the browser should show now: the current round (serving it if needed) or ``done``."""
+    study = _study(player)
+    cur, nxt = _ensure_served(player, study, phase, now)
+    if cur is None:
+        return {"type": "done", "phase": phase}
+    if cur.shown_at is None:
+        cur.shown_at = now
+    if phase == MAIN and player.field_maybe_none("started_rounds_at") is None:
+        player.started_rounds_at = now
+    base = stimuli.base_url(player.session.config.get("stimulus_base_url"))
+    target, images = _urls(study, base, cur)
+    preload: list[str] = []
+    if nxt is not None:
+        t2, imgs2 = _urls(study, base, nxt)
+        preload = [t2, *dict.fromkeys(imgs2)]
+    return {"type": "round", "phase": phase, "round": cur.round_number, "of": _n_rounds(player, phase),
+            "token": cur.token, "rows": len(study.generator_ids), "cols": study.attempts, "target": target,
+            "images": images, "preload": preload}
+
+
+def _find_answered_trial(player: Player, phase: str, round_number: object) -> Trial | None:
+    cur = _trial(player.cur_trial_id)
+    if cur is not None and cur.phase == phase and cur.round_number == round_number:
+        return cur
+    if isinstance(round_number, int) and not isinstance(round_number, bool) and 1 <= round_number <= _done(player, phase):
+        found = Trial.objects_first(player=player, phase=phase, round_number=round_number)
+        return found  # type: ignore[no-any-return]
+    return None
+
+
+def answer_message(player: Player, phase: str, data: dict[str, Any], *, now: float) -> dict[str, Any]:
+    """Validate and store an answer (idempotently), then return the ack with the next state."""
+    study = _study(player)
+    choice = rounds.parse_choice(data.get("choice"), study.n_slots)
+    response_ms = rounds.parse_response_ms(data.get("response_ms"))
+    round_number, token = data.get("round"), data.get("token")
+    trial = _find_answered_trial(player, phase, round_number)
+    is_new = rounds.check_answer(
+        served_round=trial.round_number if trial else None, served_token=trial.token if trial else None,
+        answered_choice=trial.choice if trial else None, round_number=round_number, token=token, choice=choice)
+    assert trial is not None
+    layout = Layout.decode(trial.layout, len(study.generator_ids))
+    if is_new:
+        cell = layout.cells[choice - 1]
+        trial.choice, trial.response_ms, trial.answered_at = choice, response_ms, now
+        trial.chosen_generator, trial.chosen_attempt = cell.row, cell.attempt
+        if phase == PRACTICE:
+            player.practice_done += 1
+        else:
+            player.rounds_done += 1
+            if not trial.is_placebo:
+                player.session.alloc_votes[trial.target_index] += 1
+        player.cur_trial_id, player.next_trial_id = player.next_trial_id, 0
+    reply: dict[str, Any] = {"type": "ack", "round": trial.round_number, "duplicate": not is_new}
+    if phase == PRACTICE:
+        source = PLACEBO if trial.is_placebo else trial.true_generator
+        reply["feedback"] = {"correct": trial.chosen_generator == source,
+                             "correct_slots": [i + 1 for i, c in enumerate(layout.cells) if c.row == source]}
+    reply["state"] = state_message(player, phase, now=now)
+    return reply
+
+
+def handle_live(player: Player, data: Any, phase: str, *, now: float | None = None) -> dict[str, Any]:
+    """The live protocol for one message (documented at the top of this module); never raises on bad input."""
+    now = time.time() if now is None else now
+    if not isinstance(data, dict) or data.get("type") not in ("state", "answer"):
+        return {"type": "error", "code": "bad_message", "message": "expected {type: state|answer, ...}",
+                "state": state_message(player, phase, now=now)}
+    if data["type"] == "state":
+        return state_message(player, phase, now=now)
+    try:
+        return answer_message(player, phase, data, now=now)
+    except AnswerError as e:
+        return {"type": "error", "code": e.code, "message": str(e), "state": state_message(player, phase, now=now)}
+
+
+def live_practice(player: Player, data: Any) -> dict[int, dict[str, Any]]:
+    return {player.id_in_group: handle_live(player, data, PRACTICE)}
+
+
+def live_rounds(player: Player, data: Any) -> dict[int, dict[str, Any]]:
+    return {player.id_in_group: handle_live(player, data, MAIN)}
+
+
+# --------------------------------------------------------------------------------------------------- export
+
+
+def custom_export(players: list[Player]) -> Iterator[list[Any]]:
+    """The responses export (contracts.responses): one row per answered real round; practice excluded."""
+    yield list(RESPONSE_COLUMNS)
+    by_id = {p.id: p for p in players}
+    if not by_id:
+        return
+    query = Trial.objects_filter(Trial.player_id.in_(list(by_id)), phase=MAIN)  # type: ignore[attr-defined]
+    trials = query.filter(Trial.choice.isnot(None)).order_by(Trial.player_id, Trial.round_number)  # type: ignore
+    for t in trials:
+        participant = by_id[t.player_id].participant
+        yield make_response(
+            participant_code=participant.code, participant_label=participant.label or "", round_number=t.round_number,
+            target_id=t.target_id, true_generator=t.true_generator, row_order=t.row_order.split("|"),
+            chosen_generator=t.chosen_generator, chosen_attempt=t.chosen_attempt, response_ms=t.response_ms,
+        ).to_row()
+
+
+# --------------------------------------------------------------------------------------------------- pages
+
+
+class Consent(Page):
+    form_model = "player"
+    form_fields = ["consent", "prolific_study_id", "prolific_session_id"]
+
+    @staticmethod
+    def vars_for_template(player: Player) -> dict[str, Any]:
+        cfg = player.session.config
+        return dict(consent_text=cfg.get("consent_text") or DEFAULT_CONSENT, rounds=cfg["rounds"],
+                    fee=player.session.config.get("participation_fee", 0))
+
+    @staticmethod
+    def error_message(player: Player, values: dict[str, Any]) -> str | None:
+        if not values.get("consent"):
+            return "Please tick the box to agree before you continue (or close this tab to decline)."
+        for key in ("prolific_study_id", "prolific_session_id"):
+            if len(values.get(key) or "") > 64:
+                return f"{key} is too long"
+        return None
+
+
+class Instructions(Page):
+    @staticmethod
+    def vars_for_template(player: Player) -> dict[str, Any]:
+        cfg = player.session.config
+        return dict(rounds=cfg["rounds"], practice_rounds=cfg["practice_rounds"])
+
+
+class Practice(Page):
+    live_method = staticmethod(live_practice)
+
+    @staticmethod
+    def is_displayed(player: Player) -> bool:
+        return int(player.session.config["practice_rounds"]) > 0
+
+    @staticmethod
+    def js_vars(player: Player) -> dict[str, Any]:
+        return dict(phase=PRACTICE)
+
+    @staticmethod
+    def error_message(player: Player, values: dict[str, Any]) -> str | None:
+        if player.practice_done < _n_rounds(player, PRACTICE):
+            return "Please finish the practice rounds first."
+        return None
+
+
+class Rounds(Page):
+    live_method = staticmethod(live_rounds)
+
+    @staticmethod
+    def js_vars(player: Player) -> dict[str, Any]:
+        return dict(phase=MAIN)
+
+    @staticmethod
+    def error_message(player: Player, values: dict[str, Any]) -> str | None:
+        if player.rounds_done < _n_rounds(player, MAIN):
+            return "Please answer all rounds first."
+        return None
+
+    @staticmethod
+    def before_next_page(player: Player, timeout_happened: bool) -> None:
+        player.finished_at = time.time()
+        allocation.set_hold(player.session.alloc_holds, player.participant.code, [], now=player.finished_at)
+
+
+class Completion(Page):
+    @staticmethod
+    def vars_for_template(player: Player) -> dict[str, Any]:
+        cfg = player.session.config
+        return dict(completion_code=cfg.get("completion_code") or "", completion_url=cfg.get("completion_url") or "")
+
+    @staticmethod
+    def js_vars(player: Player) -> dict[str, Any]:
+        return dict(completion_url=player.session.config.get("completion_url") or "")
+
+
+page_sequence = [Consent, Instructions, Practice, Rounds, Completion]

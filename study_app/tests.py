@@ -1,0 +1,96 @@
+"""oTree bots: ``otree test attribution_study`` plays every page, with SubmissionMustFail cases.
+
+oTree 6's bot helper for live pages returns an async generator it never runs, so the bots call the app's live
+protocol function (``handle_live``) directly on the bot's player and commit, exactly what a websocket message
+does. Cases: ``honest`` (answers every round), ``tamper`` (also sends every kind of bad answer and checks it is
+rejected and nothing is counted twice).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from otree.api import Bot, Submission, SubmissionMustFail, expect
+from otree.database import db
+
+from contracts.responses import RESPONSE_COLUMNS
+from study_app import (MAIN, PRACTICE, Completion, Consent, Instructions, Practice, Rounds, custom_export,
+                       handle_live)
+
+
+def _send(player: Any, phase: str, data: Any) -> dict[str, Any]:
+    reply = handle_live(player, data, phase)
+    db.commit()
+    return reply
+
+
+def _answer(player: Any, phase: str, state: dict[str, Any], choice: int, ms: float = 1234.5) -> dict[str, Any]:
+    return _send(player, phase, {"type": "answer", "round": state["round"], "token": state["token"],
+                                 "choice": choice, "response_ms": ms})
+
+
+def _play_phase(bot: PlayerBot, phase: str, tamper: bool) -> None:
+    state = _send(bot.player, phase, {"type": "state"})
+    n = state["of"] if state["type"] == "round" else 0
+    answered = 0
+    while state["type"] == "round":
+        expect(state["round"], answered + 1)
+        again = _send(bot.player, phase, {"type": "state"})  # refresh: same round, same token
+        expect(again["token"], state["token"])
+        if tamper and state["round"] == 1:
+            for bad, code in ((0, "bad_choice"), (len(state["images"]) + 1, "bad_choice"), ("x", "bad_choice"),
+                              (True, "bad_choice")):
+                reply = _answer(bot.player, phase, state, bad)  # type: ignore[arg-type]
+                expect(reply["type"], "error")
+                expect(reply["code"], code)
+            reply = _send(bot.player, phase, {"type": "answer", "round": state["round"] + 5, "token": state["token"],
+                                              "choice": 1, "response_ms": 10})
+            expect(reply["code"], "not_served")
+            reply = _send(bot.player, phase, {"type": "answer", "round": state["round"], "token": "forged",
+                                              "choice": 1, "response_ms": 10})
+            expect(reply["code"], "not_served")
+            expect(_send(bot.player, phase, "garbage")["code"], "bad_message")
+            expect(_send(bot.player, phase, {"type": "answer", "round": 1, "token": state["token"], "choice": 1,
+                                             "response_ms": -5})["code"], "bad_message")
+        choice = (state["round"] % len(state["images"])) + 1
+        reply = _answer(bot.player, phase, state, choice)
+        expect(reply["type"], "ack")
+        expect(reply["duplicate"], False)
+        if phase == PRACTICE:
+            expect("feedback" in reply, True)
+        if tamper:
+            dup = _answer(bot.player, phase, state, choice)  # double click / resend
+            expect(dup["type"], "ack")
+            expect(dup["duplicate"], True)
+            other = _answer(bot.player, phase, state, 1 if choice != 1 else 2)  # a second, different answer
+            expect(other["code"], "conflict")
+        answered += 1
+        state = reply["state"]
+    expect(state["type"], "done")
+    expect(answered, n)
+
+
+class PlayerBot(Bot):
+    cases = ["honest", "tamper"]
+
+    def play_round(self) -> Any:
+        tamper = self.case == "tamper"
+        cfg = self.session.config
+        yield SubmissionMustFail(Consent, dict(consent=False))
+        yield Consent, dict(consent=True, prolific_study_id="STUDY123", prolific_session_id="SESSION456")
+        expect(self.player.prolific_study_id, "STUDY123")
+        yield Instructions
+        if cfg["practice_rounds"] > 0:
+            yield SubmissionMustFail(Practice, check_html=False)
+            _play_phase(self, PRACTICE, tamper)
+            yield Submission(Practice, check_html=False)
+        yield SubmissionMustFail(Rounds, check_html=False)
+        _play_phase(self, MAIN, tamper)
+        expect(self.player.rounds_done, cfg["rounds"])
+        yield Submission(Rounds, check_html=False)
+        rows = list(custom_export([self.player]))
+        expect(tuple(rows[0]), RESPONSE_COLUMNS)
+        expect(len(rows) - 1, cfg["rounds"])  # one row per real round, practice excluded, nothing twice
+        if cfg.get("completion_code"):
+            expect(cfg["completion_code"], "in", self.html)
+        yield Submission(Completion, check_html=False)
