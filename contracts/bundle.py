@@ -335,10 +335,18 @@ def _check_opaque_names(root: Path, targets: Sequence[Target], recs: Sequence[Re
     """Display image names must reveal nothing about generator, target or attempt."""
     words = {g.id.lower() for g in manifest.generators} | {g.label.lower() for g in manifest.generators if g.label}
     words |= {t.target_id.lower() for t in targets}
+    words = {w for w in words if len(w) >= 3}
     for rows, fname in ((targets, TARGETS_FILE), (recs, RECONSTRUCTIONS_FILE)):
-        for row in rows:
-            name = Path(row.image).name.lower()
-            leaked = sorted(w for w in words if len(w) >= 3 and w in name)
+        names = [Path(row.image).name.lower() for row in rows]
+        # Fast path (same result): only words made of characters that occur in some name can occur in one, and
+        # a name is then checked by slicing it at the candidate words' lengths (not by scanning every word).
+        alphabet = set("".join(names))
+        candidates = {w for w in words if set(w) <= alphabet}
+        lengths = sorted({len(w) for w in candidates})
+        for row, name in zip(rows, names):
+            if not any(name[i:i + n] in candidates for n in lengths for i in range(len(name) - n + 1)):
+                continue
+            leaked = sorted(w for w in words if w in name)
             if leaked:
                 raise ContractError(root / fname, f"display image name {row.image!r} reveals {leaked[0]!r}; "
                                                   "display images must have opaque names (e.g. content hashes)")
