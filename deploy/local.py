@@ -143,7 +143,7 @@ class OTreeServer:
                  python: str = sys.executable) -> None:
         self.project_dir = project_dir
         self.env = dict(env)
-        self.env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), str(project_dir.resolve()),
+        self.env["PYTHONPATH"] = os.pathsep.join(p for p in (str(project_dir.resolve()), str(REPO),
                                                              env.get("PYTHONPATH", "")) if p)
         self.port = port or free_port()
         self.log_path = log_path
