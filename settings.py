@@ -4,6 +4,7 @@ Environment variables (see docs/experimenter.md):
   STUDY_BUNDLE          default stimulus bundle for the `attribution_study` config (default: demo_bundle)
   STIMULUS_BASE_URL     URL prefix browsers fetch stimulus images from (production: nginx/CDN; default:
                         oTree's /static/stimuli/, filled at session creation)
+  STUDY_ROUNDS          rounds per participant (default 120, the paper)
   STUDY_COMPLETION_URL  completion redirect, e.g. https://app.prolific.com/submissions/complete?cc=CODE
   STUDY_COMPLETION_CODE completion code shown to participants
   OTREE_PRODUCTION=1    production mode: requires OTREE_ADMIN_PASSWORD, OTREE_AUTH_LEVEL=STUDY, OTREE_SECRET_KEY
@@ -50,7 +51,7 @@ SESSION_CONFIG_DEFAULTS = dict(
     participation_fee=2.00,           # the paper paid 2 USD per participant
     doc="",
     bundle=environ.get("STUDY_BUNDLE", "demo_bundle"),
-    rounds=120,
+    rounds=int(environ.get("STUDY_ROUNDS", "120")),  # env override for pilots and tests
     practice_rounds=2,
     placebo_probability=0.05,
     allocation="balanced",            # or "random" (the paper)

@@ -57,7 +57,7 @@ def set_hold(holds: Holds, code: str, targets: Iterable[int], *, now: float) -> 
 
 
 def choose_target(load: Sequence[int], *, exclude: Collection[int], rng: random.Random, mode: str = "balanced",
-                  prefer: Literal["least", "most"] = "least") -> int | None:
+                  prefer: str = "least") -> int | None:
     """The target index to serve next, or None when every target is excluded.
 
     ``exclude``: targets this participant has already been served plus any reserved ones (practice pool).
@@ -65,6 +65,8 @@ def choose_target(load: Sequence[int], *, exclude: Collection[int], rng: random.
     """
     if mode not in MODES:
         raise ValueError(f"allocation mode {mode!r} unknown; use one of {', '.join(MODES)}")
+    if prefer not in ("least", "most"):
+        raise ValueError(f"prefer must be 'least' or 'most', got {prefer!r}")
     candidates = [i for i in range(len(load)) if i not in exclude]
     if not candidates:
         return None

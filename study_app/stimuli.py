@@ -12,7 +12,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from contracts.bundle import Bundle, read_bundle
+from contracts.bundle import MANIFEST_FILE, Bundle, read_bundle
 from contracts.errors import ContractError
 
 DEV_STATIC_DIR = Path(__file__).resolve().parent.parent / "_static" / "stimuli"
@@ -36,6 +36,12 @@ class Study:
     target_image: tuple[str, ...]                   # file name per target index
     cell_image: dict[tuple[int, str, int], str]     # (target index, generator, attempt) -> file name
     all_images: tuple[Path, ...]                    # every display image, absolute
+    labels: tuple[str, ...] = ()                    # generator labels (manifest)
+    manifest_mtime_ns: int = 0                      # to notice a bundle rewritten under a running server
+
+    def secret_words(self) -> tuple[str, ...]:
+        """Strings that must never reach a participant's browser: generator ids and labels, target ids."""
+        return tuple(dict.fromkeys([*self.generator_ids, *(x for x in self.labels if x), *self.target_ids]))
 
     @property
     def n_slots(self) -> int:
@@ -72,7 +78,14 @@ def load_study(path: str | Path) -> Study:
                    f"{','.join(bundle.generator_ids)}")
     return Study(root, fingerprint, bundle.generator_ids, bundle.attempts, tuple(index),
                  tuple(t.true_generator for t in bundle.targets), tuple(Path(t.image).name for t in bundle.targets),
-                 cells, images)
+                 cells, images, tuple(g.label for g in bundle.manifest.generators), _manifest_mtime(root))
+
+
+def _manifest_mtime(root: Path) -> int:
+    try:
+        return (root / MANIFEST_FILE).stat().st_mtime_ns
+    except OSError:
+        return -1
 
 
 _CACHE: dict[Path, Study] = {}
@@ -85,7 +98,8 @@ def cached_study(path: str | Path, fingerprint: str | None = None) -> Study:
     """
     root = Path(path).expanduser().resolve()
     study = _CACHE.get(root)
-    if study is None or (fingerprint is not None and study.fingerprint != fingerprint):
+    if study is None or study.manifest_mtime_ns != _manifest_mtime(root) or (
+            fingerprint is not None and study.fingerprint != fingerprint):
         study = load_study(root)
         _CACHE[root] = study
     if fingerprint is not None and study.fingerprint != fingerprint:

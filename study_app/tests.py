@@ -8,19 +8,31 @@ rejected and nothing is counted twice).
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 from otree.api import Bot, Submission, SubmissionMustFail, expect
 from otree.database import db
 
 from contracts.responses import RESPONSE_COLUMNS
-from study_app import (MAIN, PRACTICE, Completion, Consent, Instructions, Practice, Rounds, custom_export,
+from study_app import (MAIN, PRACTICE, Completion, Consent, Instructions, Practice, Rounds, _study, custom_export,
                        handle_live)
+
+
+def _assert_no_leak(player: Any, text: str, where: str) -> None:
+    """No generator id or label, no target id (hence no truth) in anything sent to the browser."""
+    for word in _study(player).secret_words():
+        if re.search(rf"(?<![A-Za-z0-9]){re.escape(word)}(?![A-Za-z0-9])", text, flags=re.IGNORECASE):
+            raise AssertionError(f"{where} reveals {word!r}")
+    if "PLACEBO" in text or "true_generator" in text:
+        raise AssertionError(f"{where} reveals placebo/truth fields")
 
 
 def _send(player: Any, phase: str, data: Any) -> dict[str, Any]:
     reply = handle_live(player, data, phase)
     db.commit()
+    _assert_no_leak(player, json.dumps(reply), f"live reply to {data!r}")
     return reply
 
 
@@ -76,14 +88,17 @@ class PlayerBot(Bot):
     def play_round(self) -> Any:
         tamper = self.case == "tamper"
         cfg = self.session.config
+        _assert_no_leak(self.player, self.html, "Consent page")
         yield SubmissionMustFail(Consent, dict(consent=False))
         yield Consent, dict(consent=True, prolific_study_id="STUDY123", prolific_session_id="SESSION456")
         expect(self.player.prolific_study_id, "STUDY123")
+        _assert_no_leak(self.player, self.html, "Instructions page")
         yield Instructions
         if cfg["practice_rounds"] > 0:
             yield SubmissionMustFail(Practice, check_html=False)
             _play_phase(self, PRACTICE, tamper)
             yield Submission(Practice, check_html=False)
+        _assert_no_leak(self.player, self.html, "Rounds page")
         yield SubmissionMustFail(Rounds, check_html=False)
         _play_phase(self, MAIN, tamper)
         expect(self.player.rounds_done, cfg["rounds"])
@@ -91,6 +106,7 @@ class PlayerBot(Bot):
         rows = list(custom_export([self.player]))
         expect(tuple(rows[0]), RESPONSE_COLUMNS)
         expect(len(rows) - 1, cfg["rounds"])  # one row per real round, practice excluded, nothing twice
+        _assert_no_leak(self.player, self.html, "Completion page")
         if cfg.get("completion_code"):
             expect(cfg["completion_code"], "in", self.html)
         yield Submission(Completion, check_html=False)
