@@ -70,7 +70,8 @@ def run_shard(task: ShardTask, generator: Generator, distance: Distance, setting
     if generator.id != task.generator:
         raise ValueError(f"shard {task.key} is for {task.generator}, got generator {generator.id}")
     targets = torch.from_numpy(np.ascontiguousarray(task.targets)).repeat_interleave(task.attempts, dim=0)
-    z0 = seeded_latents(task.init_seeds, generator.latent_dim, device=device)
+    dtype = next((p.dtype for p in generator.parameters()), torch.float32)
+    z0 = seeded_latents(task.init_seeds, generator.latent_dim, device=device, dtype=dtype)
     res = reconstruct(generator, targets, z0, steps=settings.steps, lr=settings.lr, distance=distance, device=device,
                       record_every=settings.record_every, on_step=on_step)
     return ShardResult(
