@@ -9,8 +9,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Browser, sync_playwright
 
+from contracts.bundle import Bundle
 from deploy.local import NGINX, PG_BIN, Postgres
+from tests.helpers import make_bundle
+from tests.study_live.live import LiveStudy, start_live_study, stop_live_study
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -40,3 +44,27 @@ def nginx_available() -> None:
 def chromium_path() -> str:
     require(CHROMIUM, "chromium")
     return CHROMIUM
+
+
+@pytest.fixture(scope="session")
+def study_bundle(tmp_path_factory: pytest.TempPathFactory) -> Bundle:
+    # 3 generators x 3 attempts: the paper's 3x3 grid; enough targets for every live test's sessions
+    return make_bundle(tmp_path_factory.mktemp("live"), n_targets=12, image_size=16, seed=7)
+
+
+@pytest.fixture(scope="session")
+def live_study(postgres: Postgres, study_bundle: Bundle, nginx_available: None,
+               tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStudy]:
+    """prodserver + PostgreSQL + nginx serving the images: the production layout, on loopback."""
+    live = start_live_study(bundle=study_bundle, database_url=postgres.url,
+                            log_path=tmp_path_factory.mktemp("otree") / "otree.log")
+    yield live
+    stop_live_study(live)
+
+
+@pytest.fixture(scope="session")
+def browser(chromium_path: str) -> Iterator[Browser]:
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()

@@ -1,0 +1,95 @@
+"""A live study for tests: PostgreSQL + oTree prodserver (deploy.launcher) + nginx serving the bundle's images at
+/stimuli/ (the production layout), sessions created and data exported through oTree's REST API."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from contracts.bundle import Bundle
+from contracts.responses import Response, parse_responses
+from deploy.local import (REPO, Nginx, OTreeServer, create_session, export_custom, production_env,
+                          session_participants)
+
+APP = "study_app"
+STIMULI_PREFIX = "/stimuli/"
+
+
+@dataclass
+class LiveStudy:
+    server: OTreeServer
+    nginx: Nginx
+    bundle: Bundle
+
+    @property
+    def url(self) -> str:
+        return self.nginx.url
+
+    def new_session(self, participants: int, **config: Any) -> tuple[str, list[str]]:
+        """Create an ``attribution_study`` session on the fixture bundle; returns its code and start URLs."""
+        fields = {"bundle": str(self.bundle.root), **config}
+        s = create_session(self.server, config="attribution_study", participants=participants, modified=fields)
+        codes = [p["code"] for p in session_participants(self.server, s["code"])]
+        return s["code"], [f"{self.url}/InitializeParticipant/{c}" for c in codes]
+
+    def responses(self, session_code: str | None = None) -> list[Response]:
+        text = export_custom(self.server, app=APP, session_code=session_code)
+        if text.strip().count("\n") == 0:
+            return []
+        return parse_responses(text, "<REST export>")
+
+
+def start_live_study(*, bundle: Bundle, database_url: str, log_path: Path) -> LiveStudy:
+    env = production_env(database_url=database_url, rest_key=secrets.token_hex(12),
+                         extra={"STIMULUS_BASE_URL": STIMULI_PREFIX})
+    server = OTreeServer(project_dir=REPO, env=env, log_path=log_path).start()
+    try:
+        nginx = Nginx(upstream_port=server.port, static={STIMULI_PREFIX: bundle.root / "images"}).start()
+    except BaseException:
+        server.stop()
+        raise
+    return LiveStudy(server, nginx, bundle)
+
+
+def stop_live_study(live: LiveStudy) -> None:
+    live.nginx.stop()
+    live.server.stop()
+
+
+@dataclass(frozen=True)
+class Cell:
+    target_id: str
+    generator: str | None   # None: the target's own image (a placebo copy)
+    attempt: int | None
+
+
+@dataclass
+class ImageIndex:
+    """Image file name -> what it shows, from the bundle (the test's ground truth; never from the browser)."""
+
+    cells: dict[str, Cell] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, bundle: Bundle) -> "ImageIndex":
+        idx = cls()
+        for t in bundle.targets:
+            idx.cells[Path(t.image).name] = Cell(t.target_id, None, None)
+        for r in bundle.reconstructions:
+            idx.cells[Path(r.image).name] = Cell(r.target_id, r.generator, r.attempt)
+        return idx
+
+    def __getitem__(self, url: str) -> Cell:
+        return self.cells[url.rsplit("/", 1)[-1]]
+
+
+def secret_needles(bundle: Bundle) -> list[str]:
+    """Everything that must never reach a participant: generator ids and labels (hence the truth), the word
+    PLACEBO, target ids, and bundle-internal paths and file names."""
+    words = {"placebo", "true_generator", "targets.csv", "reconstructions.csv", "manifest.json", str(bundle.root),
+             f"{bundle.root.name}/images/"}
+    for g in bundle.manifest.generators:
+        words.update({g.id, g.label})
+    words.update(t.target_id for t in bundle.targets)
+    return sorted(w.lower() for w in words if w)
