@@ -1,0 +1,160 @@
+"""Intervals that respect the clustering of answers within participants (seeded, reproducible).
+
+*Participant-clustered bootstrap*: resample kept participants with replacement, keep all of each drawn
+participant's answers (a participant drawn twice answers twice), recompute the statistic; percentile interval.
+Used for the statistics that average answers: ``accuracy_mean`` (mean per-participant accuracy),
+``vote_accuracy`` (pooled share of correct votes) and ``vote_agreement`` (pooled share of votes for the algorithm's
+generator).
+
+*Delete-one-participant jackknife* (normal interval, clipped to the statistic's range): used for the majority-vote
+statistics on targets with ``>= min_votes`` votes -- ``label_agreement``, ``cohen_kappa``, ``soft_agreement``,
+``human_majority_accuracy``. The bootstrap is biased for these: a participant drawn twice casts two identical
+votes, so targets with one or two distinct voters enter the ``>= min_votes`` set and their "majority" is one
+person's answer (in a simulated study the bootstrap interval of label agreement lay entirely below the estimate).
+The bootstrap's percentile interval is still reported beside it (``bootstrap_low``/``_high``) for transparency.
+
+The set of kept participants is fixed (the placebo filter is not re-run). A resample where a statistic is undefined
+(e.g. no target reaches ``min_votes``) is left out and counted in ``resamples_defined``.
+
+All resamples are computed at once: a draw is a weight vector over participants, and the vote counts of every
+(target, generator) for a batch of draws are one sparse matrix product.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+from scipy.stats import norm
+
+BOOTSTRAP_STATISTICS: tuple[str, ...] = ("accuracy_mean", "vote_accuracy", "vote_agreement")
+JACKKNIFE_STATISTICS: tuple[str, ...] = ("label_agreement", "cohen_kappa", "soft_agreement", "human_majority_accuracy")
+RANGES: dict[str, tuple[float, float]] = {"cohen_kappa": (-1.0, 1.0)}
+
+
+def _statistics(weights: np.ndarray, votes_matrix: sparse.csr_matrix, n_targets: int, n_gens: int,
+                algo: np.ndarray, truth: np.ndarray, acc: np.ndarray, has_acc: np.ndarray, answers: np.ndarray,
+                correct: np.ndarray, for_algo_votes: np.ndarray, min_votes: int) -> dict[str, np.ndarray]:
+    """Each statistic for a batch of participant weight vectors ``weights`` [B, N] -> arrays [B]."""
+    b = weights.shape[0]
+    counts = np.asarray((votes_matrix.T @ weights.T).T, dtype=np.float32).reshape(b, n_targets, n_gens)  # B x T x G
+    # Majority vote with the contract tie rule: strict '>' keeps the first (lowest sorted id) of tied maxima.
+    maj = np.zeros((b, n_targets), dtype=np.int64)
+    top = counts[:, :, 0].copy()
+    n = counts[:, :, 0].copy()
+    for g in range(1, n_gens):
+        c = counts[:, :, g]
+        better = c > top
+        maj[better] = g
+        np.maximum(top, c, out=top)
+        n += c
+    mask = n >= min_votes                                                              # B x T
+    m = mask.sum(axis=1).astype(float)
+    for_algo = np.take_along_axis(counts, np.broadcast_to(algo[None, :, None], (b, n_targets, 1)), axis=2)[..., 0]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        agree = ((maj == algo[None, :]) & mask).sum(axis=1) / m
+        human_acc = ((maj == truth[None, :]) & mask).sum(axis=1) / m
+        soft = (np.where(mask, for_algo / np.where(n > 0, n, 1), 0.0)).sum(axis=1, dtype=np.float64) / m
+        pe = np.zeros(b)
+        for g in range(n_gens):
+            p_maj = ((maj == g) & mask).sum(axis=1) / m
+            p_algo = (mask & (algo == g)[None, :]).sum(axis=1) / m
+            pe += p_maj * p_algo
+        kappa = np.where(pe < 1.0 - 1e-12, (agree - pe) / (1.0 - pe), np.nan)
+        acc_w = weights * has_acc[None, :]
+        acc_mean = (acc_w * np.nan_to_num(acc)[None, :]).sum(axis=1) / acc_w.sum(axis=1)
+        vote_acc = (weights @ correct) / (weights @ answers)
+        vote_agree = (weights @ for_algo_votes) / (weights @ answers)
+    return {"accuracy_mean": acc_mean, "vote_accuracy": vote_acc, "vote_agreement": vote_agree,
+            "label_agreement": agree, "cohen_kappa": kappa,
+            "soft_agreement": soft, "human_majority_accuracy": human_acc}
+
+
+def participant_intervals(participants: pd.DataFrame, votes: pd.DataFrame, targets: pd.DataFrame,
+                          generators: Sequence[str], *, min_votes: int, n_resamples: int, seed: int,
+                          confidence: float = 0.95, batch: int | None = None) -> pd.DataFrame:
+    """Tidy table, one row per statistic: ``statistic, estimate, ci_low, ci_high, method, bootstrap_low,
+    bootstrap_high, jackknife_se, resamples, resamples_defined, confidence, seed``.
+
+    ``estimate`` is the statistic on the data as observed (every kept participant once). With ``n_resamples == 0``
+    the bootstrap columns are NaN (the jackknife needs no randomness and is always computed).
+    """
+    if n_resamples < 0:
+        raise ValueError(f"n_resamples must be >= 0, got {n_resamples}")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    gens = sorted(generators)
+    kept = participants[participants["valid"]].reset_index(drop=True)
+    codes = kept["participant_code"].tolist()
+    p_index = {c: i for i, c in enumerate(codes)}
+    voted = sorted(set(votes["target_id"]))
+    t_index = {t: i for i, t in enumerate(voted)}
+    g_index = {g: i for i, g in enumerate(gens)}
+    n_p, n_t, n_g = len(codes), len(voted), len(gens)
+    rows = votes["participant_code"].map(p_index).to_numpy(dtype=np.int64)
+    cols = (votes["target_id"].map(t_index).to_numpy(dtype=np.int64) * n_g
+            + votes["chosen_generator"].map(g_index).to_numpy(dtype=np.int64))
+    votes_matrix = sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n_p, n_t * n_g))
+    tinfo = targets.set_index("target_id").reindex(voted)
+    algo = tinfo["algo_generator"].map(g_index).to_numpy(dtype=np.int64)
+    truth = tinfo["true_generator"].map(g_index).to_numpy(dtype=np.int64)
+    acc = kept["accuracy"].to_numpy(dtype=float)
+    has_acc = ~np.isnan(acc)
+    answers = kept["answers"].to_numpy(dtype=float)
+    correct = kept["correct"].to_numpy(dtype=float)
+    algo_of_vote = votes["target_id"].map(tinfo["algo_generator"]).to_numpy(dtype=object)
+    for_algo_votes = np.bincount(rows[(votes["chosen_generator"].to_numpy(dtype=object) == algo_of_vote)],
+                                 minlength=n_p).astype(float)
+
+    def stats(w: np.ndarray) -> dict[str, np.ndarray]:
+        return _statistics(w, votes_matrix, n_t, n_g, algo, truth, acc, has_acc, answers, correct, for_algo_votes,
+                           min_votes)
+
+    size = batch or max(1, int(4e6 // max(1, n_t * n_g)))
+    observed = stats(np.ones((1, n_p)))
+    draws: dict[str, list[np.ndarray]] = {k: [] for k in (*BOOTSTRAP_STATISTICS, *JACKKNIFE_STATISTICS)}
+    if n_resamples and n_p:
+        rng = np.random.default_rng(seed)
+        done = 0
+        while done < n_resamples:
+            b = min(size, n_resamples - done)
+            idx = rng.integers(0, n_p, size=(b, n_p))
+            flat = (np.arange(b)[:, None] * n_p + idx).ravel()
+            w = np.bincount(flat, minlength=b * n_p).reshape(b, n_p).astype(float)
+            for k, v in stats(w).items():
+                draws[k].append(v)
+            done += b
+    leave_out: dict[str, list[np.ndarray]] = {k: [] for k in draws}
+    for start in range(0, n_p if n_p >= 2 else 0, size):
+        stop = min(n_p, start + size)
+        w = np.ones((stop - start, n_p))
+        w[np.arange(stop - start), np.arange(start, stop)] = 0.0
+        for k, v in stats(w).items():
+            leave_out[k].append(v)
+    alpha = 1 - confidence
+    z = float(norm.ppf(1 - alpha / 2))
+    out = []
+    for k in (*BOOTSTRAP_STATISTICS, *JACKKNIFE_STATISTICS):
+        values = np.concatenate(draws[k]) if draws[k] else np.zeros(0)
+        defined = values[np.isfinite(values)]
+        b_lo, b_hi = (np.quantile(defined, [alpha / 2, 1 - alpha / 2]) if defined.size else (np.nan, np.nan))
+        est = float(observed[k][0])
+        jack = np.concatenate(leave_out[k]) if leave_out[k] else np.zeros(0)
+        se = (float(np.sqrt((jack.size - 1) / jack.size * np.sum((jack - jack.mean()) ** 2)))
+              if jack.size >= 2 and np.all(np.isfinite(jack)) and math.isfinite(est) else math.nan)
+        if k in JACKKNIFE_STATISTICS:
+            low, high = RANGES.get(k, (0.0, 1.0))
+            lo, hi = max(low, est - z * se), min(high, est + z * se)
+            method = "delete-one-participant jackknife (normal)"
+        else:
+            lo, hi = float(b_lo), float(b_hi)
+            method = "participant-clustered bootstrap (percentile)"
+        out.append({"statistic": k, "estimate": est, "ci_low": lo, "ci_high": hi, "method": method,
+                    "bootstrap_low": float(b_lo), "bootstrap_high": float(b_hi), "jackknife_se": se,
+                    "resamples": int(n_resamples if n_p else 0), "resamples_defined": int(defined.size),
+                    "confidence": confidence, "seed": int(seed)})
+    return pd.DataFrame(out)

@@ -1,0 +1,234 @@
+"""The self-contained HTML report: one file, figures embedded as base64 PNG, no scripts, no external resources,
+so it opens offline and can be mailed. Pure: :func:`render_html` returns a string; the CLI writes it.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+
+from analysis.study import PAPER, Analysis
+from analysis.tables import format_value
+
+LABELS: dict[str, str] = {
+    "participants_total": "participants with at least one answered round",
+    "participants_valid": "participants kept by the placebo filter",
+    "placebo_threshold": "placebo threshold (kept only if above)",
+    "accuracy_mean": "mean participant accuracy (non-placebo rounds)",
+    "accuracy_std": "sample std of participant accuracy",
+    "votes_total": "votes (non-placebo answers of kept participants)",
+    "images_voted": "images with at least one vote",
+    "votes_per_image_mean": "mean votes per voted image",
+    "votes_per_image_std": "sample std of votes per voted image",
+    "min_votes": "votes an image needs for the agreement analysis",
+    "images_with_min_votes": "images with at least that many votes",
+    "human_correct_algo_correct": "both correct",
+    "human_correct_algo_incorrect": "only the human majority correct",
+    "human_incorrect_algo_correct": "only the algorithm correct",
+    "human_incorrect_algo_incorrect": "both wrong",
+    "label_agreement": "human majority and algorithm pick the same generator",
+    "algorithm_accuracy": "algorithm accuracy over all targets",
+}
+PERCENT_KEYS = {"accuracy_mean", "accuracy_std", "label_agreement", "algorithm_accuracy"}
+
+CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1040px;margin:2em auto;
+padding:0 1em;color:#1c2833;line-height:1.45}
+h1{font-size:1.6em}h2{font-size:1.25em;border-bottom:1px solid #d5d8dc;padding-bottom:.2em;margin-top:2em}
+table{border-collapse:collapse;margin:.6em 0 1em;font-size:.88em}
+th,td{border-bottom:1px solid #e5e8e8;padding:.25em .6em;text-align:right}
+th{background:#f4f6f6}td.l,th.l{text-align:left}
+figure{margin:1em 0}figcaption{font-size:.9em;color:#424949;max-width:860px}
+img{max-width:100%;height:auto}.note{color:#566573;font-size:.9em}
+code{background:#f4f6f6;padding:0 .2em}
+"""
+
+
+def _fmt(key: str, value: Any) -> str:
+    if value is None:
+        return "n/a"
+    if key in PERCENT_KEYS and isinstance(value, (int, float)):
+        return f"{100 * float(value):.2f}%"
+    return format_value(value)
+
+
+def _pct(value: Any, digits: int = 1) -> str:
+    return "n/a" if value is None else f"{100 * float(value):.{digits}f}%"
+
+
+def _num(value: Any, digits: int = 3) -> str:
+    return "n/a" if value is None else f"{float(value):.{digits}g}"
+
+
+def html_table(frame: pd.DataFrame, *, max_rows: int = 60) -> str:
+    """A plain HTML table; long tables are cut to ``max_rows`` with a note (the CSV has every row)."""
+    shown = frame.head(max_rows)
+    numeric = [pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])
+               for c in frame.columns]
+    head = "".join(f'<th class="{"" if n else "l"}">{html.escape(str(c))}</th>' for c, n in zip(frame.columns, numeric))
+    body = []
+    for row in shown.itertuples(index=False, name=None):
+        cells = "".join(f'<td class="{"" if n else "l"}">{html.escape(format_value(v))}</td>'
+                        for v, n in zip(row, numeric))
+        body.append(f"<tr>{cells}</tr>")
+    more = (f'<p class="note">First {max_rows} of {len(frame)} rows; every row is in the CSV.</p>'
+            if len(frame) > max_rows else "")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>{more}"
+
+
+def _figure(png: bytes, alt: str, caption: str) -> str:
+    data = base64.b64encode(png).decode("ascii")
+    return (f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+            f"<figcaption>{caption}</figcaption></figure>")
+
+
+def render_html(result: Analysis, figures: Mapping[str, bytes], *, table_files: Mapping[str, str]) -> str:
+    """The report. ``figures``: name -> PNG bytes (see :mod:`analysis.figures`); ``table_files``: table -> file stem."""
+    s = result.summary
+    b = s["beyond_paper"]
+    t = result.tables
+    m = s["agreement_matrix"]
+    e = html.escape
+    intervals = {r["statistic"]: r for r in b["participant_intervals"]}
+    prop = {r["quantity"]: r for r in b["proportions_wilson95"]}
+
+    def interval(name: str, digits: int = 1) -> str:
+        r = intervals.get(name)
+        if not r or r["ci_low"] is None or r["ci_high"] is None:
+            return "no interval"
+        return f"95% CI {_pct(r['ci_low'], digits)} to {_pct(r['ci_high'], digits)}"
+
+    def wilson(name: str) -> str:
+        r = prop.get(name)
+        if not r or r["estimate"] is None:
+            return "n/a"
+        return f"{_pct(r['estimate'], 2)} ({r['k']}/{r['n']}; Wilson 95% {_pct(r['ci_low'])} to {_pct(r['ci_high'])})"
+
+    rows = []
+    for r in t["paper_comparison"].to_dict(orient="records"):
+        key = r["quantity"]
+        ci = ("" if r["ci_low"] is None or pd.isna(r["ci_low"]) else
+              f"{_fmt(key, r['ci_low'])} to {_fmt(key, r['ci_high'])} ({e(r['interval'])})")
+        ours = r["ours"] if r["ours"] is None or not pd.isna(r["ours"]) else None
+        rows.append(f'<tr><td class="l">{e(LABELS.get(key, key))}</td><td class="l"><code>{e(key)}</code></td>'
+                    f"<td>{e(_fmt(key, r['paper']))}</td><td>{e(_fmt(key, ours))}</td>"
+                    f'<td class="l">{ci}</td></tr>')
+    comparison = ('<table><thead><tr><th class="l">quantity</th><th class="l">key</th><th>paper</th><th>ours</th>'
+                  f'<th class="l">our 95% interval</th></tr></thead><tbody>{"".join(rows)}</tbody></table>')
+
+    mc = b["mcnemar_exact"]
+    gd = b["generator_difficulty"]["test"]
+    rt = b["response_times"]["tests"]
+    cov = b["coverage"]
+    n_ex = s["participants_total"] - s["participants_valid"]
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8"><title>Deepfake attribution user study: analysis</title>',
+        f"<style>{CSS}</style></head><body>",
+        "<h1>Deepfake attribution user study: analysis report</h1>",
+        f'<p class="note">Bundle <code>{e(s["inputs"]["bundle"])}</code> (built by {e(s["inputs"]["bundle_software"])},'
+        f' {e(s["inputs"]["bundle_created_at"])}); responses <code>{e(s["inputs"]["responses"])}</code>. '
+        f'Placebo threshold {s["placebo_threshold"]:g}, minimum votes {s["min_votes"]}, '
+        f'{s["inputs"]["bootstrap_resamples"]} bootstrap resamples, seed {s["inputs"]["seed"]}. '
+        f'{s["inputs"]["targets"]} targets, generators {e(", ".join(s["inputs"]["generators"]))}, '
+        f'{s["inputs"]["attempts"]} attempts each.</p>',
+        "<h2>1. The paper's numbers beside ours</h2>",
+        "<p>The paper (§VI-D) reports these numbers without intervals. Ours are computed from the files above with "
+        "the same rules; intervals are 95% (participant bootstrap or jackknife where participants cluster the data, "
+        "Wilson for a proportion of independent targets).</p>",
+        comparison,
+        "<h2>2. Participants and the placebo filter</h2>",
+        f"<p>{s['participants_total']} participants answered at least one round; {s['participants_valid']} passed "
+        f"the placebo check (placebo accuracy above {s['placebo_threshold']:g}) and {n_ex} were excluded. Kept "
+        f"participants attributed {_pct(s['accuracy_mean'], 2)} of non-placebo rounds correctly on average "
+        f"(sample sd {_pct(s['accuracy_std'], 2)}; {interval('accuracy_mean', 2)}).</p>",
+        _figure(figures["participant_accuracy"], "participant accuracy histograms",
+                "Left: each participant's share of placebo rounds answered correctly; the dashed line is the "
+                "exclusion threshold (participants at or left of it are excluded). Right: accuracy on the real "
+                "rounds, blue for kept participants, grey for excluded ones."),
+        "<p>Placebo scores (how many participants reached each score):</p>",
+        html_table(t["placebo_distribution"]),
+        "<h2>3. Votes per image</h2>",
+        f"<p>Kept participants cast {s['votes_total']} votes on {s['images_voted']} images: "
+        f"{_num(s['votes_per_image_mean'])} votes per voted image on average (sd {_num(s['votes_per_image_std'])})."
+        f" {s['images_with_min_votes']} images received at least {s['min_votes']} votes and enter the agreement "
+        f"analysis; on {s['majority_ties']} of them the majority vote was a tie, broken towards the lowest "
+        "generator id.</p>",
+        _figure(figures["votes_per_image"], "votes per image",
+                "How many images received 0, 1, 2, ... votes. Blue bars are the images that enter the human versus "
+                "algorithm comparison."),
+        "<h2>4. Humans against the algorithm</h2>",
+        f"<p>On the {s['images_with_min_votes']} images with at least {s['min_votes']} votes, the human majority "
+        f"vote and the algorithm picked the same generator on {_pct(s['label_agreement'], 2)} of images "
+        f"({interval('label_agreement')}). Cohen's kappa between the two is {_num(b['cohen_kappa'])} "
+        f"({interval('cohen_kappa')}; kappa corrects for agreement by chance). On average "
+        f"{_pct(b['soft_agreement'])} of an image's voters chose the algorithm's generator (soft agreement, as "
+        f"LPIPS' 2AFC score; {interval('soft_agreement')}).</p>",
+        _figure(figures["agreement_matrix"], "agreement matrix",
+                f"Rows: is the human majority vote correct? Columns: is the algorithm correct? Paper (Fig. 10): "
+                f"{PAPER['human_correct_algo_correct']} both correct, {PAPER['human_correct_algo_incorrect']} only "
+                f"human, {PAPER['human_incorrect_algo_correct']} only algorithm, "
+                f"{PAPER['human_incorrect_algo_incorrect']} both wrong."),
+        f"<p>Exact McNemar test on the same images (does the algorithm beat the human majority?): "
+        f"{mc['human_only_correct']} images only the humans got right, {mc['algo_only_correct']} only the "
+        f"algorithm; p = {_num(mc['p_value'])}. The human majority is correct on "
+        f"{wilson('human majority vote correct (>= min_votes)')}; the algorithm on the same images "
+        f"{wilson('algorithm correct (>= min_votes images)')}.</p>",
+        html_table(t["participant_intervals"].drop(columns=["confidence"])),
+        '<p class="note">Majority-vote statistics use a delete-one-participant jackknife: a participant bootstrap '
+        "duplicates voters, so images with one or two distinct voters enter the minimum-votes set and the interval "
+        "is biased downwards (its bounds are shown in the bootstrap columns for comparison).</p>",
+        "<h2>5. The algorithm (paper §VI-A)</h2>",
+        f"<p>Attributing each target to the generator with the smallest reconstruction distance gives "
+        f"{wilson('algorithm correct (all targets)')} correct over all targets "
+        f"(paper: {_pct(PAPER['algorithm_accuracy'], 2)}).</p>",
+        _figure(figures["algorithm_confusion"], "algorithm confusion matrix",
+                "The algorithm's confusion matrix (paper Fig. 4): row = generator that made the target, column = "
+                "generator the algorithm attributed it to; shares of the row with counts."),
+        _figure(figures["accuracy_vs_attempts"], "error vs attempts",
+                "Attribution error when only the first k reconstruction attempts are used (paper Fig. 5), with a "
+                "Wilson 95% band."),
+        html_table(t["algorithm_accuracy"]),
+        "<h2>6. Is one generator harder for humans?</h2>",
+        _figure(figures["human_confusion"], "human confusion matrix",
+                "What kept participants chose (column) for targets of each generator (row), over all votes."),
+        html_table(t["generator_difficulty"]),
+        f"<p>{e(gd['method'])}: "
+        + (f"chi2({gd['df']}) = {_num(gd['statistic'])}, p = {_num(gd['p_value'])}."
+           if gd["p_value"] is not None else e(gd["note"]))
+        + " The GEE columns are population-averaged accuracies with intervals that allow for each participant's "
+          "answers being correlated; the raw columns treat votes as independent (Wilson).</p>",
+        "<h2>7. Dawid–Skene beside majority vote</h2>",
+        "<p>Dawid–Skene (crowd-kit) weighs each participant by an estimated confusion matrix instead of counting "
+        "votes equally.</p>",
+        html_table(t["dawid_skene"]),
+        "<h2>8. Response times</h2>",
+        _figure(figures["response_time"], "response times",
+                "Time from the images appearing to the click, for correct and incorrect votes (boxes: quartiles, "
+                "whiskers: 1.5 IQR; log scale)."),
+        html_table(t["response_times"]),
+        f"<p>Mann–Whitney U over votes: p = {_num(rt['mann_whitney_p'])} (treats votes as independent). Within "
+        f"participants ({rt['participants_paired']} with both kinds of answer), the median of (median time correct "
+        f"- median time incorrect) is {_num(rt['median_paired_difference_ms'], 4)} ms, Wilcoxon signed-rank "
+        f"p = {_num(rt['wilcoxon_p'])}.</p>",
+        f"<h2>9. How many more participants for {cov['k']} votes on every target?</h2>",
+        f"<p>{cov['targets_below_k']} of {cov['targets']} targets have fewer than {cov['k']} votes. With "
+        f"{_num(cov['votes_per_participant'])} votes per kept participant and a keep rate of "
+        f"{_pct(cov['keep_rate'])}: <em>balanced</em> = serve the least-voted target next; <em>random_p50 / p95</em>"
+        " = uniformly random targets as in the paper, chance that every target reaches k (Poisson approximation); "
+        "<em>random_expected_short_below_1</em> = fewer than one target expected to fall short.</p>",
+        html_table(t["coverage"]),
+        "<h2>10. Definitions and edge-case policies</h2>",
+        "<table><tbody>" + "".join(f'<tr><td class="l"><code>{e(k)}</code></td><td class="l">{e(v)}</td></tr>'
+                                  for k, v in s["policy"].items()) + "</tbody></table>",
+        "<h2>11. Files</h2>",
+        "<p><code>summary.json</code> (the contract's keys, plus <code>beyond_paper</code>, <code>policy</code>, "
+        "<code>inputs</code>); every table as CSV and LaTeX (booktabs) in <code>tables/</code>: "
+        + ", ".join(f"<code>{e(v)}</code>" for v in table_files.values()) + ".</p>",
+        "</body></html>",
+    ]
+    return "\n".join(parts) + "\n"

@@ -1,0 +1,144 @@
+"""A simulated study with known truth: a bundle and a responses export written through :mod:`contracts`.
+
+Used by the tests (a study of known skill, careless participants who fail placebo rounds, dropouts, ties) and by
+``bench/analysis.py`` (paper scale). Randomness is an input: everything follows from ``seed``.
+
+Answer model: a careful participant of skill ``s`` picks, in a non-placebo round, the row the reconstructions
+favour (the algorithm's generator) with probability ``s`` when the algorithm is right, and when it is wrong picks
+the algorithm's generator with probability ``follow_algorithm`` and the truth otherwise; every other answer goes
+to a uniformly random other row. In placebo rounds a careful participant picks the PLACEBO row with probability
+``placebo_skill``. A careless participant clicks uniformly at random. A dropout stops after a random number of
+rounds.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from contracts.bundle import (IMAGES_DIR, GeneratorInfo, Manifest, Reconstruction, ReconstructionConfig, Target,
+                              content_name, write_bundle)
+from contracts.responses import PLACEBO, Response, make_response, write_responses
+
+PAPER_GENERATORS: tuple[str, ...] = ("progan", "stylegan", "stylegan2")
+
+
+@dataclass(frozen=True)
+class SimulatedStudy:
+    manifest: Manifest
+    targets: tuple[Target, ...]
+    reconstructions: tuple[Reconstruction, ...]
+    responses: tuple[Response, ...]
+    skill: dict[str, float]          # participant_code -> skill (0 for careless)
+    careless: frozenset[str]
+
+
+def _png(index: int) -> bytes:
+    """A distinct 2x2 PNG per index (the index is spread over the pixel bytes)."""
+    raw = index.to_bytes(12, "big")
+    img = Image.frombytes("RGB", (2, 2), raw)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", compress_level=1)
+    return buf.getvalue()
+
+
+def simulate_study(*, n_targets: int = 60, generators: tuple[str, ...] = PAPER_GENERATORS, attempts: int = 3,
+                   algorithm_error: float = 0.03, n_participants: int = 20, rounds: int = 30,
+                   placebo_rate: float = 0.05, skill_range: tuple[float, float] = (0.8, 0.98),
+                   careless: float = 0.1, dropout: float = 0.1, follow_algorithm: float = 0.9,
+                   placebo_skill: float = 0.98, seed: int = 0) -> SimulatedStudy:
+    """Build the contract objects of a simulated study (no files; see :func:`write_study`)."""
+    if len(generators) < 2 or n_targets < 1 or attempts < 1 or n_participants < 1 or rounds < 1:
+        raise ValueError("need >= 2 generators and >= 1 target, attempt, participant and round")
+    rng = np.random.default_rng(seed)
+    gens = tuple(generators)
+    counter = 0
+
+    def image() -> str:
+        nonlocal counter
+        counter += 1
+        return f"{IMAGES_DIR}/img{counter:07d}.png"  # placeholder; write_study renames to content hashes
+
+    targets = []
+    recs = []
+    for i in range(n_targets):
+        tid = f"t{i:05d}"
+        truth = gens[i % len(gens)]
+        targets.append(Target(tid, truth, image()))
+        wrong = rng.random() < algorithm_error
+        closest = gens[(gens.index(truth) + 1 + int(rng.integers(0, len(gens) - 1))) % len(gens)] if wrong else truth
+        for g in gens:
+            for a in range(attempts):
+                base = 0.05 if g == closest else 0.08
+                recs.append(Reconstruction(tid, g, a, float(base + 0.02 * rng.random()), image()))
+    algo = {t.target_id: t.true_generator for t in targets}
+    best: dict[tuple[str, str], float] = {}
+    for r in recs:
+        best[(r.target_id, r.generator)] = min(best.get((r.target_id, r.generator), np.inf), r.distance)
+    for t in targets:
+        algo[t.target_id] = min(sorted(gens), key=lambda g: best[(t.target_id, g)])
+
+    responses: list[Response] = []
+    skill: dict[str, float] = {}
+    sloppy: set[str] = set()
+    for p in range(n_participants):
+        code = f"p{p:04d}"
+        is_careless = rng.random() < careless
+        s = 0.0 if is_careless else float(rng.uniform(*skill_range))
+        skill[code] = s
+        if is_careless:
+            sloppy.add(code)
+        n_rounds = int(rng.integers(1, rounds + 1)) if rng.random() < dropout else rounds
+        for rnd in range(1, n_rounds + 1):
+            t = targets[int(rng.integers(0, n_targets))]
+            placebo = rng.random() < placebo_rate
+            rows = list(gens) + ([PLACEBO] if placebo else [])
+            order = [rows[j] for j in rng.permutation(len(rows))]
+            if is_careless:
+                chosen = order[int(rng.integers(0, len(order)))]
+            elif placebo:
+                others = [g for g in order if g != PLACEBO]
+                chosen = PLACEBO if rng.random() < placebo_skill else others[int(rng.integers(0, len(others)))]
+            else:
+                a = algo[t.target_id]
+                favoured = a if a == t.true_generator or rng.random() < follow_algorithm else t.true_generator
+                if rng.random() < s:
+                    chosen = favoured
+                else:
+                    others = [g for g in gens if g != favoured]
+                    chosen = others[int(rng.integers(0, len(others)))]
+            attempt = None if chosen == PLACEBO else int(rng.integers(0, attempts))
+            responses.append(make_response(
+                participant_code=code, participant_label=f"W{p:05d}" if p % 3 else "", round_number=rnd,
+                target_id=t.target_id, true_generator=t.true_generator, row_order=order, chosen_generator=chosen,
+                chosen_attempt=attempt, response_ms=float(int(rng.gamma(4.0, 900.0)) + 200)))
+    manifest = Manifest(
+        generators=tuple(GeneratorInfo(g, g.upper(), "simulated", 2, 8) for g in gens),
+        reconstruction=ReconstructionConfig(steps=0, lr=0.0, attempts=attempts, distance="simulated", seed=seed),
+        software="analysis.simulate",
+    )
+    return SimulatedStudy(manifest, tuple(targets), tuple(recs), tuple(responses), skill, frozenset(sloppy))
+
+
+def write_study(directory: str | Path, study: SimulatedStudy) -> tuple[Path, Path]:
+    """Write ``directory/bundle`` (real tiny PNGs, content-hash names) and ``directory/responses.csv``."""
+    root = Path(directory) / "bundle"
+    images = root / IMAGES_DIR
+    images.mkdir(parents=True, exist_ok=True)
+    renamed: dict[str, str] = {}
+    for i, path in enumerate([t.image for t in study.targets] + [r.image for r in study.reconstructions]):
+        data = _png(i)
+        name = content_name(data)
+        (images / name).write_bytes(data)
+        renamed[path] = f"{IMAGES_DIR}/{name}"
+    targets = [Target(t.target_id, t.true_generator, renamed[t.image]) for t in study.targets]
+    recs = [Reconstruction(r.target_id, r.generator, r.attempt, r.distance, renamed[r.image])
+            for r in study.reconstructions]
+    write_bundle(root, study.manifest, targets, recs)
+    responses = Path(directory) / "responses.csv"
+    write_responses(responses, study.responses)
+    return root, responses
