@@ -83,7 +83,7 @@ DEFAULT_CONSENT = (
 
 class C(BaseConstants):
     NAME_IN_URL = "study"
-    PLAYERS_PER_GROUP = 1  # one player per group keeps oTree's per-live-message group query to one row
+    PLAYERS_PER_GROUP = None  # oTree refuses 1; creating_session puts each player in a group of its own
     NUM_ROUNDS = 1
 
 
@@ -201,6 +201,9 @@ def creating_session(subsession: Subsession) -> None:
     session.alloc_votes = [0] * n_targets
     session.alloc_holds = {}
     session.practice_targets = sorted(rng.sample(range(n_targets), cfg.practice_rounds))
+    # One group per player: oTree looks up every player of the sender's group on each live message, so with the
+    # default single group of N players each answer would read N rows.
+    subsession.set_group_matrix([[i] for i in range(1, len(subsession.get_players()) + 1)])
     for player in subsession.get_players():
         prng = random.Random(f"{session.code}|{player.participant.code}|placebo")
         schedule = rounds.placebo_schedule(cfg.rounds, cfg.placebo_probability, prng)

@@ -26,16 +26,27 @@ def _env(**extra: str) -> dict[str, str]:
     return env
 
 
-def _otree(*args: str, env: dict[str, str], timeout: int = 180) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([OTREE, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The oTree project linked into an empty folder: oTree loads any db.sqlite3 in its working directory into
+    the bots' database, so a devserver's leftovers in the repository root must not leak into these tests."""
+    where = tmp_path_factory.mktemp("project")
+    for name in ("settings.py", "study_app", "contracts", "_static", "_templates"):
+        (where / name).symlink_to(ROOT / name)
+    return where
+
+
+def _otree(project: Path, *args: str, env: dict[str, str], timeout: int = 180) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([OTREE, *args], cwd=project, env=env, capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.fixture(scope="module")
-def bot_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, subprocess.CompletedProcess[str]]:
+def bot_run(tmp_path_factory: pytest.TempPathFactory, project: Path) -> tuple[Path, Path, subprocess.CompletedProcess[str]]:
     tmp = tmp_path_factory.mktemp("bots")
     bundle = make_bundle(tmp, n_targets=ROUNDS + 6, generators=("dcgan", "stylegan", "progan"), attempts=3)
     export = tmp / "export"
-    proc = _otree("test", "attribution_study", "3", "--export", str(export), env=_env(STUDY_BUNDLE=str(bundle.root)))
+    proc = _otree(project, "test", "attribution_study", "3", "--export", str(export),
+                  env=_env(STUDY_BUNDLE=str(bundle.root)))
     return bundle.root, export, proc
 
 
@@ -75,18 +86,18 @@ def test_custom_export_reads_back_through_the_contract(bot_run: tuple[Path, Path
     ("two attempts", dict(attempts=2), "3 attempts per row"),
     ("too few targets", dict(n_targets=5), "need at least that many targets"),
 ])
-def test_session_creation_rejects_bad_bundles(tmp_path: Path, problem: str, make: dict, expected: str) -> None:
+def test_session_creation_rejects_bad_bundles(tmp_path: Path, project: Path, problem: str, make: dict, expected: str) -> None:
     args = dict(n_targets=ROUNDS + 6, generators=("dcgan", "stylegan"), attempts=3)
     args.update(make)
     bundle = make_bundle(tmp_path, **args)  # type: ignore[arg-type]
-    proc = _otree("test", "attribution_study", "1", env=_env(STUDY_BUNDLE=str(bundle.root)))
+    proc = _otree(project, "test", "attribution_study", "1", env=_env(STUDY_BUNDLE=str(bundle.root)))
     out = proc.stdout + proc.stderr
     assert "StudyConfigError" in out and expected in out, out[-2000:]
     assert "Bots completed session" not in out
 
 
-def test_session_creation_rejects_missing_bundle(tmp_path: Path) -> None:
-    proc = _otree("test", "attribution_study", "1", env=_env(STUDY_BUNDLE=str(tmp_path / "nope")))
+def test_session_creation_rejects_missing_bundle(tmp_path: Path, project: Path) -> None:
+    proc = _otree(project, "test", "attribution_study", "1", env=_env(STUDY_BUNDLE=str(tmp_path / "nope")))
     out = proc.stdout + proc.stderr
     assert "no such bundle directory" in out and "Bots completed session" not in out
 
@@ -96,8 +107,8 @@ def test_session_creation_rejects_missing_bundle(tmp_path: Path) -> None:
     ({"OTREE_ADMIN_PASSWORD": "pw", "OTREE_AUTH_LEVEL": "DEMO", "OTREE_SECRET_KEY": "k"}, "OTREE_AUTH_LEVEL=STUDY"),
     ({"OTREE_ADMIN_PASSWORD": "pw", "OTREE_AUTH_LEVEL": "STUDY"}, "OTREE_SECRET_KEY"),
 ])
-def test_production_refuses_to_start_without_secrets(env: dict[str, str], missing: str) -> None:
-    proc = _otree("prodserver", "127.0.0.1:8999", env=_env(**env), timeout=60)
+def test_production_refuses_to_start_without_secrets(project: Path, env: dict[str, str], missing: str) -> None:
+    proc = _otree(project, "prodserver", "127.0.0.1:8999", env=_env(**env), timeout=60)
     assert proc.returncode != 0
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert lines == [lines[0]] and lines[0].startswith("refusing to start in production: set " + missing)

@@ -57,6 +57,7 @@
     if (current && current.token === msg.token) return;   // already showing this round
     current = msg;
     shownAt = null;
+    if (document.activeElement && document.activeElement.blur) document.activeElement.blur();
     board.classList.add('loading');
     board.style.setProperty('--rows', String(msg.rows));
     progress.textContent = 'Round ' + msg.round + ' of ' + msg.of;
