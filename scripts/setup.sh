@@ -41,6 +41,13 @@ if [ "$what" = pipeline ] || [ "$what" = all ]; then
     done_stamp pipeline
   fi
 fi
+# The project's packages on each environment's path (a .pth file), so `python -m analysis ...` works anywhere.
+for v in .venv .venv-pipeline; do
+  if [ -x "$v/bin/python" ]; then
+    site=$("$v/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+    echo "$PWD" > "$site/deepfake_attribution_study.pth"
+  fi
+done
 if [ "$system" = 1 ]; then
   missing=()
   command -v chromium >/dev/null || missing+=(chromium)
