@@ -17,6 +17,8 @@ def main(argv: list[str] | None = None) -> int:
         return zoo_main(argv[1:])
     from reconstruction_pipeline.cli import main as pipeline_main
 
+    if not argv or argv[0] in ("-h", "--help"):
+        print("generators: python -m reconstruction_pipeline zoo {list,train} ...  (zoo --help for details)\n")
     return pipeline_main(argv)
 
 
