@@ -38,7 +38,8 @@ def _int_range(lo: int, hi: int | None = None) -> Callable[[str], int]:
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
         if v < lo or (hi is not None and v > hi):
-            raise argparse.ArgumentTypeError(f"{v} is outside {lo}..{hi if hi is not None else 'inf'}")
+            raise argparse.ArgumentTypeError(f"must be >= {lo}, got {v}" if hi is None
+                                             else f"must be in {lo}..{hi}, got {v}")
         return v
     return parse
 

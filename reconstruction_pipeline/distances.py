@@ -20,7 +20,9 @@ one without touching the pipeline:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -189,7 +191,8 @@ def load_inception_weights(feature_weights: str | None, *, allow_download: bool 
     old = socket.getdefaulttimeout()
     socket.setdefaulttimeout(30)
     try:
-        sd = weights.get_state_dict(progress=False)
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            sd = weights.get_state_dict(progress=False)  # quiet: torch.hub prints "Downloading: ..."
     except Exception as e:  # noqa: BLE001 - no network, proxy, disk: all mean "supply the file yourself"
         raise DistanceError(f"inception distance: cannot load ImageNet Inception-V3 weights ({type(e).__name__}: "
                             f"offline and not cached in {cached.parent}); supply them with --feature-weights PATH"
@@ -215,6 +218,7 @@ def inception_network(weights: InceptionWeights) -> nn.Module:
     if missing:
         raise DistanceError(f"--feature-weights: not Inception-V3 weights (missing {len(missing)} tensors, e.g. "
                             f"{missing[0]})")
+    net.aux_logits, net.AuxLogits = False, None  # past Mixed_5d; the same graph in train and eval mode
     return net
 
 
