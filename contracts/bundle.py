@@ -336,7 +336,9 @@ def _check_opaque_names(root: Path, targets: Sequence[Target], recs: Sequence[Re
     words = {g.id.lower() for g in manifest.generators} | {g.label.lower() for g in manifest.generators if g.label}
     words |= {t.target_id.lower() for t in targets}
     words = {w for w in words if len(w) >= 3}
-    for rows, fname in ((targets, TARGETS_FILE), (recs, RECONSTRUCTIONS_FILE)):
+    tables: tuple[tuple[Sequence[Target | Reconstruction], str], ...] = (
+        (targets, TARGETS_FILE), (recs, RECONSTRUCTIONS_FILE))
+    for rows, fname in tables:
         names = [Path(row.image).name.lower() for row in rows]
         # Fast path (same result): only words made of characters that occur in some name can occur in one, and
         # a name is then checked by slicing it at the candidate words' lengths (not by scanning every word).

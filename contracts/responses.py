@@ -38,6 +38,7 @@ class Response:
     correct: bool
     response_ms: float
     extra: Mapping[str, str] = field(default_factory=dict)
+    line: int | None = field(default=None, compare=False)  # line in the export it was read from, if any
 
     def to_row(self) -> list[str]:
         """The contract's columns, in order, as strings (what the export writes)."""
@@ -172,7 +173,7 @@ def _parse_row(path: str | Path, line: int, row: Mapping[str, str]) -> Response:
         raise fail(f"response_ms must be a non-negative number, got {row['response_ms']!r}")
     extra = {k: v for k, v in row.items() if k not in RESPONSE_COLUMNS}
     return Response(code, row["participant_label"], round_number, target, placebo, order, chosen, attempt, correct,
-                    ms, extra)
+                    ms, extra, line)
 
 
 def check_against_bundle(responses: Sequence[Response], bundle: Bundle, path: str | Path = "<responses>") -> None:
@@ -184,6 +185,8 @@ def check_against_bundle(responses: Sequence[Response], bundle: Bundle, path: st
     gens = set(bundle.generator_ids)
     for i, r in enumerate(responses):
         where = f"response {i + 1} (participant {r.participant_code}, round {r.round_number})"
+        if r.line is not None:
+            where = f"line {r.line} (participant {r.participant_code}, round {r.round_number})"
         if r.target_id not in truth:
             raise ContractError(path, f"{where}: unknown target_id {r.target_id!r}: not in {bundle.root} "
                                       "(is this export from a study that served a different bundle?)")

@@ -1,0 +1,242 @@
+"""Statistics pinned to direct calls of the reference implementations (statsmodels, scipy, scikit-learn) and to
+plain loops: Wilson, exact McNemar, Cohen's kappa, the participant bootstrap and jackknife, the GEE, the tests on
+response times, the attribution rule and the coverage projection."""
+
+from __future__ import annotations
+
+import math
+import statistics as pystats
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+from sklearn.metrics import cohen_kappa_score
+from statsmodels.stats.contingency_tables import mcnemar
+from statsmodels.stats.proportion import proportion_confint
+
+from analysis import analyze, load
+from analysis.agreement import cohen_kappa, mcnemar_exact
+from analysis.algorithm import attribution
+from analysis.bootstrap import participant_intervals
+from analysis.coverage import coverage_projection
+from analysis.models import generator_difficulty
+from analysis.participants import participant_table
+from analysis.simulate import simulate_study, write_study
+from analysis.statistics import wilson_interval
+from analysis.timing import response_times
+from analysis.votes import valid_votes
+from contracts.bundle import attribute
+
+
+@pytest.mark.parametrize("k,n", [(0, 1), (1, 1), (0, 10), (3, 10), (10, 10), (592, 631), (5710, 6000), (1, 2)])
+def test_wilson_matches_statsmodels(k: int, n: int) -> None:
+    lo, hi = proportion_confint(k, n, alpha=0.05, method="wilson")
+    assert wilson_interval(k, n) == pytest.approx((lo, hi), abs=1e-12)
+
+
+def test_wilson_empty_and_invalid() -> None:
+    assert all(math.isnan(v) for v in wilson_interval(0, 0))
+    with pytest.raises(ValueError, match="0 <= k <= n"):
+        wilson_interval(3, 2)
+
+
+@pytest.mark.parametrize("cells", [(592, 0, 37, 2), (10, 3, 4, 1), (5, 0, 0, 5), (0, 7, 1, 0)])
+def test_mcnemar_matches_statsmodels(cells: tuple[int, int, int, int]) -> None:
+    a, b, c, d = cells
+    matrix = {"human_correct_algo_correct": a, "human_correct_algo_incorrect": b,
+              "human_incorrect_algo_correct": c, "human_incorrect_algo_incorrect": d}
+    ref = mcnemar([[a, b], [c, d]], exact=True)
+    got = mcnemar_exact(matrix)
+    assert got["p_value"] == pytest.approx(ref.pvalue, rel=1e-12)
+    assert got["statistic"] == ref.statistic
+    # Exact McNemar = two-sided binomial test on the discordant pairs.
+    if b + c:
+        assert got["p_value"] == pytest.approx(min(1.0, stats.binomtest(b, b + c, 0.5).pvalue), rel=1e-9)
+    assert mcnemar_exact(dict.fromkeys(matrix, 0))["p_value"] is None
+
+
+def test_kappa_matches_sklearn() -> None:
+    rng = np.random.default_rng(0)
+    gens = np.array(["a", "b", "c"])
+    for _ in range(50):
+        n = int(rng.integers(2, 40))
+        x = gens[rng.integers(0, 3, n)]
+        y = np.where(rng.random(n) < 0.7, x, gens[rng.integers(0, 3, n)])
+        ref = cohen_kappa_score(x, y)
+        got = cohen_kappa(list(x), list(y))
+        if math.isnan(ref):
+            assert got is None
+        else:
+            assert got == pytest.approx(ref, abs=1e-12)
+    assert cohen_kappa(["a", "a"], ["a", "a"]) is None          # expected agreement 1: undefined
+    assert cohen_kappa([], []) is None
+
+
+def test_attribution_matches_the_contract_rule_with_ties() -> None:
+    rng = np.random.default_rng(1)
+    rows = []
+    for t in range(300):
+        for g in ("zeta", "alpha", "mid"):
+            for a in range(3):
+                rows.append((f"t{t}", g, a, float(rng.integers(0, 4))))   # many exact ties
+    frame = pd.DataFrame(rows, columns=["target_id", "generator", "attempt", "distance"])
+    got = attribution(frame).to_dict()
+    assert got == attribute((t, g, d) for t, g, _, d in rows)
+    first = attribution(frame, max_attempts=1).to_dict()
+    assert first == attribute((t, g, d) for t, g, a, d in rows if a == 0)
+
+
+@pytest.fixture(scope="module")
+def sim_study(tmp_path_factory: pytest.TempPathFactory):
+    sim = simulate_study(n_targets=40, n_participants=25, rounds=30, careless=0.1, dropout=0.2, seed=11)
+    return load(*write_study(tmp_path_factory.mktemp("stats"), sim))
+
+
+def _parts(study, threshold: float = 0.8):
+    p = participant_table(study.responses, placebo_threshold=threshold)
+    return p, valid_votes(study.responses, p)
+
+
+def test_bootstrap_is_seeded_and_matches_a_plain_loop(sim_study) -> None:
+    p, v = _parts(sim_study)
+    kwargs = dict(min_votes=3, n_resamples=300, seed=5, batch=300)
+    a = participant_intervals(p, v, sim_study.targets, sim_study.generators, **kwargs)
+    b = participant_intervals(p, v, sim_study.targets, sim_study.generators, **kwargs)
+    pd.testing.assert_frame_equal(a, b)
+    c = participant_intervals(p, v, sim_study.targets, sim_study.generators, **{**kwargs, "seed": 6})
+    assert not a["bootstrap_low"].equals(c["bootstrap_low"])
+    # Batching does not change the draws' statistics when the rng stream is the same (one batch vs one batch).
+    kept = p[p["valid"]].reset_index(drop=True)
+    rng = np.random.default_rng(5)
+    idx = rng.integers(0, len(kept), size=(300, len(kept)))
+    means, pooled = [], []
+    for draw in idx:
+        accs = [kept.loc[i, "accuracy"] for i in draw if not math.isnan(kept.loc[i, "accuracy"])]
+        means.append(sum(accs) / len(accs))
+        pooled.append(sum(kept.loc[i, "correct"] for i in draw) / sum(kept.loc[i, "answers"] for i in draw))
+    row = a.set_index("statistic")
+    assert row.loc["accuracy_mean", "ci_low"] == pytest.approx(np.quantile(means, 0.025), abs=1e-12)
+    assert row.loc["accuracy_mean", "ci_high"] == pytest.approx(np.quantile(means, 0.975), abs=1e-12)
+    assert row.loc["vote_accuracy", "ci_low"] == pytest.approx(np.quantile(pooled, 0.025), abs=1e-12)
+
+
+def test_interval_estimates_equal_the_headline_numbers(sim_study) -> None:
+    result = analyze(sim_study, n_bootstrap=50, seed=1)
+    s, b = result.summary, result.summary["beyond_paper"]
+    rows = {r["statistic"]: r for r in b["participant_intervals"]}
+    assert rows["accuracy_mean"]["estimate"] == pytest.approx(s["accuracy_mean"])
+    assert rows["label_agreement"]["estimate"] == pytest.approx(s["label_agreement"])
+    assert rows["cohen_kappa"]["estimate"] == pytest.approx(b["cohen_kappa"])
+    assert rows["soft_agreement"]["estimate"] == pytest.approx(b["soft_agreement"])
+    table = result.tables["per_image"]
+    enough = table[table["n_votes"] >= 3]
+    assert rows["human_majority_accuracy"]["estimate"] == pytest.approx(enough["human_correct"].mean())
+    for r in rows.values():
+        assert r["ci_low"] <= r["estimate"] + 1e-12 and r["estimate"] <= r["ci_high"] + 1e-12, r["statistic"]
+
+
+def test_jackknife_matches_leaving_each_participant_out(sim_study) -> None:
+    """Delete-one jackknife of label agreement against re-running the whole analysis without each participant."""
+    p, v = _parts(sim_study)
+    got = participant_intervals(p, v, sim_study.targets, sim_study.generators, min_votes=3, n_resamples=0,
+                                seed=0).set_index("statistic")
+    kept = list(p.loc[p["valid"], "participant_code"])
+    leave_out = []
+    for code in kept:
+        responses = sim_study.responses[sim_study.responses["participant_code"] != code]
+        partial = type(sim_study)(**{**sim_study.__dict__, "responses": responses})
+        value = analyze(partial, n_bootstrap=0).summary["label_agreement"]
+        leave_out.append(value)
+    n = len(leave_out)
+    mean = sum(leave_out) / n
+    se = math.sqrt((n - 1) / n * sum((x - mean) ** 2 for x in leave_out))
+    assert got.loc["label_agreement", "jackknife_se"] == pytest.approx(se, rel=1e-9)
+    est = got.loc["label_agreement", "estimate"]
+    assert got.loc["label_agreement", "ci_high"] == pytest.approx(min(1.0, est + 1.959963984540054 * se))
+
+
+def test_gee_matches_a_direct_statsmodels_call(sim_study) -> None:
+    import statsmodels.api as sm
+    import statsmodels.formula.api as smf
+
+    _, v = _parts(sim_study)
+    table, test = generator_difficulty(v, sim_study.generators)
+    data = pd.DataFrame({"y": v["correct"].astype(float), "gen": v["true_generator"],
+                         "who": v["participant_code"]})
+    ref = smf.gee("y ~ 0 + C(gen)", groups="who", data=data, family=sm.families.Binomial(),
+                  cov_struct=sm.cov_struct.Exchangeable()).fit()
+    expit = 1 / (1 + np.exp(-ref.params.to_numpy()))
+    assert table["gee_accuracy"].to_numpy() == pytest.approx(expit, rel=1e-6)
+    wald = ref.wald_test(np.array([[1.0, -1.0, 0.0], [1.0, 0.0, -1.0]]), scalar=True)
+    assert test["p_value"] == pytest.approx(float(wald.pvalue), rel=1e-6)
+    assert test["df"] == 2
+    raw = v.groupby("true_generator")["correct"].mean()
+    assert table["accuracy"].to_numpy() == pytest.approx(raw.to_numpy())
+
+
+def test_gee_finds_a_harder_generator(tmp_path: Path) -> None:
+    """Humans answer 'stylegan' targets near chance in this simulation: the Wald test must say so."""
+    sim = simulate_study(n_targets=60, n_participants=30, rounds=60, careless=0.0, dropout=0.0, seed=2,
+                         algorithm_error=0.0)
+    study = load(*write_study(tmp_path, sim))
+    r = study.responses.copy()
+    hard = (r["true_generator"] == "stylegan") & ~r["is_placebo"]
+    flip = hard & (np.random.default_rng(0).random(len(r)) < 0.5)
+    r.loc[flip, "chosen_generator"] = "progan"
+    r["correct"] = np.where(r["is_placebo"], r["correct"], r["chosen_generator"] == r["true_generator"])
+    _, v = _parts(type(study)(**{**study.__dict__, "responses": r}))
+    table, test = generator_difficulty(v, study.generators)
+    assert test["p_value"] < 1e-6
+    acc = table.set_index("true_generator")["gee_accuracy"]
+    assert acc["stylegan"] < acc["progan"] - 0.2
+
+
+def test_gee_degenerate_cases_are_reported_not_raised(sim_study) -> None:
+    _, v = _parts(sim_study)
+    one = v[v["participant_code"] == v["participant_code"].iloc[0]]
+    table, test = generator_difficulty(one, sim_study.generators)
+    assert test["p_value"] is None and "participants" in test["note"]
+    perfect = v.assign(correct=True)
+    table, test = generator_difficulty(perfect, sim_study.generators)
+    assert test["p_value"] is None and "infinite" in test["note"]
+    assert table["accuracy"].tolist() == [1.0, 1.0, 1.0]
+
+
+def test_response_time_tests_match_scipy(sim_study) -> None:
+    _, v = _parts(sim_study)
+    table, tests = response_times(v)
+    right = v.loc[v["correct"], "response_ms"].to_numpy()
+    wrong = v.loc[~v["correct"], "response_ms"].to_numpy()
+    assert tests["mann_whitney_p"] == pytest.approx(stats.mannwhitneyu(right, wrong).pvalue)
+    assert table.set_index("outcome").loc["correct", "median_ms"] == pytest.approx(pystats.median(right))
+    diffs = []
+    for code, part in v.groupby("participant_code"):
+        a, b = part.loc[part["correct"], "response_ms"], part.loc[~part["correct"], "response_ms"]
+        if len(a) and len(b):
+            diffs.append(pystats.median(a) - pystats.median(b))
+    assert tests["participants_paired"] == len(diffs)
+    assert tests["wilcoxon_p"] == pytest.approx(stats.wilcoxon(diffs).pvalue)
+
+
+def test_coverage_projection() -> None:
+    counts = np.array([0, 1, 2, 3, 5, 0])
+    out = coverage_projection(counts, k=3, votes_per_participant=2.5, keep_rate=0.5)
+    designs = {d["design"]: d for d in out["designs"]}
+    assert designs["balanced"]["extra_votes"] == 3 + 2 + 1 + 3
+    assert designs["balanced"]["extra_participants"] == 4      # ceil(9 / 2.5)
+    assert designs["balanced"]["extra_recruits"] == 8          # ceil(4 / 0.5)
+    v50 = designs["random_p50"]["extra_votes"]
+    assert designs["random_p95"]["extra_votes"] > v50 >= 9
+
+    def p_all(v: int) -> float:                                  # plain product of Poisson tails
+        prob = 1.0
+        for c in counts:
+            if c < 3:
+                prob *= 1 - stats.poisson.cdf(3 - c - 1, v / len(counts))
+        return prob
+
+    assert p_all(v50) >= 0.5 > p_all(v50 - 1)
+    done = coverage_projection(np.array([3, 4]), k=3, votes_per_participant=None, keep_rate=None)
+    assert all(d["extra_votes"] == 0 for d in done["designs"])
