@@ -405,12 +405,21 @@ def handle_live(player: Player, data: Any, phase: str, *, now: float | None = No
         return {"type": "error", "code": e.code, "message": str(e), "state": state_message(player, phase, now=now)}
 
 
+def _committed(player: Player, reply: dict[str, Any]) -> dict[int, dict[str, Any]]:
+    """Commit before replying: oTree sends the reply before its own end-of-message commit, and an ack must only
+    ever reach the browser for an answer that is already durable (kill -9 between the two would lose it)."""
+    from otree.database import db
+    recipient = player.id_in_group
+    db.commit()
+    return {recipient: reply}
+
+
 def live_practice(player: Player, data: Any) -> dict[int, dict[str, Any]]:
-    return {player.id_in_group: handle_live(player, data, PRACTICE)}
+    return _committed(player, handle_live(player, data, PRACTICE))
 
 
 def live_rounds(player: Player, data: Any) -> dict[int, dict[str, Any]]:
-    return {player.id_in_group: handle_live(player, data, MAIN)}
+    return _committed(player, handle_live(player, data, MAIN))
 
 
 # --------------------------------------------------------------------------------------------------- export
