@@ -140,6 +140,14 @@ def _first_difference(old: Any, new: Any, path: str = "") -> str:
     return f"{path or 'config'}: was {json.dumps(old)}, now {json.dumps(new)}"
 
 
+def remove_stale_temporaries(out: Path) -> None:
+    """Temporary files of atomic writes cut short by a kill (``.NAME.XXXX.tmp``, see :mod:`contracts.atomic`)."""
+    for d in (out, out / WORK_DIR, out / WORK_DIR / "shards", out / IMAGES_DIR, out / "review", out / "data"):
+        if d.is_dir():
+            for p in d.glob(".*.tmp"):
+                p.unlink(missing_ok=True)
+
+
 def software_version() -> str:
     root = Path(__file__).resolve().parent.parent
     try:
@@ -214,6 +222,8 @@ def build_bundle(out: str | Path, *, generators: Sequence[Generator], source: di
     identity = run_identity(options, generators, source, distance, device)
     state = prepare_out_dir(out, identity)
     work = out / WORK_DIR
+    if state != "new":
+        remove_stale_temporaries(out)
     atomic_write_json(work / CONFIG_FILE, identity)
 
     targets = synthesize_targets(generators, per_generator=options.targets_per_generator, seed=options.seed,
@@ -249,7 +259,6 @@ def build_bundle(out: str | Path, *, generators: Sequence[Generator], source: di
                 run_local(runner.worker, todo, on_result, bar.update)
     finally:
         bar.close()
-    del state
     return assemble(out, targets=targets, generators=generators, tasks=tasks, results=results, options=options,
                     distance=distance, identity=identity)
 

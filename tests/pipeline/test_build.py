@@ -143,6 +143,9 @@ def test_killed_build_resumes_to_the_same_bundle(tmp_path: Path) -> None:
     done = len(list(shards.glob("*.npz")))
     assert 3 <= done < 18, f"kill landed after {done} shards"
     assert not (killed / "manifest.json").exists()
+    # what a kill in the middle of an atomic write leaves behind is cleaned up on resume
+    (killed / "images").mkdir(exist_ok=True)
+    (killed / "images" / ".0123abcd.png.x1y2z3.tmp").write_bytes(b"half a png")
 
     assert main([*args, "--out", str(killed)]) == 0
     fresh = tmp_path / "fresh"
