@@ -17,7 +17,7 @@ from otree.database import db
 
 from contracts.responses import RESPONSE_COLUMNS
 from study_app import (MAIN, PRACTICE, Completion, Consent, Instructions, Practice, Rounds, _study, custom_export,
-                       handle_live)
+                       custom_export_trials, handle_live)
 
 
 def _assert_no_leak(player: Any, text: str, where: str) -> None:
@@ -106,6 +106,10 @@ class PlayerBot(Bot):
         rows = list(custom_export([self.player]))
         expect(tuple(rows[0]), RESPONSE_COLUMNS)
         expect(len(rows) - 1, cfg["rounds"])  # one row per real round, practice excluded, nothing twice
+        trials = list(custom_export_trials([self.player]))[1:]
+        expect(len(trials), cfg["rounds"] + cfg["practice_rounds"])  # lazily created: exactly the rounds served
+        expect(all(t[11] <= t[12] <= t[13] for t in trials), True)  # served <= shown <= answered
+        expect(trials[0][3], "STUDY123")
         _assert_no_leak(self.player, self.html, "Completion page")
         if cfg.get("completion_code"):
             expect(cfg["completion_code"], "in", self.html)
