@@ -231,7 +231,8 @@ def _one_group_per_player(subsession: Subsession, players: list[Player]) -> None
 def vars_for_admin_report(subsession: Subsession) -> dict[str, Any]:
     session = subsession.session
     cfg = study_settings(session.config)
-    votes: list[int] = session.alloc_votes
+    practice = set(session.practice_targets)
+    votes = [v for i, v in enumerate(session.alloc_votes) if i not in practice]  # practice targets get no votes
     reached = sum(1 for v in votes if v >= cfg.votes_per_target)
     return dict(n_targets=len(votes), votes_total=sum(votes), votes_per_target=cfg.votes_per_target,
                 targets_reached=reached, holds=len(session.alloc_holds),

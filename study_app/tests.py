@@ -17,7 +17,7 @@ from otree.database import db
 
 from contracts.responses import RESPONSE_COLUMNS
 from study_app import (MAIN, PRACTICE, Completion, Consent, Instructions, Practice, Rounds, _study, custom_export,
-                       custom_export_trials, handle_live)
+                       custom_export_trials, handle_live, vars_for_admin_report)
 
 
 def _assert_no_leak(player: Any, text: str, where: str) -> None:
@@ -110,6 +110,10 @@ class PlayerBot(Bot):
         expect(len(trials), cfg["rounds"] + cfg["practice_rounds"])  # lazily created: exactly the rounds served
         expect(all(t[11] <= t[12] <= t[13] for t in trials), True)  # served <= shown <= answered
         expect(trials[0][3], "STUDY123")
+        report = vars_for_admin_report(self.subsession)
+        own_votes = sum(1 for r in rows[1:] if r[4] == "0")
+        expect(report["votes_total"] >= own_votes, True)
+        expect(report["n_targets"], len(_study(self.player).target_ids) - cfg["practice_rounds"])
         _assert_no_leak(self.player, self.html, "Completion page")
         if cfg.get("completion_code"):
             expect(cfg["completion_code"], "in", self.html)
