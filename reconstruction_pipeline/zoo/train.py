@@ -143,7 +143,12 @@ def train(recipe: Recipe, *, out_dir: str | Path, steps: int | None = None, max_
     def elapsed() -> float:
         return seconds_before + time.monotonic() - t0
 
-    def save(final: bool) -> None:
+    def grid() -> None:
+        png = sample_grid_png(G_ema, device=device)
+        atomic_write_bytes(out / "samples" / f"step_{step:06d}.png", png)
+        atomic_write_bytes(out / "samples" / "latest.png", png)
+
+    def save() -> None:
         state: dict[str, Any] = {"id": recipe.id, "config": dict(recipe.config), "step": step,
                                  "seconds": elapsed(), "G": G.state_dict(), "D": D.state_dict(),
                                  "G_ema": G_ema.state_dict(), "opt_g": opt_g.state_dict(),
@@ -154,10 +159,6 @@ def train(recipe: Recipe, *, out_dir: str | Path, steps: int | None = None, max_
             "lr_g": recipe.lr_g, "lr_d": recipe.lr_d, "betas": list(recipe.betas), "ema_beta": recipe.ema_beta,
             "seconds": round(elapsed(), 1), "device": str(device), "torch_threads": threads,
             "torch": str(torch.__version__), "command": command})
-        if final or step % recipe.grid_every == 0:
-            png = sample_grid_png(G_ema, device=device)
-            atomic_write_bytes(out / "samples" / f"step_{step:06d}.png", png)
-            atomic_write_bytes(out / "samples" / "latest.png", png)
 
     stopped = "steps"
     from tqdm import tqdm
@@ -177,11 +178,14 @@ def train(recipe: Recipe, *, out_dir: str | Path, steps: int | None = None, max_
             bar.update(1)
             if step % 10 == 0:
                 bar.set_postfix(d=f"{d_loss:.3f}", g=f"{g_loss:.3f}")
+            if step % recipe.grid_every == 0 and step < total:
+                grid()
             if step % recipe.ckpt_every == 0 and step < total:
-                save(final=False)
+                save()
     finally:
         bar.close()
-    save(final=True)
+    save()
+    grid()
     return TrainResult(recipe.id, step, elapsed(), weights_path, stopped)
 
 

@@ -37,8 +37,10 @@ class Interrupt(Exception):
 
 
 def test_resume_after_interruption_matches_an_uninterrupted_run(tmp_path: Path) -> None:
-    recipe = dataclasses.replace(RECIPES["tiny-mlp"], ckpt_every=2, grid_every=1000)
+    recipe = dataclasses.replace(RECIPES["tiny-mlp"], ckpt_every=2, grid_every=3)
     straight = train(recipe, out_dir=tmp_path / "a", steps=6, progress=False)
+    grids = sorted(p.name for p in (tmp_path / "a" / "samples").iterdir())
+    assert grids == ["latest.png", "step_000003.png", "step_000006.png"]
 
     data = digits_sampler(torch.device("cpu"))
     calls = {"n": 0}
