@@ -261,7 +261,9 @@ def _done(player: Player, phase: str) -> int:
 
 
 def _trial(trial_id: int) -> Trial | None:
-    return Trial.objects_first(id=trial_id) if trial_id else None  # type: ignore[no-any-return]
+    """By primary key through the request's identity map (no query when this message already loaded it)."""
+    from otree.database import db
+    return db.query(Trial).get(trial_id) if trial_id else None  # type: ignore[no-any-return]
 
 
 def _serve(player: Player, study: Study, phase: str, round_number: int, now: float) -> Trial:
