@@ -14,11 +14,18 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from contracts.errors import ContractError
 from contracts.summary import SUMMARY_FILE, write_summary
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from analysis.load import Study
+    from analysis.study import Analysis
 
 EXIT_BAD_INPUT = 2
 REPORT_FILE = "report.html"
@@ -60,7 +67,7 @@ def _fraction(text: str) -> float:
     return value
 
 
-def _int_at_least(minimum: int) -> object:
+def _int_at_least(minimum: int) -> Callable[[str], int]:
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -169,12 +176,9 @@ def write_report(out: Path, *, bundle: Path, responses: Path, placebo_threshold:
     return times
 
 
-def _votes(study: object, result: object) -> object:
-    from analysis.load import Study
-    from analysis.study import Analysis
+def _votes(study: Study, result: Analysis) -> pd.DataFrame:
     from analysis.votes import valid_votes
 
-    assert isinstance(study, Study) and isinstance(result, Analysis)
     return valid_votes(study.responses, result.tables["participants"])
 
 

@@ -56,7 +56,7 @@ def confusion_matrix(tidy: pd.DataFrame, generators: Sequence[str], *, title: st
         .reindex(index=gens, columns=gens).to_numpy(dtype=float)
     count = tidy.pivot(index="true_generator", columns="predicted_generator", values="count") \
         .reindex(index=gens, columns=gens).to_numpy(dtype=float)
-    fig = Figure(figsize=(1.4 * len(gens) + 2.2, 1.1 * len(gens) + 1.6), layout="constrained")
+    fig = Figure(figsize=(1.0 * len(gens) + 2.0, 0.85 * len(gens) + 1.4), layout="constrained")
     ax = fig.subplots()
     ax.imshow(np.nan_to_num(share), cmap="Blues", vmin=0, vmax=1)
     for i in range(len(gens)):
@@ -78,7 +78,7 @@ def agreement_matrix(matrix: dict[str, int]) -> bytes:
     cells = np.array([[matrix["human_incorrect_algo_incorrect"], matrix["human_incorrect_algo_correct"]],
                       [matrix["human_correct_algo_incorrect"], matrix["human_correct_algo_correct"]]], dtype=float)
     total = cells.sum()
-    fig = Figure(figsize=(4.2, 3.4), layout="constrained")
+    fig = Figure(figsize=(3.8, 3.0), layout="constrained")
     ax = fig.subplots()
     ax.imshow(cells / total if total else cells, cmap="Greens", vmin=0, vmax=1)
     for i in range(2):
@@ -118,8 +118,6 @@ def response_time(votes: pd.DataFrame) -> bytes:
     present = [(d, lab) for d, lab in zip(data, labels) if d.size]
     if present:
         ax.boxplot([d for d, _ in present], tick_labels=[lab for _, lab in present], showfliers=False)
-        if all(d.min() > 0 for d, _ in present):
-            ax.set_yscale("log")
     ax.set_ylabel("response time (s)")
     return _png(fig)
 

@@ -80,6 +80,25 @@ def html_table(frame: pd.DataFrame, *, max_rows: int = 60) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>{more}"
 
 
+def _compact_intervals(frame: pd.DataFrame) -> pd.DataFrame:
+    def span(lo: float, hi: float) -> str:
+        return "" if pd.isna(lo) or pd.isna(hi) else f"{lo:.4f} to {hi:.4f}"
+
+    return pd.DataFrame({
+        "statistic": frame["statistic"],
+        "estimate": frame["estimate"],
+        "95% interval": [span(lo, hi) for lo, hi in zip(frame["ci_low"], frame["ci_high"])],
+        "method": ["jackknife" if "jackknife" in m else "bootstrap" for m in frame["method"]],
+        "bootstrap percentile": [span(lo, hi) for lo, hi in zip(frame["bootstrap_low"], frame["bootstrap_high"])],
+    })
+
+
+def _by_placebo_accuracy(frame: pd.DataFrame) -> pd.DataFrame:
+    f = frame.assign(placebo_accuracy=frame["placebo_accuracy"].round(4))
+    out = (f.groupby("placebo_accuracy", dropna=False, sort=True)[["participants", "kept"]].sum().reset_index())
+    return out
+
+
 def _figure(png: bytes, alt: str, caption: str) -> str:
     data = base64.b64encode(png).decode("ascii")
     return (f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
@@ -150,8 +169,9 @@ def render_html(result: Analysis, figures: Mapping[str, bytes], *, table_files: 
                 "Left: each participant's share of placebo rounds answered correctly; the dashed line is the "
                 "exclusion threshold (participants at or left of it are excluded). Right: accuracy on the real "
                 "rounds, blue for kept participants, grey for excluded ones."),
-        "<p>Placebo scores (how many participants reached each score):</p>",
-        html_table(t["placebo_distribution"]),
+        "<p>Placebo accuracy (how many participants reached each; by number of placebo rounds in "
+        "<code>tables/placebo_distribution.csv</code>):</p>",
+        html_table(_by_placebo_accuracy(t["placebo_distribution"])),
         "<h2>3. Votes per image</h2>",
         f"<p>Kept participants cast {s['votes_total']} votes on {s['images_voted']} images: "
         f"{_num(s['votes_per_image_mean'])} votes per voted image on average (sd {_num(s['votes_per_image_std'])})."
@@ -178,7 +198,7 @@ def render_html(result: Analysis, figures: Mapping[str, bytes], *, table_files: 
         f"algorithm; p = {_num(mc['p_value'])}. The human majority is correct on "
         f"{wilson('human majority vote correct (>= min_votes)')}; the algorithm on the same images "
         f"{wilson('algorithm correct (>= min_votes images)')}.</p>",
-        html_table(t["participant_intervals"].drop(columns=["confidence"])),
+        html_table(_compact_intervals(t["participant_intervals"])),
         '<p class="note">Majority-vote statistics use a delete-one-participant jackknife: a participant bootstrap '
         "duplicates voters, so images with one or two distinct voters enter the minimum-votes set and the interval "
         "is biased downwards (its bounds are shown in the bootstrap columns for comparison).</p>",
@@ -209,7 +229,7 @@ def render_html(result: Analysis, figures: Mapping[str, bytes], *, table_files: 
         "<h2>8. Response times</h2>",
         _figure(figures["response_time"], "response times",
                 "Time from the images appearing to the click, for correct and incorrect votes (boxes: quartiles, "
-                "whiskers: 1.5 IQR; log scale)."),
+                "line: median, whiskers: 1.5 IQR, outliers not drawn)."),
         html_table(t["response_times"]),
         f"<p>Mann–Whitney U over votes: p = {_num(rt['mann_whitney_p'])} (treats votes as independent). Within "
         f"participants ({rt['participants_paired']} with both kinds of answer), the median of (median time correct "

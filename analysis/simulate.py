@@ -8,17 +8,21 @@ favour (the algorithm's generator) with probability ``s`` when the algorithm is 
 the algorithm's generator with probability ``follow_algorithm`` and the truth otherwise; every other answer goes
 to a uniformly random other row. In placebo rounds a careful participant picks the PLACEBO row with probability
 ``placebo_skill``. A careless participant clicks uniformly at random. A dropout stops after a random number of
-rounds.
+rounds. Wrong answers take ``slower_when_wrong`` times longer on average.
+
+Distances: the true generator's attempt converges (is closest) with probability ``converge`` and is stuck otherwise,
+so more attempts help (paper Fig. 5); on an ``algorithm_error`` share of targets another generator is closest on
+every attempt.
 """
 
 from __future__ import annotations
 
-import io
+import struct
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from contracts.bundle import (IMAGES_DIR, GeneratorInfo, Manifest, Reconstruction, ReconstructionConfig, Target,
                               content_name, write_bundle)
@@ -38,19 +42,24 @@ class SimulatedStudy:
 
 
 def _png(index: int) -> bytes:
-    """A distinct 2x2 PNG per index (the index is spread over the pixel bytes)."""
-    raw = index.to_bytes(12, "big")
-    img = Image.frombytes("RGB", (2, 2), raw)
-    buf = io.BytesIO()
-    img.save(buf, format="PNG", compress_level=1)
-    return buf.getvalue()
+    """A distinct valid 2x2 RGB PNG per index (the index is spread over the pixel bytes), built with zlib: a
+    paper-scale bundle has 60,000 images and Pillow's per-image overhead would dominate writing it."""
+    pixels = index.to_bytes(12, "big")
+    raw = b"".join(b"\x00" + pixels[6 * y:6 * y + 6] for y in range(2))  # filter byte 0 per scanline
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", 2, 2, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
 
 
 def simulate_study(*, n_targets: int = 60, generators: tuple[str, ...] = PAPER_GENERATORS, attempts: int = 3,
                    algorithm_error: float = 0.03, n_participants: int = 20, rounds: int = 30,
                    placebo_rate: float = 0.05, skill_range: tuple[float, float] = (0.8, 0.98),
                    careless: float = 0.1, dropout: float = 0.1, follow_algorithm: float = 0.9,
-                   placebo_skill: float = 0.98, seed: int = 0) -> SimulatedStudy:
+                   placebo_skill: float = 0.98, converge: float = 0.7, slower_when_wrong: float = 1.25,
+                   seed: int = 0) -> SimulatedStudy:
     """Build the contract objects of a simulated study (no files; see :func:`write_study`)."""
     if len(generators) < 2 or n_targets < 1 or attempts < 1 or n_participants < 1 or rounds < 1:
         raise ValueError("need >= 2 generators and >= 1 target, attempt, participant and round")
@@ -70,10 +79,15 @@ def simulate_study(*, n_targets: int = 60, generators: tuple[str, ...] = PAPER_G
         truth = gens[i % len(gens)]
         targets.append(Target(tid, truth, image()))
         wrong = rng.random() < algorithm_error
-        closest = gens[(gens.index(truth) + 1 + int(rng.integers(0, len(gens) - 1))) % len(gens)] if wrong else truth
+        other = gens[(gens.index(truth) + 1 + int(rng.integers(0, len(gens) - 1))) % len(gens)]
         for g in gens:
             for a in range(attempts):
-                base = 0.05 if g == closest else 0.08
+                if wrong:       # another generator reconstructs it best, whatever the attempt
+                    base = 0.03 if g == other else 0.08
+                elif g == truth:  # the true generator converges on some attempts and is stuck on others
+                    base = 0.05 if rng.random() < converge else 0.11
+                else:
+                    base = 0.08
                 recs.append(Reconstruction(tid, g, a, float(base + 0.02 * rng.random()), image()))
     algo = {t.target_id: t.true_generator for t in targets}
     best: dict[tuple[str, str], float] = {}
@@ -104,18 +118,21 @@ def simulate_study(*, n_targets: int = 60, generators: tuple[str, ...] = PAPER_G
                 others = [g for g in order if g != PLACEBO]
                 chosen = PLACEBO if rng.random() < placebo_skill else others[int(rng.integers(0, len(others)))]
             else:
-                a = algo[t.target_id]
-                favoured = a if a == t.true_generator or rng.random() < follow_algorithm else t.true_generator
+                pick = algo[t.target_id]
+                favoured = (pick if pick == t.true_generator or rng.random() < follow_algorithm
+                            else t.true_generator)
                 if rng.random() < s:
                     chosen = favoured
                 else:
                     others = [g for g in gens if g != favoured]
                     chosen = others[int(rng.integers(0, len(others)))]
             attempt = None if chosen == PLACEBO else int(rng.integers(0, attempts))
+            right = chosen == (PLACEBO if placebo else t.true_generator)
+            ms = float(int(rng.gamma(4.0, 900.0) * (1.0 if right else slower_when_wrong)) + 200)
             responses.append(make_response(
                 participant_code=code, participant_label=f"W{p:05d}" if p % 3 else "", round_number=rnd,
                 target_id=t.target_id, true_generator=t.true_generator, row_order=order, chosen_generator=chosen,
-                chosen_attempt=attempt, response_ms=float(int(rng.gamma(4.0, 900.0)) + 200)))
+                chosen_attempt=attempt, response_ms=ms))
     manifest = Manifest(
         generators=tuple(GeneratorInfo(g, g.upper(), "simulated", 2, 8) for g in gens),
         reconstruction=ReconstructionConfig(steps=0, lr=0.0, attempts=attempts, distance="simulated", seed=seed),

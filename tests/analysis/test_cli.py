@@ -93,7 +93,8 @@ BAD = {
     "missing column": (lambda rows: [r[:-1] for r in rows], r"line 1: missing column\(s\): response_ms"),
     "non-numeric": (_set("response_ms", "fast", 3), r"line 3: response_ms must be a number, got 'fast'"),
     "duplicate": (lambda rows: rows + [rows[1]], r"duplicate answer for participant"),
-    "unknown target": (_set("target_id", "t99999", 4), r"line 4 \(participant \w+, round \d+\): unknown target_id .t99999."),
+    "unknown target": (_set("target_id", "t99999", 4),
+                       r"line 4 \(participant \w+, round \d+\): unknown target_id .t99999."),
     "empty file": (lambda rows: [], r"empty file"),
     "header only": (lambda rows: rows[:1], r"no responses"),
 }
