@@ -200,6 +200,10 @@ class StyleNet64(ZooNet):
         for i in range(mapping_layers):
             layers += [nn.Linear(latent_dim if i == 0 else w_dim, w_dim), nn.LeakyReLU(0.2)]
         self.mapping = nn.Sequential(*layers)
+        for m in self.mapping.modules():  # variance-preserving init, else w hardly depends on z (mapping collapse)
+            if isinstance(m, nn.Linear):
+                nn.init.kaiming_normal_(m.weight, a=0.2, nonlinearity="leaky_relu")
+                nn.init.zeros_(m.bias)
         self.register_buffer("w_avg", torch.zeros(w_dim))
         ch = _face_channels(width)
         self.const = nn.Parameter(torch.randn(1, ch[4], 4, 4))
