@@ -179,8 +179,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     ev = evaluate_bundle(bundle)
     out = args.out if args.out is not None else args.bundle / "evaluation"
     written = write_evaluation(ev, out)
+    print(f"written to {out}: {', '.join(p.name for p in written)}\n")
     print(report_text(ev))
-    print(f"\nwritten: {', '.join(str(p) for p in written)}")
     return 0
 
 

@@ -72,17 +72,20 @@ def evaluate_bundle(bundle: Bundle) -> Evaluation:
 
 
 def report_text(ev: Evaluation) -> str:
-    lines = [f"targets: {ev.n_targets}   attribution accuracy: {ev.accuracy:.2%}", "",
-             "confusion matrix (rows = true generator, columns = attributed):"]
+    """The figures as text, the headline last (so ``| tail`` shows the confusion matrix and the accuracy)."""
+    lines: list[str] = []
+    if ev.accuracy_by_steps:
+        lines += ["accuracy vs steps (distance at that step, all attempts):"]
+        lines += [f"  {s:>5} steps: {a:.2%}" for s, a in _thin(ev.accuracy_by_steps, 12)]
+        lines += [""]
+    lines += ["accuracy vs attempts (first k attempts):"]
+    lines += [f"  k={k}: {a:.2%}" for k, a in ev.accuracy_by_attempts]
+    lines += ["", "confusion matrix (rows = true generator, columns = attributed):"]
     w = max(8, *(len(g) for g in ev.generators)) + 2
     lines.append(" " * w + "".join(g.rjust(w) for g in ev.generators) + "accuracy".rjust(w + 3))
     for g, row in zip(ev.generators, ev.confusion):
         lines.append(g.ljust(w) + "".join(str(v).rjust(w) for v in row) + f"{ev.per_generator[g]:.2%}".rjust(w + 3))
-    lines += ["", "accuracy vs attempts (first k attempts):"]
-    lines += [f"  k={k}: {a:.2%}" for k, a in ev.accuracy_by_attempts]
-    if ev.accuracy_by_steps:
-        lines += ["", "accuracy vs steps (distance at that step, all attempts):"]
-        lines += [f"  {s:>5} steps: {a:.2%}" for s, a in _thin(ev.accuracy_by_steps, 12)]
+    lines += ["", f"targets: {ev.n_targets}   attribution accuracy: {ev.accuracy:.2%}"]
     return "\n".join(lines)
 
 
