@@ -180,3 +180,22 @@ def test_module_entry_point(inputs, tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "analysis"], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1
     shutil.rmtree(tmp_path / "o")
+
+
+@pytest.mark.parametrize("extra", [("--placebo-threshold", "1.0"), ("--min-votes", "1000"), ("--bootstrap", "0")])
+def test_degenerate_studies_still_report(inputs, tmp_path: Path, capsys, extra: tuple[str, str]) -> None:
+    """Nobody kept / no image with enough votes / no resampling: the report is written, undefined numbers are null."""
+    bundle, responses = inputs
+    out = tmp_path / "out"
+    code, _, stderr = run(capsys, *report(bundle, responses, out), *extra)   # a repeated option: the last wins
+    assert code == 0, stderr
+    summary = read_summary(out / "summary.json")
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert "n/a" in html or extra[0] == "--bootstrap"
+    if extra[0] == "--placebo-threshold":
+        assert summary["participants_valid"] == 0 and summary["accuracy_mean"] is None
+    if extra[0] == "--min-votes":
+        assert summary["images_with_min_votes"] == 0 and summary["label_agreement"] is None
+    if extra[0] == "--bootstrap":
+        rows = {r["statistic"]: r for r in summary["beyond_paper"]["participant_intervals"]}
+        assert rows["accuracy_mean"]["ci_low"] is None and rows["label_agreement"]["ci_low"] is not None
