@@ -95,12 +95,13 @@ def run_identity(options: BuildOptions, generators: Sequence[Generator], source:
 
 
 def plan_shards(targets: TargetSet, generators: Sequence[Generator], options: BuildOptions) -> list[ShardTask]:
-    """One task per candidate generator x chunk of ``targets_per_shard`` targets (all attempts)."""
+    """One task per candidate generator x chunk of ``targets_per_shard`` targets (all attempts), chunk-major: every
+    candidate of the first chunk, then of the next, so finished work covers whole targets early."""
     tasks: list[ShardTask] = []
     n = len(targets.ids)
     arr = targets.images.numpy()
-    for gi, g in enumerate(generators):
-        for ci, start in enumerate(range(0, n, options.targets_per_shard)):
+    for ci, start in enumerate(range(0, n, options.targets_per_shard)):
+        for gi, g in enumerate(generators):
             idx = tuple(range(start, min(n, start + options.targets_per_shard)))
             seeds = tuple(init_seed(options.seed, targets.ids[i], g.id, a) for i in idx for a in range(options.attempts))
             tasks.append(ShardTask(key=f"{gi:03d}-{ci:05d}", generator=g.id, target_index=idx, targets=arr[list(idx)],
