@@ -19,6 +19,6 @@ echo "== study/analysis environment: $study_tests"
 .venv/bin/python -m pytest $study_tests --junitxml=test-results/study.xml "$@" || rc=$?
 echo "== type check (mypy)"
 .venv-pipeline/bin/python -m mypy contracts reconstruction_pipeline || rc=$?
-[ -d analysis ] && { .venv/bin/python -m mypy analysis || rc=$?; }
+.venv/bin/python -m mypy analysis study_app settings.py deploy || rc=$?
 .venv/bin/python scripts/junit_total.py test-results/*.xml || rc=$?
 exit $rc

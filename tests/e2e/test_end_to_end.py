@@ -1,0 +1,265 @@
+"""The whole path, the way a real study runs it:
+
+tiny-zoo bundle from the pipeline's CLI (its own environment) -> the study on prodserver + PostgreSQL + nginx ->
+three protocol-level bots and one chromium participant -> the responses export through oTree's REST API ->
+``python -m analysis report`` -> every number of summary.json equals what those participants did, computed here
+plainly from the test's own log of their clicks and the bundle.
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser
+
+from contracts.bundle import Bundle, read_bundle
+from contracts.responses import PLACEBO, Response
+from contracts.summary import read_summary
+from deploy.local import Postgres
+from tests.e2e.protocol_bot import ProtocolBot, Shown
+from tests.study_live.browser import Participant
+from tests.study_live.live import LiveStudy, secret_needles, start_live_study, stop_live_study
+
+pytestmark = [pytest.mark.browser, pytest.mark.postgres, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[2]
+PIPELINE_PYTHON = REPO / ".venv-pipeline" / "bin" / "python"
+ROUNDS = 8
+MIN_VOTES = 2
+
+
+@dataclass(frozen=True)
+class Cell:
+    target_id: str
+    generator: str  # PLACEBO for the target's own image
+    attempt: int | None
+
+
+@pytest.fixture(scope="module")
+def pipeline_bundle(tmp_path_factory: pytest.TempPathFactory) -> Bundle:
+    """A real bundle: the tiny zoo's trained generators, real reconstructions, written by the pipeline CLI."""
+    if not PIPELINE_PYTHON.exists():
+        pytest.fail(f"{PIPELINE_PYTHON} missing: run scripts/setup.sh", pytrace=False)
+    out = tmp_path_factory.mktemp("e2e") / "bundle"
+    cmd = [str(PIPELINE_PYTHON), "-m", "reconstruction_pipeline", "build", "--zoo", "tiny",
+           "--targets-per-generator", "4", "--attempts", "3", "--steps", "60", "--distance", "pixel",
+           "--display-size", "64", "--resample", "nearest", "--seed", "11", "--threads", "1", "--no-progress",
+           "--out", str(out)]
+    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return read_bundle(out)
+
+
+@pytest.fixture(scope="module")
+def live(pipeline_bundle: Bundle, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStudy]:
+    with Postgres() as pg:
+        study = start_live_study(bundle=pipeline_bundle, database_url=pg.url,
+                                 log_path=tmp_path_factory.mktemp("e2e-otree") / "otree.log")
+        try:
+            yield study
+        finally:
+            stop_live_study(study)
+
+
+class Truth:
+    """What each display image shows, from the bundle: the test's knowledge, never the participants'."""
+
+    def __init__(self, bundle: Bundle) -> None:
+        self.cells: dict[str, list[Cell]] = defaultdict(list)
+        for t in bundle.targets:
+            self.cells[Path(t.image).name].append(Cell(t.target_id, PLACEBO, None))
+        for r in bundle.reconstructions:
+            self.cells[Path(r.image).name].append(Cell(r.target_id, r.generator, r.attempt))
+        self.true = {t.target_id: t.true_generator for t in bundle.targets}
+        self.distance = {(r.target_id, r.generator, r.attempt): r.distance for r in bundle.reconstructions}
+        self.target_of = {Path(t.image).name: t.target_id for t in bundle.targets}
+
+    def target(self, shown: Shown) -> str:
+        return self.target_of[shown.target.rsplit("/", 1)[-1]]
+
+    def cell(self, shown: Shown, slot: int) -> Cell:
+        """The cell behind a slot. Placebo copies share the target's URL; a reconstruction identical to its target
+        (possible with 8x8 images) would too: the placebo row is the one whose three slots all show the target."""
+        target = self.target(shown)
+        url = shown.images[slot - 1]
+        row = (slot - 1) // 3
+        row_urls = shown.images[row * 3:row * 3 + 3]
+        if all(u == shown.target for u in row_urls) and sum(u == shown.target for u in shown.images) >= 3:
+            placebo_rows = [r for r in range(len(shown.images) // 3)
+                            if all(u == shown.target for u in shown.images[r * 3:r * 3 + 3])]
+            if row == placebo_rows[0]:
+                return Cell(target, PLACEBO, None)
+        cells = [c for c in self.cells[url.rsplit("/", 1)[-1]] if c.target_id == target and c.generator != PLACEBO]
+        assert cells, f"slot {slot} shows an image that is not a reconstruction of {target}"
+        return cells[0]
+
+    def placebo_slot(self, shown: Shown) -> int | None:
+        for slot in range(1, len(shown.images) + 1):
+            if self.cell(shown, slot).generator == PLACEBO:
+                return slot
+        return None
+
+
+def test_pipeline_study_analysis_end_to_end(live: LiveStudy, pipeline_bundle: Bundle, browser: Browser,
+                                            tmp_path: Path) -> None:
+    truth = Truth(pipeline_bundle)
+
+    def closest(shown: Shown) -> int:  # the algorithm's eye: the smallest reconstruction distance on the grid
+        p = truth.placebo_slot(shown)
+        if p is not None:
+            return p
+        target = truth.target(shown)
+        return min(range(1, 10), key=lambda s: truth.distance[(target, truth.cell(shown, s).generator,
+                                                               truth.cell(shown, s).attempt)])
+
+    def truthful(shown: Shown) -> int:  # always the true generator's row (placebo: the copies)
+        p = truth.placebo_slot(shown)
+        if p is not None:
+            return p
+        target = truth.target(shown)
+        return next(s for s in range(1, 10) if truth.cell(shown, s).generator == truth.true[target])
+
+    def careless(shown: Shown) -> int:  # never the copies row: fails every placebo round
+        return next(s for s in range(1, 10) if truth.cell(shown, s).generator != PLACEBO)
+
+    def middle(shown: Shown) -> int:  # the browser participant: placebo copies when seen, else the centre image
+        p = truth.placebo_slot(shown)
+        return p if p is not None else 5
+
+    session, starts = live.new_session(4, rounds=ROUNDS, practice_rounds=1, placebo_probability=0.25,
+                                       votes_per_target=2, completion_code="E2E-DONE")
+    log: dict[str, list[tuple[Shown, int]]] = {}
+
+    # --- three bots over the wire protocol
+    for start, policy in zip(starts[:3], (closest, truthful, careless)):
+        bot = ProtocolBot(live.url, start)
+        bot.start()
+        assert bot.page == "Consent"
+        bot.submit(consent="1", prolific_study_id="", prolific_session_id="")
+        assert bot.page == "Instructions"
+        bot.submit()
+        assert bot.page == "Practice"
+        bot.play_live_page(policy, phase="practice")
+        assert bot.page == "Rounds"
+        log[bot.code] = bot.play_live_page(policy, phase="main")
+        assert "E2E-DONE" in bot.html  # the completion page shows the completion code
+        leaks = [n for n in secret_needles(pipeline_bundle) if any(n in blob.lower() for blob in bot.received)]
+        assert not leaks, f"ground truth reached a participant: {leaks}"
+
+    # --- one real browser participant
+    context = browser.new_context(viewport={"width": 1366, "height": 768})
+    try:
+        page = context.new_page()
+        page.goto(starts[3])
+        me = Participant(page)
+        me.consent_and_instructions()
+        code = page.url.split("/p/")[1].split("/")[0]
+        practice = me.wait_round(1)
+        assert practice.phase_heading.startswith("Practice")
+        me.click_slot(middle(Shown("practice", 1, 1, practice.target, practice.images)))
+        page.click("#study-next")  # practice feedback, then on to the real rounds
+        played = []
+        for k in range(1, ROUNDS + 1):
+            r = me.wait_round(k)
+            assert not r.phase_heading.startswith("Practice") and r.of == ROUNDS
+            shown = Shown("main", r.round, r.of, r.target, r.images)
+            slot = middle(shown)
+            me.click_slot(slot)
+            played.append((shown, slot))
+        page.wait_for_selector("text=E2E-DONE", timeout=15_000)
+        log[code] = played
+    finally:
+        context.close()
+
+    # --- the export holds exactly what they did
+    responses = live.responses(session)
+    by_key = {(r.participant_code, r.round_number): r for r in responses}
+    assert len(responses) == 4 * ROUNDS
+    for participant, played in log.items():
+        assert len(played) == ROUNDS
+        for shown, slot in played:
+            r = by_key[(participant, shown.round)]
+            cell = truth.cell(shown, slot)
+            assert r.target_id == truth.target(shown)
+            assert (r.chosen_generator, r.chosen_attempt) == (cell.generator, cell.attempt)
+    assert all(any(r.is_placebo for r in responses if r.participant_code == p) for p in log), \
+        "every participant gets at least one placebo round"
+
+    # --- the analysis, as an analyst runs it, on the export as downloaded
+    export = tmp_path / "responses.csv"
+    export.write_text(live.server.rest("GET", f"/api/export_app_custom?app=study_app&session_code={session}")
+                      .decode())
+    out = tmp_path / "report"
+    done = subprocess.run([sys.executable, "-m", "analysis", "report", "--bundle", str(pipeline_bundle.root),
+                           "--responses", str(export), "--out", str(out), "--min-votes", str(MIN_VOTES),
+                           "--bootstrap", "200"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (out / "report.html").stat().st_size > 10_000
+    summary = read_summary(out / "summary.json")
+    expected = expected_summary(responses, pipeline_bundle)
+    for key, value in expected.items():
+        if isinstance(value, float):
+            assert summary[key] == pytest.approx(value, abs=1e-9), key
+        else:
+            assert summary[key] == value, key
+    careless_code = list(log)[2]
+    assert summary["participants_total"] == 4 and summary["participants_valid"] == 3, \
+        f"the careless bot ({careless_code}) must be the one excluded"
+
+
+def expected_summary(responses: list[Response], bundle: Bundle) -> dict[str, object]:
+    """summary.json's contract numbers, computed plainly from the export rows (no analysis code)."""
+    truth = {t.target_id: t.true_generator for t in bundle.targets}
+    algo = bundle.algorithm_attribution()
+    per: dict[str, list[Response]] = defaultdict(list)
+    for r in responses:
+        per[r.participant_code].append(r)
+    valid = []
+    for p, rows in per.items():
+        placebo = [r for r in rows if r.is_placebo]
+        if placebo and sum(r.chosen_generator == PLACEBO for r in placebo) / len(placebo) > 0.8:
+            valid.append(p)
+    accuracies = []
+    votes: dict[str, list[str]] = defaultdict(list)
+    for p in valid:
+        real = [r for r in per[p] if not r.is_placebo]
+        accuracies.append(sum(r.chosen_generator == truth[r.target_id] for r in real) / len(real))
+        for r in real:
+            votes[r.target_id].append(r.chosen_generator)
+    counts = [len(v) for v in votes.values()]
+    matrix = Counter()
+    agree = ties = 0
+    enough = {t: v for t, v in votes.items() if len(v) >= MIN_VOTES}
+    for t, v in enough.items():
+        c = Counter(v)
+        top = max(c.values())
+        leaders = sorted(g for g in c if c[g] == top)
+        ties += len(leaders) > 1
+        majority = leaders[0]
+        human = "correct" if majority == truth[t] else "incorrect"
+        machine = "correct" if algo[t] == truth[t] else "incorrect"
+        matrix[f"human_{human}_algo_{machine}"] += 1
+        agree += majority == algo[t]
+    return {
+        "participants_total": len(per),
+        "participants_valid": len(valid),
+        "accuracy_mean": statistics.mean(accuracies),
+        "accuracy_std": statistics.stdev(accuracies),
+        "votes_total": sum(counts),
+        "images_voted": len(votes),
+        "votes_per_image_mean": statistics.mean(counts),
+        "votes_per_image_std": statistics.stdev(counts),
+        "min_votes": MIN_VOTES,
+        "images_with_min_votes": len(enough),
+        "agreement_matrix": {k: matrix[k] for k in ("human_correct_algo_correct", "human_correct_algo_incorrect",
+                                                    "human_incorrect_algo_correct", "human_incorrect_algo_incorrect")},
+        "label_agreement": agree / len(enough) if enough else None,
+        "majority_ties": ties,
+    }
