@@ -52,7 +52,9 @@ def generator_difficulty(votes: pd.DataFrame, generators: Sequence[str]) -> tupl
     if perfect:
         test["note"] = f"not fitted: every vote on {perfect[0]!r} has the same correctness (logit is infinite)"
         return table, test
-    import statsmodels.api as sm
+    from statsmodels.genmod.cov_struct import Exchangeable
+    from statsmodels.genmod.families import Binomial
+    from statsmodels.genmod.generalized_estimating_equations import GEE
 
     v = votes[votes["true_generator"].isin(present)]
     exog = (v["true_generator"].to_numpy()[:, None] == np.asarray(present)[None, :]).astype(float)
@@ -61,8 +63,7 @@ def generator_difficulty(votes: pd.DataFrame, generators: Sequence[str]) -> tupl
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            model = sm.GEE(endog, exog, groups=groups, family=sm.families.Binomial(),
-                           cov_struct=sm.cov_struct.Exchangeable())
+            model = GEE(endog, exog, groups=groups, family=Binomial(), cov_struct=Exchangeable())
             res = model.fit()
             params = np.asarray(res.params, dtype=float)
             bse = np.asarray(res.bse, dtype=float)

@@ -163,7 +163,7 @@ def main() -> int:
             [sys.executable, "-c", "import analysis.cli, analysis.study, analysis.figures, analysis.report, "
              "crowdkit.aggregation, statsmodels.genmod.generalized_estimating_equations"],
             cwd=ROOT, check=True, env={**os.environ, "PYTHONPATH": str(ROOT)}))
-        rows.append(("  of which interpreter start + imports", t_imp))
+        rows.append(("interpreter start + every import the full report needs", t_imp))
 
         n_plain = 20
         t_plain, _ = best_of(1, lambda: plain_bootstrap(study, n_plain, 0))
