@@ -3,7 +3,8 @@
 Both call :func:`~reconstruction_pipeline.shards.run_shard` on the same tasks and hand each result to ``on_result``
 in the driver, which alone writes files; so a bundle built with Ray is identical to one built locally.
 A Ray worker is an actor that loads the generators and the distance (feature extractor) once, then takes shard after
-shard; it asks for one GPU (``num_gpus=1``) when CUDA is present and the device is not ``cpu``.
+shard; it asks for a GPU (``num_gpus=1``, or an equal share when there are more actors than GPUs) when CUDA is
+present and the device is not ``cpu``.
 """
 
 from __future__ import annotations
@@ -94,10 +95,11 @@ def run_ray(spec: WorkSpec, tasks: Sequence[ShardTask], on_result: OnResult, on_
         ray.init(**kwargs)
         started = True
     try:
-        use_gpu = torch.cuda.is_available() and spec.device != "cpu"
-        cpus = float(ray.cluster_resources().get("CPU", 1))
-        threads = max(1, int(cpus // max(1, workers)))
-        actor_cls = ray.remote(num_cpus=1, num_gpus=1 if use_gpu else 0)(RayShardWorker)
+        resources = ray.cluster_resources()
+        gpus = float(resources.get("GPU", 0)) if torch.cuda.is_available() and spec.device != "cpu" else 0.0
+        threads = max(1, int(float(resources.get("CPU", 1)) // max(1, workers)))
+        # one GPU per actor, or a share of them when there are more actors than GPUs (all actors must fit)
+        actor_cls = ray.remote(num_cpus=1, num_gpus=min(1.0, gpus / workers) if gpus else 0)(RayShardWorker)
         actors: list[Any] = [actor_cls.remote(spec, threads)  # type: ignore[attr-defined]
                              for _ in range(max(1, min(workers, len(tasks))))]
         queue = list(tasks)

@@ -68,6 +68,24 @@ def test_float32_gradients_at_initial_seeds_agree(tiny: list[Generator]) -> None
             assert (zi.grad[0] - z.grad[i]).abs().max().item() <= 1e-6, g.id
 
 
+def test_float32_gradients_agree_on_the_face_dcgan() -> None:
+    """The same check on the third-party 64x64 DigiFace DCGAN (BatchNorm in eval mode, transposed convolutions)."""
+    from reconstruction_pipeline.zoo import load_generator
+
+    g = load_generator("digiface-dcgan", device="cpu")
+    dist = build_distance("pixel")
+    x, z0 = _problem(g, 3, torch.float32)
+    x = torch.flip(x, dims=[0])
+    z = z0.clone().requires_grad_(True)
+    dist(g.synthesize(z), x).sum().backward()
+    assert z.grad is not None and z.grad.abs().max().item() > 1e-5
+    for i in range(3):
+        zi = z0[i:i + 1].clone().requires_grad_(True)
+        dist(g.synthesize(zi), x[i:i + 1]).sum().backward()
+        assert zi.grad is not None
+        assert (zi.grad[0] - z.grad[i]).abs().max().item() <= 1e-6
+
+
 def test_optimisation_lowers_the_distance_and_records_the_curve(tiny: list[Generator]) -> None:
     g = tiny[0]
     x, z0 = _problem(g, 4, torch.float32)
