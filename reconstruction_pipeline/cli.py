@@ -18,7 +18,7 @@ from typing import NoReturn
 import torch
 
 from contracts.errors import ContractError
-from reconstruction_pipeline.distances import DistanceError, build_distance, distance_names
+from reconstruction_pipeline.distances import Distance, DistanceError, build_distance, distance_names
 from reconstruction_pipeline.generators import resolve_device
 from reconstruction_pipeline.sources import GeneratorSource, PipelineError
 from reconstruction_pipeline.targets import ImageInputError
@@ -120,12 +120,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PipelineError as e:
         print(f"error: {e}", file=sys.stderr)
         return e.exit_code
-    except (ImageInputError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
     except DistanceError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    except ImageInputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
 
 
 def _device(name: str) -> torch.device:
@@ -135,7 +135,7 @@ def _device(name: str) -> torch.device:
         raise PipelineError(str(e), exit_code=2) from None
 
 
-def _distance(args: argparse.Namespace, device: torch.device):  # type: ignore[no-untyped-def]
+def _distance(args: argparse.Namespace, device: torch.device) -> Distance:
     try:
         return build_distance(args.distance, device=device, feature_weights=args.feature_weights)
     except DistanceError as e:
