@@ -126,6 +126,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ImageInputError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished work is kept; re-run the same command to resume", file=sys.stderr)
+        return 130
 
 
 def _device(name: str) -> torch.device:
