@@ -200,8 +200,11 @@ def render_html(result: Analysis, figures: Mapping[str, bytes], *, table_files: 
         f"{wilson('algorithm correct (>= min_votes images)')}.</p>",
         html_table(_compact_intervals(t["participant_intervals"])),
         '<p class="note">Majority-vote statistics use a delete-one-participant jackknife: a participant bootstrap '
-        "duplicates voters, so images with one or two distinct voters enter the minimum-votes set and the interval "
-        "is biased downwards (its bounds are shown in the bootstrap columns for comparison).</p>",
+        "duplicates voters, so images with one or two distinct voters enter the minimum-votes set and its interval "
+        "is biased downwards (shown in the last column for comparison). The jackknife is conservative (in simulated "
+        "studies it was wider than needed, see <code>bench/analysis.py --coverage</code>); the Wilson interval over "
+        "images (section 1 table of proportions, <code>tables/proportions.csv</code>) is too narrow because images "
+        "share voters. The truth lies between the two.</p>",
         "<h2>5. The algorithm (paper §VI-A)</h2>",
         f"<p>Attributing each target to the generator with the smallest reconstruction distance gives "
         f"{wilson('algorithm correct (all targets)')} correct over all targets "

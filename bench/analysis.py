@@ -9,6 +9,7 @@ Prints, measured side by side in this one run (best of ``--repeats``):
   validation included), the paper's numbers, the participant bootstrap + jackknife, the GEE, Dawid--Skene, the
   figures, writing the tables / HTML / summary;
 - the whole CLI as a fresh process (interpreter start and imports included);
+- with ``--coverage N``: how often the label-agreement intervals cover, over N simulated studies;
 - two ratios: the vectorised bootstrap against a plain per-resample recomputation (pandas majority vote per
   resample), and, with ``--compare-name-check``, the bundle's opaque-name check before and after it was made linear.
 """
@@ -99,12 +100,42 @@ def old_name_check(bundle_dir: Path) -> float:
     return time.perf_counter() - t
 
 
+def interval_coverage(n_studies: int, n_resamples: int) -> None:
+    """How well do the label-agreement intervals cover? Simulate many studies of one design, compare each study's
+    interval with the mean estimate over all of them (the spread of estimates across studies is the truth here)."""
+    from contracts.bundle import Bundle
+    from analysis.statistics import wilson_interval
+    from analysis.study import analyze
+
+    rows = []
+    for seed in range(n_studies):
+        sim = simulate_study(n_targets=600, n_participants=60, rounds=60, careless=0.05, dropout=0.2,
+                             skill_range=(0.6, 0.95), seed=1000 + seed)
+        bundle = Bundle(Path("simulated"), sim.manifest, sim.targets, sim.reconstructions)
+        s = analyze(load(bundle, list(sim.responses)), n_bootstrap=n_resamples, seed=seed).summary
+        n = s["images_with_min_votes"]
+        r = {x["statistic"]: x for x in s["beyond_paper"]["participant_intervals"]}["label_agreement"]
+        rows.append((s["label_agreement"], *wilson_interval(round(s["label_agreement"] * n), n), r["ci_low"],
+                     r["ci_high"], r["bootstrap_low"], r["bootstrap_high"]))
+    a = np.array(rows, dtype=float)
+    mu = a[:, 0].mean()
+    print(f"\nlabel agreement over {n_studies} simulated studies (600 targets, 60 participants x 60 rounds): "
+          f"mean {mu:.4f}, sd across studies {a[:, 0].std(ddof=1):.4f}")
+    for name, lo, hi in (("jackknife (reported)", 3, 4), ("Wilson over images", 1, 2),
+                         ("participant bootstrap percentile", 5, 6)):
+        cover = np.mean((a[:, lo] <= mu) & (mu <= a[:, hi]))
+        print(f"  {name:<34} coverage {100 * cover:5.1f}%  mean half-width {np.mean(a[:, hi] - a[:, lo]) / 2:.4f} "
+              f"(1.96 sd = {1.96 * a[:, 0].std(ddof=1):.4f})")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--bootstrap", type=int, default=2000)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--workdir", type=Path, default=None, help="keep/reuse the simulated study here")
     ap.add_argument("--compare-name-check", action="store_true", help="also time the old quadratic name check")
+    ap.add_argument("--coverage", type=int, default=0, metavar="N",
+                    help="also check the label-agreement intervals' coverage over N simulated studies")
     args = ap.parse_args()
     work = args.workdir or Path(tempfile.mkdtemp(prefix="bench-analysis-"))
     try:
@@ -193,6 +224,8 @@ def main() -> int:
             t_old = old_name_check(bundle_dir)
             print(f"ratio: bundle opaque-name check, quadratic {t_old:.2f} s vs linear {t_new:.3f} s = "
                   f"{t_old / t_new:.0f}x")
+        if args.coverage:
+            interval_coverage(args.coverage, 200)
     finally:
         if args.workdir is None:
             shutil.rmtree(work, ignore_errors=True)
