@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import struct
 import zlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,6 +97,31 @@ def simulate_study(*, n_targets: int = 60, generators: tuple[str, ...] = PAPER_G
     for t in targets:
         algo[t.target_id] = min(sorted(gens), key=lambda g: best[(t.target_id, g)])
 
+    responses, skill, sloppy = simulate_responses(
+        targets, algo, attempts=attempts, rng=rng, n_participants=n_participants, rounds=rounds,
+        placebo_rate=placebo_rate, skill_range=skill_range, careless=careless, dropout=dropout,
+        follow_algorithm=follow_algorithm, placebo_skill=placebo_skill, slower_when_wrong=slower_when_wrong,
+        generators=gens)
+    manifest = Manifest(
+        generators=tuple(GeneratorInfo(g, g.upper(), "simulated", 2, 8) for g in gens),
+        reconstruction=ReconstructionConfig(steps=0, lr=0.0, attempts=attempts, distance="simulated", seed=seed),
+        software="analysis.simulate",
+    )
+    return SimulatedStudy(manifest, tuple(targets), tuple(recs), tuple(responses), skill, sloppy)
+
+
+def simulate_responses(targets: Sequence[Target], algorithm: Mapping[str, str], *, attempts: int,
+                       rng: np.random.Generator, n_participants: int = 20, rounds: int = 30,
+                       placebo_rate: float = 0.05, skill_range: tuple[float, float] = (0.8, 0.98),
+                       careless: float = 0.1, dropout: float = 0.1, follow_algorithm: float = 0.9,
+                       placebo_skill: float = 0.98, slower_when_wrong: float = 1.25,
+                       generators: Sequence[str] | None = None,
+                       ) -> tuple[list[Response], dict[str, float], frozenset[str]]:
+    """Simulated answers for the given targets (e.g. a real pipeline-built bundle's) under the module's answer
+    model; ``algorithm`` is target_id -> the algorithm's generator. Returns (responses, skill, careless codes)."""
+    gens = tuple(generators) if generators is not None else tuple(
+        sorted({t.true_generator for t in targets} | set(algorithm.values())))
+    n_targets = len(targets)
     responses: list[Response] = []
     skill: dict[str, float] = {}
     sloppy: set[str] = set()
@@ -118,7 +144,7 @@ def simulate_study(*, n_targets: int = 60, generators: tuple[str, ...] = PAPER_G
                 others = [g for g in order if g != PLACEBO]
                 chosen = PLACEBO if rng.random() < placebo_skill else others[int(rng.integers(0, len(others)))]
             else:
-                pick = algo[t.target_id]
+                pick = algorithm[t.target_id]
                 favoured = (pick if pick == t.true_generator or rng.random() < follow_algorithm
                             else t.true_generator)
                 if rng.random() < s:
@@ -133,12 +159,7 @@ def simulate_study(*, n_targets: int = 60, generators: tuple[str, ...] = PAPER_G
                 participant_code=code, participant_label=f"W{p:05d}" if p % 3 else "", round_number=rnd,
                 target_id=t.target_id, true_generator=t.true_generator, row_order=order, chosen_generator=chosen,
                 chosen_attempt=attempt, response_ms=ms))
-    manifest = Manifest(
-        generators=tuple(GeneratorInfo(g, g.upper(), "simulated", 2, 8) for g in gens),
-        reconstruction=ReconstructionConfig(steps=0, lr=0.0, attempts=attempts, distance="simulated", seed=seed),
-        software="analysis.simulate",
-    )
-    return SimulatedStudy(manifest, tuple(targets), tuple(recs), tuple(responses), skill, frozenset(sloppy))
+    return responses, skill, frozenset(sloppy)
 
 
 def write_study(directory: str | Path, study: SimulatedStudy) -> tuple[Path, Path]:
