@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import shlex
 import sys
 from pathlib import Path
 import torch
@@ -78,6 +79,20 @@ def _pairwise_section(zoo: str, out: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _reproduce(gen_id: str, command: str) -> list[str]:
+    """The exact command that made the weights (stored in them), and the copy step if it did not --install."""
+    from reconstruction_pipeline.zoo.cli import build_parser
+
+    command = command or f"python -m reconstruction_pipeline zoo train {gen_id} --install"
+    args = build_parser().parse_args(shlex.split(command)[4:])
+    run_dir = f"{args.out}/{gen_id}"
+    lines = [f"Reproduce (in the repository root, `.venv-pipeline`; writes `{run_dir}/`; resumable: re-run the same "
+             "command after a kill):", "", "```", command]
+    if not args.install:
+        lines.append(f"cp {run_dir}/{gen_id}.pt reconstruction_pipeline/zoo/weights/{gen_id}.pt")
+    return lines + ["```", ""]
+
+
 def card(gen: Generator, zoo: str, out: Path, notes: str) -> str:
     arch = next(k for k, v in ARCHITECTURES.items() if type(gen.net) is v)
     params = sum(p.numel() for p in gen.parameters())
@@ -114,9 +129,7 @@ def card(gen: Generator, zoo: str, out: Path, notes: str) -> str:
                  f"- time: {mins:.1f} min of wall time on {t['device']} with {t['torch_threads']} torch thread(s), "
                  "torch " + str(t["torch"]) + " (a 2-core machine shared with other jobs; no GPU in this session)",
                  f"- weights: `reconstruction_pipeline/zoo/weights/{s.id}.pt`, sha256 `{_sha256(wf)}`", "",
-                 "Reproduce (writes `runs/zoo/" + s.id + "/`, resumable: re-run the same command after a kill):", "",
-                 "```", f"{t['command'] or 'python -m reconstruction_pipeline zoo train ' + s.id}",
-                 f"cp runs/zoo/{s.id}/{s.id}.pt reconstruction_pipeline/zoo/weights/{s.id}.pt", "```", ""]
+                 *_reproduce(s.id, str(t["command"]))]
     head += [f"## Pairwise reconstruction check (zoo `{zoo}`)", "", _pairwise_section(zoo, out)]
     if notes:
         head += ["## Notes", "", notes, ""]
@@ -127,10 +140,11 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--out", default="docs/zoo")
     p.add_argument("--notes", help="JSON file {id: markdown notes} to include")
+    p.add_argument("--zoo", action="append", help="only this zoo (repeatable; default: all)")
     a = p.parse_args(argv)
     out = Path(a.out)
     notes = json.loads(Path(a.notes).read_text()) if a.notes else {}
-    for zoo in zoo_names():
+    for zoo in a.zoo or zoo_names():
         for gen in load_zoo(zoo):
             net = gen.net
             assert isinstance(net, ZooNet)
