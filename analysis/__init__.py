@@ -12,7 +12,21 @@ Every step is also a function over tidy DataFrames (``analysis.participants``, `
 ``analysis.coverage``). Command line: ``python -m analysis report --bundle B --responses R.csv --out DIR``.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from analysis.load import Study, load
-from analysis.study import Analysis, analyze
+
+if TYPE_CHECKING:
+    from analysis.study import Analysis, analyze
 
 __all__ = ["Analysis", "Study", "analyze", "load"]
+
+
+def __getattr__(name: str) -> Any:
+    """``analyze`` and ``Analysis`` are imported on first use: they pull in statsmodels, crowd-kit and scipy, which
+    the paper's numbers alone (``load`` and the tidy functions) do not need."""
+    if name in ("analyze", "Analysis"):
+        from analysis import study
+
+        return getattr(study, name)
+    raise AttributeError(f"module 'analysis' has no attribute {name!r}")

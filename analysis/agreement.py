@@ -22,7 +22,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from statsmodels.stats.contingency_tables import mcnemar
 
 AGREEMENT_TABLE_COLUMNS: tuple[str, ...] = (
     "target_id", "true_generator", "algo_generator", "majority_generator", "n_votes", "majority_count", "tie",
@@ -85,6 +84,8 @@ def mcnemar_exact(matrix: dict[str, int]) -> dict[str, Any]:
     n = sum(matrix.values())
     if n == 0:
         return {"n": 0, "human_only_correct": 0, "algo_only_correct": 0, "statistic": None, "p_value": None}
+    from statsmodels.stats.contingency_tables import mcnemar  # slow import (~0.5 s): only when asked
+
     table = [[matrix["human_correct_algo_correct"], b], [c, matrix["human_incorrect_algo_incorrect"]]]
     res = mcnemar(table, exact=True)
     return {"n": int(n), "human_only_correct": int(b), "algo_only_correct": int(c),

@@ -8,9 +8,8 @@
 from __future__ import annotations
 
 import math
+from statistics import NormalDist
 from typing import Any
-
-from scipy.stats import norm
 
 
 def wilson_interval(k: int, n: int, *, alpha: float = 0.05) -> tuple[float, float]:
@@ -19,7 +18,7 @@ def wilson_interval(k: int, n: int, *, alpha: float = 0.05) -> tuple[float, floa
         raise ValueError(f"need 0 <= k <= n, got k={k}, n={n}")
     if n == 0:
         return (math.nan, math.nan)
-    z = float(norm.ppf(1 - alpha / 2))
+    z = NormalDist().inv_cdf(1 - alpha / 2)
     p = k / n
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
