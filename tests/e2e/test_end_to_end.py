@@ -8,6 +8,7 @@ plainly from the test's own log of their clicks and the bundle.
 
 from __future__ import annotations
 
+import concurrent.futures
 import statistics
 import subprocess
 import sys
@@ -17,14 +18,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser
+from playwright.sync_api import sync_playwright
 
 from contracts.bundle import Bundle, read_bundle
 from contracts.responses import PLACEBO, Response
 from contracts.summary import read_summary
 from deploy.local import Postgres
-from tests.e2e.protocol_bot import ProtocolBot, Shown
+from tests.e2e.protocol_bot import Policy, ProtocolBot, Shown
 from tests.study_live.browser import Participant
+from tests.study_live.conftest import CHROMIUM, CHROMIUM_ARGS, require
 from tests.study_live.live import LiveStudy, secret_needles, start_live_study, stop_live_study
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres, pytest.mark.slow]
@@ -107,8 +109,37 @@ class Truth:
         return None
 
 
-def test_pipeline_study_analysis_end_to_end(live: LiveStudy, pipeline_bundle: Bundle, browser: Browser,
-                                            tmp_path: Path) -> None:
+def play_in_chromium(start: str, policy: Policy) -> tuple[str, list[tuple[Shown, int]]]:
+    """One participant in Debian's chromium, consent to completion. Runs in its own thread, so its Playwright
+    event loop never meets another test's."""
+    require(CHROMIUM, "chromium")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_context(viewport={"width": 1366, "height": 768}).new_page()
+            page.goto(start)
+            me = Participant(page)
+            me.consent_and_instructions()
+            code = page.url.split("/p/")[1].split("/")[0]
+            practice = me.wait_round(1)
+            assert practice.phase_heading.startswith("Practice")
+            me.click_slot(policy(Shown("practice", 1, 1, practice.target, practice.images)))
+            page.click("#study-next")  # practice feedback, then on to the real rounds
+            played = []
+            for k in range(1, ROUNDS + 1):
+                r = me.wait_round(k)
+                assert not r.phase_heading.startswith("Practice") and r.of == ROUNDS
+                shown = Shown("main", r.round, r.of, r.target, r.images)
+                slot = policy(shown)
+                me.click_slot(slot)
+                played.append((shown, slot))
+            page.wait_for_selector("text=E2E-DONE", timeout=15_000)
+            return code, played
+        finally:
+            browser.close()
+
+
+def test_pipeline_study_analysis_end_to_end(live: LiveStudy, pipeline_bundle: Bundle, tmp_path: Path) -> None:
     truth = Truth(pipeline_bundle)
 
     def closest(shown: Shown) -> int:  # the algorithm's eye: the smallest reconstruction distance on the grid
@@ -154,29 +185,9 @@ def test_pipeline_study_analysis_end_to_end(live: LiveStudy, pipeline_bundle: Bu
         assert not leaks, f"ground truth reached a participant: {leaks}"
 
     # --- one real browser participant
-    context = browser.new_context(viewport={"width": 1366, "height": 768})
-    try:
-        page = context.new_page()
-        page.goto(starts[3])
-        me = Participant(page)
-        me.consent_and_instructions()
-        code = page.url.split("/p/")[1].split("/")[0]
-        practice = me.wait_round(1)
-        assert practice.phase_heading.startswith("Practice")
-        me.click_slot(middle(Shown("practice", 1, 1, practice.target, practice.images)))
-        page.click("#study-next")  # practice feedback, then on to the real rounds
-        played = []
-        for k in range(1, ROUNDS + 1):
-            r = me.wait_round(k)
-            assert not r.phase_heading.startswith("Practice") and r.of == ROUNDS
-            shown = Shown("main", r.round, r.of, r.target, r.images)
-            slot = middle(shown)
-            me.click_slot(slot)
-            played.append((shown, slot))
-        page.wait_for_selector("text=E2E-DONE", timeout=15_000)
-        log[code] = played
-    finally:
-        context.close()
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        code, played = pool.submit(play_in_chromium, starts[3], middle).result()
+    log[code] = played
 
     # --- the export holds exactly what they did
     responses = live.responses(session)
