@@ -18,9 +18,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analysis.statistics import wilson_arrays
+
 PARTICIPANT_COLUMNS: tuple[str, ...] = (
     "participant_code", "participant_label", "rounds", "placebo_rounds", "placebo_correct", "placebo_accuracy",
-    "answers", "correct", "accuracy", "mean_response_ms", "valid",
+    "answers", "correct", "accuracy", "accuracy_ci_low", "accuracy_ci_high", "mean_response_ms", "valid",
 )
 
 
@@ -50,6 +52,8 @@ def participant_table(responses: pd.DataFrame, *, placebo_threshold: float) -> p
                                            out["placebo_correct"] / out["placebo_rounds"], np.nan)
         out["accuracy"] = np.where(out["answers"] > 0, out["correct"] / out["answers"], np.nan)
         out["mean_response_ms"] = np.where(out["answers"] > 0, out["answer_ms"] / out["answers"], np.nan)
+    out["accuracy_ci_low"], out["accuracy_ci_high"] = wilson_arrays(out["correct"].to_numpy(),
+                                                                    out["answers"].to_numpy())
     # NaN > threshold is False: no placebo round -> not kept.
     out["valid"] = out["placebo_accuracy"].to_numpy() > placebo_threshold
     for col in ("rounds", "placebo_rounds", "placebo_correct", "answers", "correct"):

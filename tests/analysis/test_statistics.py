@@ -240,3 +240,15 @@ def test_coverage_projection() -> None:
     assert p_all(v50) >= 0.5 > p_all(v50 - 1)
     done = coverage_projection(np.array([3, 4]), k=3, votes_per_participant=None, keep_rate=None)
     assert all(d["extra_votes"] == 0 for d in done["designs"])
+
+
+def test_vectorised_wilson_matches_statsmodels() -> None:
+    from analysis.statistics import wilson_arrays
+
+    k = np.array([0, 1, 3, 10, 592, 0])
+    n = np.array([1, 1, 10, 10, 631, 0])
+    lo, hi = wilson_arrays(k, n)
+    for i in range(5):
+        ref = proportion_confint(int(k[i]), int(n[i]), method="wilson")
+        assert (lo[i], hi[i]) == pytest.approx(ref, abs=1e-12)
+    assert math.isnan(lo[5]) and math.isnan(hi[5])
