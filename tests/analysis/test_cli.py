@@ -43,6 +43,11 @@ def test_report_writes_everything(inputs, tmp_path: Path, capsys) -> None:
     assert code == 0, stderr
     summary = read_summary(out / "summary.json")            # the contract's reader validates the keys
     assert set(SUMMARY_KEYS) <= set(summary)
+
+    def no_nan(constant: str) -> None:
+        raise AssertionError(f"summary.json holds {constant}, which is not JSON (undefined must be null)")
+
+    json.loads((out / "summary.json").read_text(), parse_constant=no_nan)
     html = (out / "report.html").read_text(encoding="utf-8")
     assert html.count("data:image/png;base64,") == 7
     assert not re.search(r"""(src|href)=["'](https?:|//)""", html)   # nothing fetched: opens offline
