@@ -195,6 +195,7 @@ def test_degenerate_studies_still_report(inputs, tmp_path: Path, capsys, extra: 
     code, _, stderr = run(capsys, *report(bundle, responses, out), *extra)   # a repeated option: the last wins
     assert code == 0, stderr
     summary = read_summary(out / "summary.json")
+    json.loads((out / "summary.json").read_text(), parse_constant=lambda c: pytest.fail(f"summary.json holds {c}"))
     html = (out / "report.html").read_text(encoding="utf-8")
     assert "n/a" in html or extra[0] == "--bootstrap"
     if extra[0] == "--placebo-threshold":
