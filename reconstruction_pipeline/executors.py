@@ -89,7 +89,10 @@ def run_ray(spec: WorkSpec, tasks: Sequence[ShardTask], on_result: OnResult, on_
             os.environ["PYTHONPATH"] = os.pathsep.join([root, *paths])
         kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
         if address is not None:
+            # a running cluster's workers may not have this project: ship both packages with the job
             kwargs["address"] = address
+            kwargs["runtime_env"] = {"py_modules": [str(Path(root) / "reconstruction_pipeline"),
+                                                    str(Path(root) / "contracts")]}
         else:
             kwargs["num_cpus"] = num_cpus or workers
         ray.init(**kwargs)
