@@ -246,15 +246,16 @@ class StyleNet64(ZooNet):
 class _ResUp(nn.Module):
     """Residual upsampling block: (lrelu, up, conv3, pixelnorm, lrelu, conv3) + (up, conv1)."""
 
-    def __init__(self, cin: int, cout: int) -> None:
+    def __init__(self, cin: int, cout: int, *, upsample: str = "nearest") -> None:
         super().__init__()
+        self.mode = upsample
         self.conv1 = nn.Conv2d(cin, cout, 3, 1, 1)
         self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1)
         self.skip = nn.Conv2d(cin, cout, 1, bias=False)
         self.norm = PixelNorm()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        up = F.interpolate(x, scale_factor=2.0, mode="nearest")
+        up = F.interpolate(x, scale_factor=2.0, mode=self.mode)
         h = self.conv1(F.leaky_relu(self.norm(up), 0.2))
         h = self.conv2(F.leaky_relu(self.norm(h), 0.2))
         out: torch.Tensor = (h + self.skip(up)) / math.sqrt(2.0)
@@ -265,13 +266,15 @@ class ResNet64(ZooNet):
     """Residual generator (SNGAN / ProGAN-like, small): z -> linear 4x4 map -> four residual upsampling blocks with
     pixel norm (no batch statistics) -> 3x3 conv -> tanh."""
 
-    def __init__(self, *, latent_dim: int = 128, width: int = 16) -> None:
+    def __init__(self, *, latent_dim: int = 128, width: int = 16, upsample: str = "nearest") -> None:
         super().__init__()
-        self.latent_dim, self.resolution, self.width = latent_dim, 64, width
+        if upsample not in ("nearest", "bilinear"):
+            raise ValueError(f"upsample must be nearest or bilinear, got {upsample!r}")
+        self.latent_dim, self.resolution, self.width, self.upsample = latent_dim, 64, width, upsample
         ch = _face_channels(width)
         self.c4 = ch[4]
         self.fc = nn.Linear(latent_dim, ch[4] * 16)
-        self.blocks = nn.Sequential(*[_ResUp(ch[r // 2], ch[r]) for r in (8, 16, 32, 64)])
+        self.blocks = nn.Sequential(*[_ResUp(ch[r // 2], ch[r], upsample=upsample) for r in (8, 16, 32, 64)])
         self.out = nn.Conv2d(ch[64], 3, 3, 1, 1)
         self.norm = PixelNorm()
 
@@ -281,25 +284,35 @@ class ResNet64(ZooNet):
         return torch.tanh(self.out(F.leaky_relu(self.norm(x), 0.2)))
 
     def config(self) -> dict[str, Any]:
-        return {"latent_dim": self.latent_dim, "width": self.width}
+        return {"latent_dim": self.latent_dim, "width": self.width, "upsample": self.upsample}
 
 
 class FaceDiscriminator(nn.Module):
-    """DCGAN-style discriminator with spectral norm and no batch norm: 64x64 -> 4x4 -> logit."""
+    """DCGAN-style discriminator with spectral norm and no batch norm: 64x64 -> 4x4 -> logit. With ``mbstd`` the
+    last layer also sees the minibatch standard deviation (ProGAN; groups of 4), which discourages mode collapse."""
 
-    def __init__(self, *, width: int = 32) -> None:
+    def __init__(self, *, width: int = 32, mbstd: bool = False) -> None:
         super().__init__()
         w = width
+        self.mbstd = mbstd
         sn = spectral_norm
         self.net = nn.Sequential(
             sn(nn.Conv2d(3, w, 4, 2, 1)), nn.LeakyReLU(0.2),            # N x w x 32 x 32
             sn(nn.Conv2d(w, 2 * w, 4, 2, 1)), nn.LeakyReLU(0.2),        # N x 2w x 16 x 16
             sn(nn.Conv2d(2 * w, 4 * w, 4, 2, 1)), nn.LeakyReLU(0.2),    # N x 4w x 8 x 8
             sn(nn.Conv2d(4 * w, 8 * w, 4, 2, 1)), nn.LeakyReLU(0.2),    # N x 8w x 4 x 4
-            sn(nn.Conv2d(8 * w, 1, 4, 1, 0)))                           # N x 1 x 1 x 1
+            sn(nn.Conv2d(8 * w + int(mbstd), 1, 4, 1, 0)))              # N x 1 x 1 x 1
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out: torch.Tensor = self.net(x).flatten()
+        if not self.mbstd:
+            out: torch.Tensor = self.net(x).flatten()
+            return out
+        h = self.net[:-1](x)                                            # N x 8w x 4 x 4
+        n = h.shape[0]
+        g = 4 if n % 4 == 0 else n
+        std = h.view(g, n // g, *h.shape[1:]).std(dim=0, unbiased=False).add(1e-8).mean(dim=(1, 2, 3))  # N/g
+        std = std.repeat(g)[:, None, None, None].expand(n, 1, h.shape[2], h.shape[3])
+        out = self.net[-1](torch.cat([h, std], dim=1)).flatten()
         return out
 
 
