@@ -99,6 +99,16 @@ class Postgres:
             raise LocalServerError(f"pg_ctl start failed: {r.stderr.strip()[-500:]} {log}")
         return self
 
+    def create_database(self, name: str) -> str:
+        """A new empty database in this cluster; returns its URL (one oTree server per database)."""
+        if not name.isidentifier():
+            raise ValueError(f"database name {name!r} must be a plain identifier")
+        r = self._run(str(PG_BIN / "createdb"), "-h", str(self.root), "-p", str(self.port),
+                      "-U", "postgres", name)
+        if r.returncode:
+            raise LocalServerError(f"createdb {name} failed: {r.stderr.strip()[-500:]}")
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{name}"
+
     def stop(self) -> None:
         if self.data.exists():
             self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")

@@ -56,7 +56,7 @@ def study_bundle(tmp_path_factory: pytest.TempPathFactory) -> Bundle:
 def live_study(postgres: Postgres, study_bundle: Bundle, nginx_available: None,
                tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStudy]:
     """prodserver + PostgreSQL + nginx serving the images: the production layout, on loopback."""
-    live = start_live_study(bundle=study_bundle, database_url=postgres.url,
+    live = start_live_study(bundle=study_bundle, database_url=postgres.create_database("live"),
                             log_path=tmp_path_factory.mktemp("otree") / "otree.log")
     yield live
     stop_live_study(live)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser
+from playwright.sync_api import Browser, ViewportSize
 
 from contracts.responses import PLACEBO
 from tests.study_live.browser import Participant, Received, ShownRound, placebo_slots, rows_of
@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.postgres]
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOT = REPO / "docs" / "screenshots" / "round.png"
 ROUNDS = 5
-LAPTOP = {"width": 1366, "height": 768}
+LAPTOP: ViewportSize = {"width": 1366, "height": 768}
 
 
 def test_one_participant_consent_to_completion_leaks_nothing(live_study: LiveStudy, browser: Browser) -> None:

@@ -7,13 +7,13 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, WebSocketRoute
+from playwright.sync_api import Browser, BrowserContext, ViewportSize, WebSocketRoute
 
 from tests.study_live.browser import Participant, ShownRound
 from tests.study_live.live import ImageIndex, LiveStudy
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres]
-LAPTOP = {"width": 1366, "height": 768}
+LAPTOP: ViewportSize = {"width": 1366, "height": 768}
 
 
 @pytest.fixture

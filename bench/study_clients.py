@@ -1,0 +1,173 @@
+"""Simulated participants over HTTP + websockets (aiohttp), for bench/study_load.py and the crash test.
+
+* :class:`LiveParticipant` speaks the study app's live protocol (study_app/__init__.py docstring): it walks the
+  consent and instruction pages like a browser (form POSTs), then answers rounds over oTree's ``/live`` websocket.
+* :class:`BaselineParticipant` plays bench/baseline_app: one page per round, the choice POSTed as a form field.
+
+Both can fetch each round's images (as a browser would) and report the latency of every answer: from sending it
+to the server's reply (live: the ack; baseline: the next page after the redirect).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urljoin
+
+import aiohttp
+
+_SOCKET_URL = re.compile(r'id="otree-live" data-socket-url="([^"]+)"')
+_IMG_SRC = re.compile(r'<img[^>]+src="([^"]+)"')
+
+
+class ProtocolError(RuntimeError):
+    """The server answered something a participant's browser would not expect."""
+
+
+@dataclass
+class Timing:
+    answers: list[float] = field(default_factory=list)   # seconds per answer (send -> reply)
+    images: int = 0
+    errors: int = 0
+
+
+class LiveParticipant:
+    """One participant of the live-method study app."""
+
+    def __init__(self, http: aiohttp.ClientSession, start_url: str, *, image_base: str | None = None) -> None:
+        self.http = http
+        self.start_url = start_url
+        self.image_base = image_base    # fetch images from here instead of the URLs' own origin
+        self.page_url = ""
+        self.socket_path = ""
+        self.ws: aiohttp.ClientWebSocketResponse | None = None
+        self.timing = Timing()
+
+    @property
+    def code(self) -> str:
+        return self.page_url.split("/p/")[1].split("/")[0]
+
+    async def enter(self, *, consent: bool = True) -> None:
+        """Consent and instructions (and nothing else): stops on the first live page (Practice or Rounds)."""
+        async with self.http.get(self.start_url) as r:
+            await self._page(r)
+        while not self.socket_path:
+            name = self.page_url.rstrip("/").split("/")[-2]
+            form: dict[str, str] = {}
+            if name == "Consent":
+                form = {"consent": "True" if consent else "False", "prolific_study_id": "",
+                        "prolific_session_id": ""}
+            async with self.http.post(self.page_url, data=form) as r:
+                await self._page(r)
+
+    async def resume(self) -> None:
+        """Come back to the study (after a crash, a closed tab): open the participant's page URL again."""
+        await self.close()
+        async with self.http.get(self.page_url) as r:
+            await self._page(r)
+
+    async def _page(self, r: aiohttp.ClientResponse) -> None:
+        text = await r.text()
+        if r.status != 200:
+            raise ProtocolError(f"{r.method} {r.url} -> HTTP {r.status}: {text[:300]}")
+        self.page_url = str(r.url)
+        m = _SOCKET_URL.search(text)
+        self.socket_path = html.unescape(m.group(1)) if m else ""
+
+    async def connect(self) -> None:
+        if not self.socket_path:
+            raise ProtocolError(f"{self.page_url} is not a live page")
+        ws_url = urljoin(self.page_url, self.socket_path).replace("http://", "ws://", 1)
+        self.ws = await self.http.ws_connect(ws_url, heartbeat=None, max_msg_size=0)
+
+    async def close(self) -> None:
+        if self.ws is not None:
+            await self.ws.close()
+            self.ws = None
+
+    async def send(self, message: dict[str, Any], *, timeout_s: float = 60.0) -> dict[str, Any]:
+        """Send one live message and return the server's reply (its ``live_method_payload``)."""
+        if self.ws is None:
+            await self.connect()
+        assert self.ws is not None
+        await self.ws.send_str(json.dumps(message))
+        while True:
+            msg = await self.ws.receive(timeout=timeout_s)
+            if msg.type != aiohttp.WSMsgType.TEXT:
+                raise ProtocolError(f"websocket closed or failed: {msg.type} {msg.data!r}")
+            data = json.loads(msg.data)
+            if not data.get("otree_success", False):
+                raise ProtocolError(f"server error in live_method (see the server log): {data}")
+            payload: dict[str, Any] = data["live_method_payload"]
+            return payload
+
+    async def state(self) -> dict[str, Any]:
+        return await self.send({"type": "state"})
+
+    async def answer(self, shown: dict[str, Any], choice: int, response_ms: float = 1500.0) -> dict[str, Any]:
+        t0 = time.perf_counter()
+        reply = await self.send({"type": "answer", "round": shown["round"], "token": shown["token"],
+                                 "choice": choice, "response_ms": response_ms})
+        self.timing.answers.append(time.perf_counter() - t0)
+        if reply.get("type") != "ack":
+            raise ProtocolError(f"answer to round {shown['round']} rejected: {reply}")
+        return reply
+
+    async def fetch_images(self, urls: list[str]) -> None:
+        """GET images as a browser would (distinct URLs, concurrently)."""
+        await asyncio.gather(*(self._get(u) for u in dict.fromkeys(urls)))
+
+    async def _get(self, url: str) -> None:
+        full = urljoin(self.image_base or self.page_url, url)
+        async with self.http.get(full) as r:
+            await r.read()
+            if r.status != 200:
+                self.timing.errors += 1
+        self.timing.images += 1
+
+
+class BaselineParticipant:
+    """One participant of bench/baseline_app (page per round)."""
+
+    def __init__(self, http: aiohttp.ClientSession, start_url: str) -> None:
+        self.http = http
+        self.start_url = start_url
+        self.page_url = ""
+        self.images: list[str] = []
+        self.timing = Timing()
+
+    async def enter(self) -> None:
+        async with self.http.get(self.start_url) as r:
+            await self._page(r)
+
+    async def _page(self, r: aiohttp.ClientResponse) -> None:
+        text = await r.text()
+        if r.status != 200:
+            raise ProtocolError(f"{r.method} {r.url} -> HTTP {r.status}: {text[:300]}")
+        self.page_url = str(r.url)
+        self.images = _IMG_SRC.findall(text)
+
+    @property
+    def round_number(self) -> int:
+        return int(self.page_url.rstrip("/").split("/")[-1])
+
+    async def answer(self, choice: int, response_ms: float = 1500.0) -> None:
+        t0 = time.perf_counter()
+        async with self.http.post(self.page_url, data={"choice": str(choice), "response_ms": str(response_ms)}) as r:
+            await self._page(r)
+        self.timing.answers.append(time.perf_counter() - t0)
+
+    async def fetch_images(self) -> None:
+        await asyncio.gather(*(self._get(u) for u in dict.fromkeys(self.images)))
+
+    async def _get(self, url: str) -> None:
+        async with self.http.get(urljoin(self.page_url, url)) as r:
+            await r.read()
+            if r.status != 200:
+                self.timing.errors += 1
+        self.timing.images += 1
