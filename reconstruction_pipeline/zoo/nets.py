@@ -243,21 +243,34 @@ class StyleNet64(ZooNet):
                 "width": self.width, "psi": self.psi, "w_avg_beta": self.w_avg_beta}
 
 
-class _ResUp(nn.Module):
-    """Residual upsampling block: (lrelu, up, conv3, pixelnorm, lrelu, conv3) + (up, conv1)."""
+def _norm(kind: str, channels: int) -> nn.Module:
+    if kind == "pixel":
+        return PixelNorm()
+    if kind == "batch":  # eval mode (running statistics) at synthesis: batch members stay independent
+        return nn.BatchNorm2d(channels)
+    raise ValueError(f"norm must be pixel or batch, got {kind!r}")
 
-    def __init__(self, cin: int, cout: int, *, upsample: str = "nearest") -> None:
+
+class _ResUp(nn.Module):
+    """Residual upsampling block: (norm, lrelu, up, conv3, norm, lrelu, conv3) + (up, conv1)."""
+
+    def __init__(self, cin: int, cout: int, *, upsample: str = "nearest", norm: str = "pixel") -> None:
         super().__init__()
         self.mode = upsample
         self.conv1 = nn.Conv2d(cin, cout, 3, 1, 1)
         self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1)
         self.skip = nn.Conv2d(cin, cout, 1, bias=False)
-        self.norm = PixelNorm()
+        if norm == "pixel":  # (kept as one shared module: the state-dict layout of the pixel-norm weights)
+            self.norm: nn.Module = PixelNorm()
+            self.norm2: nn.Module = self.norm
+        else:
+            self.norm, self.norm2 = _norm(norm, cin), _norm(norm, cout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = F.interpolate(F.leaky_relu(self.norm(x), 0.2), scale_factor=2.0, mode=self.mode)
         up = F.interpolate(x, scale_factor=2.0, mode=self.mode)
-        h = self.conv1(F.leaky_relu(self.norm(up), 0.2))
-        h = self.conv2(F.leaky_relu(self.norm(h), 0.2))
+        h = self.conv1(h)
+        h = self.conv2(F.leaky_relu(self.norm2(h), 0.2))
         out: torch.Tensor = (h + self.skip(up)) / math.sqrt(2.0)
         return out
 
@@ -266,17 +279,20 @@ class ResNet64(ZooNet):
     """Residual generator (SNGAN / ProGAN-like, small): z -> linear 4x4 map -> four residual upsampling blocks with
     pixel norm (no batch statistics) -> 3x3 conv -> tanh."""
 
-    def __init__(self, *, latent_dim: int = 128, width: int = 16, upsample: str = "nearest") -> None:
+    def __init__(self, *, latent_dim: int = 128, width: int = 16, upsample: str = "nearest",
+                 norm: str = "pixel") -> None:
         super().__init__()
         if upsample not in ("nearest", "bilinear"):
             raise ValueError(f"upsample must be nearest or bilinear, got {upsample!r}")
-        self.latent_dim, self.resolution, self.width, self.upsample = latent_dim, 64, width, upsample
+        self.latent_dim, self.resolution, self.width, self.upsample, self.norm_kind = (
+            latent_dim, 64, width, upsample, norm)
         ch = _face_channels(width)
         self.c4 = ch[4]
         self.fc = nn.Linear(latent_dim, ch[4] * 16)
-        self.blocks = nn.Sequential(*[_ResUp(ch[r // 2], ch[r], upsample=upsample) for r in (8, 16, 32, 64)])
+        self.blocks = nn.Sequential(*[_ResUp(ch[r // 2], ch[r], upsample=upsample, norm=norm)
+                                      for r in (8, 16, 32, 64)])
         self.out = nn.Conv2d(ch[64], 3, 3, 1, 1)
-        self.norm = PixelNorm()
+        self.norm = _norm(norm, ch[64])
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         x = self.fc(z).view(-1, self.c4, 4, 4)        # N x 8w x 4 x 4
@@ -284,7 +300,8 @@ class ResNet64(ZooNet):
         return torch.tanh(self.out(F.leaky_relu(self.norm(x), 0.2)))
 
     def config(self) -> dict[str, Any]:
-        return {"latent_dim": self.latent_dim, "width": self.width, "upsample": self.upsample}
+        return {"latent_dim": self.latent_dim, "width": self.width, "upsample": self.upsample,
+                "norm": self.norm_kind}
 
 
 class FaceDiscriminator(nn.Module):

@@ -97,6 +97,31 @@ def gan_step(G: ZooNet, D: nn.Module, real: torch.Tensor, opt_g: torch.optim.Opt
 
 
 @torch.no_grad()
+def recalibrate_batchnorm(net: ZooNet, *, batches: int = 8, batch_size: int = 64, seed: int = 0) -> ZooNet:
+    """A copy of ``net`` whose BatchNorm running statistics are re-estimated on its own outputs.
+
+    The EMA generator's weights are not those whose statistics BatchNorm tracked during training; this recomputes
+    them (cumulative average over ``batches`` seeded batches) so eval-mode synthesis matches the EMA weights.
+    Networks without BatchNorm are returned as they are."""
+    bns = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not bns:
+        return net
+    out = copy.deepcopy(net)
+    device = next(out.parameters()).device
+    out_bns = [m for m in out.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    for m in out_bns:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative moving average
+    out.train()
+    gen = torch.Generator().manual_seed(seed)
+    for _ in range(batches):
+        out.train_forward(torch.randn(batch_size, out.latent_dim, generator=gen).to(device))
+    for m in out_bns:
+        m.momentum = 0.1
+    return out.eval()
+
+
+@torch.no_grad()
 def ema_update(ema: nn.Module, net: nn.Module, *, beta: float) -> None:
     for pe, p in zip(ema.parameters(), net.parameters()):
         pe.lerp_(p, 1.0 - beta)
@@ -143,8 +168,11 @@ def train(recipe: Recipe, *, out_dir: str | Path, steps: int | None = None, max_
     def elapsed() -> float:
         return seconds_before + time.monotonic() - t0
 
+    def exported() -> ZooNet:
+        return recalibrate_batchnorm(G_ema, seed=recipe.seed)
+
     def grid() -> None:
-        png = sample_grid_png(G_ema, device=device)
+        png = sample_grid_png(exported(), device=device)
         atomic_write_bytes(out / "samples" / f"step_{step:06d}.png", png)
         atomic_write_bytes(out / "samples" / "latest.png", png)
 
@@ -154,7 +182,7 @@ def train(recipe: Recipe, *, out_dir: str | Path, steps: int | None = None, max_
                                  "G_ema": G_ema.state_dict(), "opt_g": opt_g.state_dict(),
                                  "opt_d": opt_d.state_dict()}
         torch_save_atomic(state, ckpt_path)
-        save_weights(weights_path, G_ema, arch=recipe.arch, spec=spec_of(recipe), train={
+        save_weights(weights_path, exported(), arch=recipe.arch, spec=spec_of(recipe), train={
             "steps": step, "batch_size": recipe.batch_size, "seed": recipe.seed, "data": recipe.data,
             "lr_g": recipe.lr_g, "lr_d": recipe.lr_d, "betas": list(recipe.betas), "ema_beta": recipe.ema_beta,
             "seconds": round(elapsed(), 1), "device": str(device), "torch_threads": threads,
