@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from contracts.atomic import atomic_write_json, atomic_write_text
+from contracts.csvfile import iter_rows, read_text
 from contracts.errors import ContractError
 
 SCHEMA_VERSION = 1
@@ -279,22 +280,7 @@ def _read_manifest(path: Path) -> Manifest:
 
 
 def _read_csv(path: Path, columns: Sequence[str]) -> Iterable[tuple[int, dict[str, str], dict[str, str]]]:
-    if not path.is_file():
-        raise ContractError(path, "missing")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise ContractError(path, f"not UTF-8 text: {e}") from None
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = reader.fieldnames or []
-    missing = [c for c in columns if c not in header]
-    if missing:
-        raise ContractError(path, f"missing column(s): {', '.join(missing)} (header: {', '.join(header) or 'empty'})",
-                            line=1)
-    for row in reader:
-        line = reader.line_num
-        if None in row or any(v is None for v in row.values()):
-            raise ContractError(path, f"row has {'more' if None in row else 'fewer'} fields than the header", line=line)
+    for line, row in iter_rows(read_text(path, missing="missing"), path, columns):
         yield line, {c: row[c] for c in columns}, {k: v for k, v in row.items() if k not in columns}
 
 

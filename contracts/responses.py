@@ -15,6 +15,7 @@ from pathlib import Path
 
 from contracts.atomic import atomic_write_text
 from contracts.bundle import Bundle
+from contracts.csvfile import iter_rows, read_text
 from contracts.errors import ContractError
 
 PLACEBO = "PLACEBO"
@@ -86,29 +87,16 @@ def write_responses(path: str | Path, responses: Iterable[Response]) -> None:
 def read_responses(path: str | Path) -> list[Response]:
     """Read and validate an export. Raises :class:`ContractError` naming the file, line and problem."""
     path = Path(path)
-    if not path.is_file():
-        raise ContractError(path, "no such responses file (export it from the oTree admin Data page)")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise ContractError(path, f"not UTF-8 text: {e}") from None
+    text = read_text(path, missing="no such responses file (export it from the oTree admin Data page)")
     if not text.strip():
         raise ContractError(path, "empty file (no header, no responses)")
     return parse_responses(text, path)
 
 
 def parse_responses(text: str, path: str | Path = "<responses>") -> list[Response]:
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = reader.fieldnames or []
-    missing = [c for c in RESPONSE_COLUMNS if c not in header]
-    if missing:
-        raise ContractError(path, f"missing column(s): {', '.join(missing)}", line=1)
     out: list[Response] = []
     seen: dict[tuple[str, int], int] = {}
-    for row in reader:
-        line = reader.line_num
-        if None in row or any(v is None for v in row.values()):
-            raise ContractError(path, "row has a different number of fields than the header", line=line)
+    for line, row in iter_rows(text, path, RESPONSE_COLUMNS):
         r = _parse_row(path, line, row)
         key = (r.participant_code, r.round_number)
         if key in seen:
