@@ -96,13 +96,23 @@ def stop_group(proc: subprocess.Popen[bytes], *, grace_s: float = 10.0) -> None:
 
 
 def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
+    """Whether any process of the group is still running. Zombies do not count: once the server has died, its
+    orphaned child is reparented to init, which may take its time to reap it."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return False
         return True
-    return True
+    for stat in proc.glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":   # fields: state, ppid, pgrp, ...
+            return True
+    return False
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -127,16 +137,19 @@ def main(argv: list[str] | None = None) -> int:
     env = server_environment(os.environ, otree_bin_dir=str(Path(otree).parent))
     proc = subprocess.Popen(cmd, cwd=args.project_dir, env=env, start_new_session=True)
 
+    stop = {"requested": False}
+
     def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop_group(proc)
-        sys.exit(0)
+        stop["requested"] = True  # only a flag: Popen.wait() must not be re-entered from a signal handler
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     print(f"launcher: oTree prodserver pid {proc.pid} on http://{args.host}:{args.port}", flush=True)
-    rc = proc.wait()
-    stop_group(proc, grace_s=2.0)  # the server died on its own: do not leave its timeoutsubprocess behind
-    return rc
+    while proc.poll() is None and not stop["requested"]:
+        time.sleep(0.1)
+    # asked to stop, or the server died on its own: either way, leave nothing of its process group behind
+    stop_group(proc, grace_s=10.0 if stop["requested"] else 2.0)
+    return 0 if stop["requested"] else (proc.returncode or 1)  # a server that exits by itself is a failure
 
 
 if __name__ == "__main__":

@@ -1,0 +1,347 @@
+"""Load benchmark: the idiomatic page-per-round oTree app vs our live_method app, images served by oTree vs nginx.
+
+Everything on loopback, bounded in time. For each design (baseline | live) x (images by oTree | by nginx), one
+oTree prodserver (deploy.launcher, PostgreSQL) and 200 simulated participants (bench/study_clients.py) answering at
+a human pace: think time uniform in [--think-min, --think-max] s, multiplied by each level of --scales (1 = a human
+pace, 0.5 = twice as fast, ...). A participant fetches each round's images like a browser (baseline: the page's 10
+images; live: the next round's images, preloaded). Measured per level: answers/s, p50/p99 latency of an answer
+(live: websocket answer -> ack; baseline: form POST -> next page). Also: session creation time for 300 participants,
+both designs, SQLite and PostgreSQL (the PostgreSQL session is the one the load then runs on).
+
+    .venv/bin/python -m bench.study_load                      # about 5 minutes on 2 cores
+    .venv/bin/python -m bench.study_load --quick              # a smoke run (~1.5 min)
+
+The LAST line is the ratio: ours (live, images by nginx) / baseline (page per round, images by oTree) in answers/s
+at p99 < 250 ms (or, for a design that never meets that, at its saturation point: its highest answers/s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import secrets
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from bench.study_clients import BaselineParticipant, LiveParticipant
+from contracts.bundle import Bundle
+from deploy.local import (REPO, Nginx, OTreeServer, Postgres, create_session, production_env,
+                          session_participants)
+from tests.helpers import make_bundle
+
+BASELINE_DIR = REPO / "bench" / "baseline_app"
+STATIC_PREFIX = "/static/stimuli/"   # both apps link images here; nginx serves it from disk, or oTree does
+P99_GOAL_S = 0.250
+
+
+@dataclass(frozen=True)
+class Design:
+    app: str      # "baseline" | "live"
+    images: str   # "otree" | "nginx"
+
+    @property
+    def name(self) -> str:
+        return f"{self.app}/{self.images}"
+
+
+@dataclass
+class Level:
+    scale: float
+    answers: int = 0
+    seconds: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+    errors: int = 0
+
+    @property
+    def rate(self) -> float:
+        return self.answers / self.seconds if self.seconds else 0.0
+
+    def pct(self, q: float) -> float:
+        if not self.latencies:
+            return float("nan")
+        xs = sorted(self.latencies)
+        return xs[min(len(xs) - 1, int(q * len(xs)))]
+
+
+@dataclass
+class Result:
+    design: Design
+    create_s: float
+    levels: list[Level]
+
+    def headline(self) -> tuple[float, str]:
+        ok = [lv for lv in self.levels if lv.pct(0.99) < P99_GOAL_S and lv.answers]
+        if ok:
+            return max(lv.rate for lv in ok), "p99 < 250 ms"
+        return max((lv.rate for lv in self.levels), default=0.0), "saturated"
+
+
+# ------------------------------------------------------------------------------------------------- servers
+def project_view(design_app: str, bundle: Bundle, into: Path) -> Path:
+    """A private copy of the oTree project (symlinks) whose own _static/stimuli/ holds the images, so oTree can
+    serve them and its SQLite file stays out of the checkout."""
+    src = BASELINE_DIR if design_app == "baseline" else REPO
+    into.mkdir(parents=True)
+    for entry in src.iterdir():
+        if entry.name in ("db.sqlite3", ".git", "_static", "bench") or entry.name.startswith(".venv"):
+            continue
+        (into / entry.name).symlink_to(entry.resolve())
+    stimuli = into / "_static" / "stimuli"
+    stimuli.mkdir(parents=True)
+    for f in (bundle.root / "images").iterdir():
+        try:
+            os.link(f, stimuli / f.name)
+        except OSError:
+            shutil.copyfile(f, stimuli / f.name)
+    return into
+
+
+def server_for(app: str, view: Path, *, database_url: str, bundle: Bundle, rounds: int, log: Path) -> OTreeServer:
+    extra = {"STIMULUS_BASE_URL": STATIC_PREFIX, "BASELINE_BUNDLE": str(bundle.root),
+             "BASELINE_ROUNDS": str(rounds)}
+    env = production_env(database_url=database_url, rest_key=secrets.token_hex(12), extra=extra)
+    return OTreeServer(project_dir=view, env=env, log_path=log)
+
+
+def create(server: OTreeServer, app: str, bundle: Bundle, *, participants: int, rounds: int) -> tuple[float, str]:
+    t0 = time.perf_counter()
+    if app == "baseline":
+        s = create_session(server, config="baseline", participants=participants)
+    else:
+        s = create_session(server, config="attribution_study", participants=participants,
+                           modified={"bundle": str(bundle.root), "rounds": rounds, "practice_rounds": 0})
+    return time.perf_counter() - t0, str(s["code"])
+
+
+# ------------------------------------------------------------------------------------------------- load
+class Clock:
+    """The current level (think-time scale) and where answers are counted."""
+
+    def __init__(self) -> None:
+        self.level: Level | None = None
+        self.counting = False
+        self.stop = False
+        self.entered = 0
+
+
+async def live_participant(http: aiohttp.ClientSession, url: str, clock: Clock, rng: random.Random,
+                           think: tuple[float, float], gate: asyncio.Semaphore) -> None:
+    p = LiveParticipant(http, url)
+    async with gate:
+        await p.enter()
+        state = await p.state()
+        await p.fetch_images([state["target"], *state["images"], *state["preload"]])
+    clock.entered += 1
+    while not clock.stop and state.get("type") == "round":
+        assert clock.level is not None
+        await asyncio.sleep(rng.uniform(*think) * clock.level.scale)
+        if clock.stop:
+            break
+        level, counting = clock.level, clock.counting
+        t0 = time.perf_counter()
+        try:
+            reply = await p.answer(state, rng.randint(1, len(state["images"])), response_ms=1000.0)
+        except Exception:
+            level.errors += 1
+            raise
+        if counting and clock.counting and clock.level is level:
+            level.answers += 1
+            level.latencies.append(time.perf_counter() - t0)
+        state = reply["state"]
+        if state.get("type") == "round":
+            await p.fetch_images(state["preload"])
+    await p.close()
+
+
+async def baseline_participant(http: aiohttp.ClientSession, url: str, clock: Clock, rng: random.Random,
+                               think: tuple[float, float], gate: asyncio.Semaphore, rounds: int) -> None:
+    p = BaselineParticipant(http, url)
+    async with gate:
+        await p.enter()
+        await p.fetch_images()
+    clock.entered += 1
+    while not clock.stop and "/Round/" in p.page_url:
+        assert clock.level is not None
+        await asyncio.sleep(rng.uniform(*think) * clock.level.scale)
+        if clock.stop:
+            break
+        level, counting = clock.level, clock.counting
+        t0 = time.perf_counter()
+        try:
+            await p.answer(rng.randint(1, 9), response_ms=1000.0)
+        except Exception:
+            level.errors += 1
+            raise
+        if counting and clock.counting and clock.level is level:
+            level.answers += 1
+            level.latencies.append(time.perf_counter() - t0)
+        if "/Round/" in p.page_url:
+            await p.fetch_images()
+
+
+async def run_load(design: Design, base_url: str, starts: list[str], *, scales: list[float],
+                   level_s: float, warmup_s: float, think: tuple[float, float], rounds: int, seed: int,
+                   progress: bool) -> list[Level]:
+    clock = Clock()
+    clock.level = Level(scales[0])
+    gate = asyncio.Semaphore(16)
+    conn = aiohttp.TCPConnector(limit=0, force_close=False)
+    timeout = aiohttp.ClientTimeout(total=120)
+    levels: list[Level] = []
+    async with aiohttp.ClientSession(connector=conn, timeout=timeout) as http:
+        rngs = [random.Random(seed * 100_003 + i) for i in range(len(starts))]
+        if design.app == "live":
+            tasks = [asyncio.create_task(live_participant(http, u, clock, r, think, gate))
+                     for u, r in zip(starts, rngs)]
+        else:
+            tasks = [asyncio.create_task(baseline_participant(http, u, clock, r, think, gate, rounds))
+                     for u, r in zip(starts, rngs)]
+        t_enter = time.perf_counter()
+        while clock.entered + sum(t.done() for t in tasks) < len(tasks):  # everybody past consent
+            await asyncio.sleep(0.2)
+        if progress:
+            print(f"  {design.name:16s} {clock.entered} participants entered in "
+                  f"{time.perf_counter() - t_enter:.1f} s", flush=True)
+        for scale in scales:
+            level = Level(scale)
+            clock.level, clock.counting = level, False
+            await asyncio.sleep(warmup_s)
+            clock.counting = True
+            t0 = time.perf_counter()
+            await asyncio.sleep(level_s)
+            clock.counting = False
+            level.seconds = time.perf_counter() - t0
+            levels.append(level)
+            failed = sum(1 for t in tasks if t.done() and t.exception() is not None)
+            if progress:
+                print(f"  {design.name:16s} think x{scale:<5g} {level.rate:7.1f} answers/s  p50 "
+                      f"{1000 * level.pct(0.5):7.1f} ms  p99 {1000 * level.pct(0.99):7.1f} ms  "
+                      f"({level.answers} answers, {failed} participants failed)", flush=True)
+            if level.pct(0.5) > 2.0:   # far past saturation: higher levels only queue more
+                break
+        clock.stop = True
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    return levels
+
+
+# ------------------------------------------------------------------------------------------------- main
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.study_load", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--participants", type=int, default=200, help="simulated participants answering at once")
+    p.add_argument("--create-participants", type=int, default=300, help="participants per session (creation time)")
+    p.add_argument("--rounds", type=int, default=120, help="rounds per participant (both apps)")
+    p.add_argument("--think-min", type=float, default=2.0, help="think time lower bound, s")
+    p.add_argument("--think-max", type=float, default=6.0, help="think time upper bound, s")
+    p.add_argument("--scales", default="1,0.5", help="think-time multipliers, one load level each")
+    p.add_argument("--level-seconds", type=float, default=12.0, help="measured seconds per level")
+    p.add_argument("--warmup-seconds", type=float, default=3.0, help="unmeasured seconds before each level")
+    p.add_argument("--designs", default="baseline/otree,baseline/nginx,live/otree,live/nginx")
+    p.add_argument("--skip-sqlite", action="store_true", help="skip the SQLite session-creation timings")
+    p.add_argument("--quick", action="store_true", help="smoke run: 60 participants, 2 short levels")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    if args.quick:
+        args.participants, args.create_participants, args.rounds = 60, 60, 40
+        args.scales, args.level_seconds, args.warmup_seconds = "1,0.25", 6.0, 2.0
+    try:
+        scales = [float(x) for x in args.scales.split(",")]
+        designs = [Design(*d.split("/")) for d in args.designs.split(",")]
+    except (ValueError, TypeError):
+        print(f"study_load: --scales must be numbers and --designs app/images pairs, got {args.scales!r}, "
+              f"{args.designs!r}", file=sys.stderr)
+        return 2
+    bad = [d.name for d in designs if d.app not in ("baseline", "live") or d.images not in ("otree", "nginx")]
+    if bad or not scales or min(scales) <= 0 or args.participants > args.create_participants:
+        print(f"study_load: bad --designs {bad} (app baseline|live, images otree|nginx), or --scales <= 0, or "
+              "--participants > --create-participants", file=sys.stderr)
+        return 2
+    if not 0 < args.think_min <= args.think_max:
+        print("study_load: need 0 < --think-min <= --think-max", file=sys.stderr)
+        return 2
+
+    t_start = time.perf_counter()
+    tmp = Path(tempfile.mkdtemp(prefix="study_load_"))
+    results: list[Result] = []
+    sqlite_times: dict[str, float] = {}
+    try:
+        print(f"bundle: {args.rounds + 5} targets x 3 generators x 3 attempts (64 px PNGs) ...", flush=True)
+        bundle = make_bundle(tmp, n_targets=args.rounds + 5, image_size=64, seed=args.seed)
+        with Postgres() as pg:
+            if not args.skip_sqlite:
+                for app in dict.fromkeys(d.app for d in designs):
+                    view = project_view(app, bundle, tmp / f"sqlite-{app}")
+                    with server_for(app, view, database_url="sqlite:///db.sqlite3", bundle=bundle,
+                                    rounds=args.rounds, log=tmp / f"sqlite-{app}.log") as srv:
+                        sqlite_times[app], _ = create(srv, app, bundle, participants=args.create_participants,
+                                                      rounds=args.rounds)
+                    print(f"  session creation, {app}, SQLite, {args.create_participants} participants: "
+                          f"{sqlite_times[app]:.2f} s", flush=True)
+            for i, d in enumerate(designs):
+                view = project_view(d.app, bundle, tmp / f"pg-{i}")
+                db = pg.create_database(f"load{i}")
+                with server_for(d.app, view, database_url=db, bundle=bundle, rounds=args.rounds,
+                                log=tmp / f"pg-{i}.log") as srv:
+                    create_s, code = create(srv, d.app, bundle, participants=args.create_participants,
+                                            rounds=args.rounds)
+                    print(f"  session creation, {d.app}, PostgreSQL, {args.create_participants} participants: "
+                          f"{create_s:.2f} s", flush=True)
+                    codes = [x["code"] for x in session_participants(srv, code)][:args.participants]
+                    nginx = Nginx(upstream_port=srv.port, static={STATIC_PREFIX: bundle.root / "images"},
+                                  workers=1) if d.images == "nginx" else None
+                    try:
+                        base = nginx.start().url if nginx else srv.url
+                        starts = [f"{base}/InitializeParticipant/{c}" for c in codes]
+                        levels = asyncio.run(run_load(
+                            d, base, starts, scales=scales, level_s=args.level_seconds,
+                            warmup_s=args.warmup_seconds, think=(args.think_min, args.think_max),
+                            rounds=args.rounds, seed=args.seed, progress=True))
+                    finally:
+                        if nginx:
+                            nginx.stop()
+                results.append(Result(d, create_s, levels))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    print()
+    print(f"{args.participants} participants, think {args.think_min:g}-{args.think_max:g} s x scale, "
+          f"{args.level_seconds:g} s per level, loopback, {os.cpu_count()} CPUs, load average "
+          f"{os.getloadavg()[0]:.1f}, total {time.perf_counter() - t_start:.0f} s")
+    print(f"{'design':18s} {'scale':>6s} {'answers/s':>10s} {'p50 ms':>8s} {'p99 ms':>8s} {'answers':>8s} "
+          f"{'errors':>7s}")
+    for r in results:
+        for lv in r.levels:
+            print(f"{r.design.name:18s} {lv.scale:6g} {lv.rate:10.1f} {1000 * lv.pct(0.5):8.1f} "
+                  f"{1000 * lv.pct(0.99):8.1f} {lv.answers:8d} {lv.errors:7d}")
+    print()
+    for app in dict.fromkeys(r.design.app for r in results):
+        pg_s = [r.create_s for r in results if r.design.app == app]
+        sq = f"{sqlite_times[app]:.2f} s" if app in sqlite_times else "-"
+        print(f"session creation, {args.create_participants} participants, {app:8s}: SQLite {sq}, PostgreSQL "
+              f"{statistics.median(pg_s):.2f} s (median of {len(pg_s)})")
+    heads = {r.design.name: r.headline() for r in results}
+    for name, (rate, how) in heads.items():
+        print(f"{name:18s} {rate:7.1f} answers/s ({how})")
+    ours_head, base_head = heads.get("live/nginx"), heads.get("baseline/otree")
+    if ours_head and base_head and base_head[0] > 0:
+        print(f"ratio ours (live/nginx, {ours_head[1]}) / baseline (baseline/otree, {base_head[1]}) answers/s: "
+              f"{ours_head[0] / base_head[0]:.2f}x")
+    else:
+        print("ratio: not measured (needs designs live/nginx and baseline/otree)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
