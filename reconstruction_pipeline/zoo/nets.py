@@ -34,6 +34,10 @@ class ZooNet(nn.Module):
         """Keyword arguments that rebuild this network (stored in checkpoints)."""
         raise NotImplementedError
 
+    def param_groups(self, lr: float) -> list[dict[str, Any]]:
+        """Optimiser parameter groups (per-group learning rates)."""
+        return [{"params": list(self.parameters()), "lr": lr}]
+
 
 def _grey_to_rgb(x: torch.Tensor, resolution: int) -> torch.Tensor:
     # N x (R*R) -> N x 3 x R x R
@@ -237,6 +241,13 @@ class StyleNet64(ZooNet):
             w_avg: torch.Tensor = self.w_avg  # type: ignore[assignment]
             w_avg.copy_(w.detach().mean(0).lerp(w_avg, self.w_avg_beta))
         return self.synthesis(w, random_noise=True)
+
+    def param_groups(self, lr: float) -> list[dict[str, Any]]:
+        # StyleGAN's 0.01 learning-rate multiplier for the mapping network
+        mapping = list(self.mapping.parameters())
+        ids = {id(p) for p in mapping}
+        return [{"params": mapping, "lr": lr * 0.01},
+                {"params": [p for p in self.parameters() if id(p) not in ids], "lr": lr}]
 
     def config(self) -> dict[str, Any]:
         return {"latent_dim": self.latent_dim, "w_dim": self.w_dim, "mapping_layers": self.mapping_layers,

@@ -44,7 +44,7 @@ RECIPES: dict[str, Recipe] = {r.id: r for r in [
            ckpt_every=1000),
     Recipe("face-style", "style-based face GAN (AdaIN, trained here)", "style64",
            {"latent_dim": 128, "w_dim": 128, "mapping_layers": 4, "width": 16, "psi": 0.7, "w_avg_beta": 0.995},
-           64, 128, "digiface-dcgan", 100_000, 32, lr_g=2e-4, lr_d=4e-4, disc={"width": 32}, seed=11, grid_every=250),
+           64, 128, "digiface-dcgan", 100_000, 32, lr_g=2e-4, lr_d=4e-4, disc={"width": 32, "mbstd": True}, seed=11, grid_every=250),
     Recipe("face-resnet", "residual face GAN (trained here)", "resnet64",
            {"latent_dim": 128, "width": 16, "upsample": "nearest", "norm": "batch"}, 64, 128, "digiface-dcgan",
            100_000, 32,

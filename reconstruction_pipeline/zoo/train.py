@@ -144,7 +144,7 @@ def train(recipe: Recipe, *, out_dir: str | Path, steps: int | None = None, max_
     G = build_net(recipe.arch, dict(recipe.config)).to(device)
     D = build_discriminator(recipe).to(device)
     G_ema = copy.deepcopy(G).eval().requires_grad_(False)
-    opt_g = torch.optim.Adam(G.parameters(), lr=recipe.lr_g, betas=recipe.betas)
+    opt_g = torch.optim.Adam(G.param_groups(recipe.lr_g), lr=recipe.lr_g, betas=recipe.betas)
     opt_d = torch.optim.Adam(D.parameters(), lr=recipe.lr_d, betas=recipe.betas)
     step, seconds_before = 0, 0.0
     ckpt_path = out / "checkpoint.pt"
