@@ -41,7 +41,7 @@ from contracts.bundle import (IMAGES_DIR, MANIFEST_FILE, Bundle, Manifest, Recon
 from reconstruction_pipeline import __version__
 from reconstruction_pipeline.distances import Distance
 from reconstruction_pipeline.executors import ShardWorker, WorkSpec, run_local, run_ray
-from reconstruction_pipeline.generators import Generator
+from reconstruction_pipeline.generators import Generator, weights_fingerprint
 from reconstruction_pipeline.shards import ShardResult, ShardTask, load_result, save_result
 from reconstruction_pipeline.sources import PipelineError
 from reconstruction_pipeline.targets import TargetSet, init_seed, synthesize_targets
@@ -89,7 +89,7 @@ class Runner:
 def run_identity(options: BuildOptions, generators: Sequence[Generator], source: dict[str, object],
                  distance: Distance, device: torch.device) -> dict[str, Any]:
     return {"options": options.identity(), "source": source,
-            "generators": [g.spec.info().to_json() for g in generators],
+            "generators": [{**g.spec.info().to_json(), "weights_sha256": weights_fingerprint(g)} for g in generators],
             "distance": {"name": distance.name, **distance.describe()}, "device_type": device.type,
             "schema": 1}
 

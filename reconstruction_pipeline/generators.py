@@ -8,6 +8,7 @@ image never depends on the others in its batch.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -73,6 +74,19 @@ class Generator(nn.Module):
         if z.ndim != 2 or z.shape[1] != self.latent_dim:
             raise ValueError(f"{self.id}: expected seeds of shape [N, {self.latent_dim}], got {tuple(z.shape)}")
         return self(z)
+
+
+def weights_fingerprint(generator: nn.Module) -> str:
+    """SHA-256 (first 16 hex digits) of every parameter and buffer, by name: changes whenever the weights do.
+
+    Part of a build's identity, so a resumed build never mixes shards made with different weights."""
+    h = hashlib.sha256()
+    for name, t in sorted({**dict(generator.named_parameters()), **dict(generator.named_buffers())}.items()):
+        h.update(name.encode())
+        h.update(str(t.dtype).encode())
+        h.update(str(tuple(t.shape)).encode())
+        h.update(t.detach().to("cpu").contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:16]
 
 
 def seeded_latents(seeds: Sequence[int], latent_dim: int, *, device: torch.device | str = "cpu",
