@@ -4,17 +4,32 @@
 #  2. builds a small stimulus bundle from the shipped `faces` generators on the CPU (resumable: a re-run reuses it),
 #  3. serves the study on localhost with oTree's devserver (SQLite), creates a demo session and prints the
 #     participant link, the admin link and how to export. Ctrl-C stops it.
-# Environment overrides: PORT (8000), DEMO_BUNDLE (demo_bundle), DEMO_TARGETS (per generator, 4), DEMO_STEPS (200),
+# Environment overrides: PORT (8000), DEMO_BUNDLE (demo_bundle), DEMO_TARGETS (per generator, 4: the demo session's
+# 10 rounds + 2 practice rounds need 12 targets), DEMO_STEPS (200),
 # DEMO_PARTICIPANTS (4), DEVICE (auto).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PORT=${PORT:-8000}
 BUNDLE=${DEMO_BUNDLE:-demo_bundle}
 scripts/setup.sh all
-echo "demo: building the stimulus bundle in $BUNDLE (faces zoo, pixel distance, ${DEMO_STEPS:-200} steps, CPU) ..."
-.venv-pipeline/bin/python -m reconstruction_pipeline build --zoo faces \
-  --targets-per-generator "${DEMO_TARGETS:-4}" --attempts 3 --steps "${DEMO_STEPS:-200}" --distance pixel \
-  --display-size 256 --seed 0 --device "${DEVICE:-auto}" --out "$BUNDLE"
+build() {
+  .venv-pipeline/bin/python -m reconstruction_pipeline build --zoo faces \
+    --targets-per-generator "${DEMO_TARGETS:-4}" --attempts 3 --steps "${DEMO_STEPS:-200}" --distance pixel \
+    --display-size 256 --seed 0 --device "${DEVICE:-auto}" --out "$BUNDLE"
+}
+echo "demo: building the stimulus bundle in $BUNDLE (faces zoo, pixel distance, ${DEMO_STEPS:-200} steps) ..."
+if ! build; then
+  # A bundle from another configuration (other settings, retrained weights) is refused by the pipeline; for the
+  # demo's own generated bundle, keep the old one aside and build afresh.
+  if [ -f "$BUNDLE/.work/config.json" ]; then
+    aside="$BUNDLE.previous-$(date +%Y%m%d-%H%M%S)"
+    echo "demo: $BUNDLE was built with another configuration; moved it to $aside and rebuilding"
+    mv "$BUNDLE" "$aside"
+    build
+  else
+    exit 1
+  fi
+fi
 .venv-pipeline/bin/python -m reconstruction_pipeline evaluate "$BUNDLE" --out "$BUNDLE/evaluation" | tail -n 12
 export STUDY_BUNDLE="$PWD/$BUNDLE"
 export OTREE_REST_KEY=${OTREE_REST_KEY:-demo-rest-key}

@@ -42,7 +42,9 @@ def create_session(base: str, rest_key: str, participants: int) -> dict[str, str
         with urllib.request.urlopen(req, timeout=60) as resp:
             return json.loads(resp.read())
     except urllib.error.HTTPError as e:
-        raise SystemExit(f"demo: creating the session failed: {e.read().decode(errors='replace').strip()}") from None
+        lines = [line.strip() for line in e.read().decode(errors="replace").splitlines() if line.strip()]
+        reason = lines[-1] if lines else f"HTTP {e.code}"  # oTree answers with a traceback: its last line says why
+        raise SystemExit(f"demo: creating the session failed: {reason}") from None
 
 
 def main() -> int:
