@@ -5,6 +5,7 @@ round, same layout token). Participants speak the live protocol over real websoc
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 import random
 import secrets
 from dataclasses import dataclass, field
@@ -73,8 +74,10 @@ def test_kill_9_mid_study_loses_no_answer_and_participants_resume(postgres: Post
         session = create_session(server, config="attribution_study", participants=PARTICIPANTS,
                                  modified={"bundle": str(study_bundle.root), "rounds": ROUNDS, "practice_rounds": 0})
         codes = [p["code"] for p in session_participants(server, session["code"])]
-        before, after = asyncio.run(_crash_and_resume(server, [f"{server.url}/InitializeParticipant/{c}"
-                                                               for c in codes]))
+        starts = [f"{server.url}/InitializeParticipant/{c}" for c in codes]
+        # own thread: Playwright's sync API (other tests in this session) keeps an event loop in the main thread
+        with ThreadPoolExecutor(1) as pool:
+            before, after = pool.submit(asyncio.run, _crash_and_resume(server, starts)).result()
         rows = parse_responses(export_custom(server, app="study_app", session_code=session["code"]))
         per = {c: sorted(r.round_number for r in rows if r.participant_code == c) for c in codes}
         assert all(v == list(range(1, ROUNDS + 1)) for v in per.values()), per
