@@ -29,11 +29,16 @@ class ProtocolError(RuntimeError):
     """The server answered something a participant's browser would not expect."""
 
 
+class _Closed(ProtocolError):
+    """The websocket closed under us."""
+
+
 @dataclass
 class Timing:
     answers: list[float] = field(default_factory=list)   # seconds per answer (send -> reply)
     images: int = 0
     errors: int = 0
+    reconnects: int = 0
 
 
 class LiveParticipant:
@@ -90,16 +95,29 @@ class LiveParticipant:
             await self.ws.close()
             self.ws = None
 
-    async def send(self, message: dict[str, Any], *, timeout_s: float = 60.0) -> dict[str, Any]:
-        """Send one live message and return the server's reply (its ``live_method_payload``)."""
-        if self.ws is None:
+    async def send(self, message: dict[str, Any], *, timeout_s: float = 60.0,
+                   reconnect: bool = False) -> dict[str, Any]:
+        """Send one live message and return the server's reply (its ``live_method_payload``). With ``reconnect``,
+        a connection the server closed is reopened once and the message resent, as the page's JS does (the
+        server ignores a duplicate answer); ``timing.reconnects`` counts it."""
+        try:
+            return await self._send_once(message, timeout_s)
+        except (aiohttp.ClientConnectionError, ConnectionError, _Closed):
+            if not reconnect:
+                raise
+        self.timing.reconnects += 1
+        self.ws = None
+        return await self._send_once(message, timeout_s)
+
+    async def _send_once(self, message: dict[str, Any], timeout_s: float) -> dict[str, Any]:
+        if self.ws is None or self.ws.closed:
             await self.connect()
         assert self.ws is not None
         await self.ws.send_str(json.dumps(message))
         while True:
             msg = await self.ws.receive(timeout=timeout_s)
             if msg.type != aiohttp.WSMsgType.TEXT:
-                raise ProtocolError(f"websocket closed or failed: {msg.type} {msg.data!r}")
+                raise _Closed(f"websocket closed or failed: {msg.type} {msg.data!r}")
             data = json.loads(msg.data)
             if not data.get("otree_success", False):
                 raise ProtocolError(f"server error in live_method (see the server log): {data}")
@@ -109,10 +127,11 @@ class LiveParticipant:
     async def state(self) -> dict[str, Any]:
         return await self.send({"type": "state"})
 
-    async def answer(self, shown: dict[str, Any], choice: int, response_ms: float = 1500.0) -> dict[str, Any]:
+    async def answer(self, shown: dict[str, Any], choice: int, response_ms: float = 1500.0, *,
+                     reconnect: bool = False) -> dict[str, Any]:
         t0 = time.perf_counter()
         reply = await self.send({"type": "answer", "round": shown["round"], "token": shown["token"],
-                                 "choice": choice, "response_ms": response_ms})
+                                 "choice": choice, "response_ms": response_ms}, reconnect=reconnect)
         self.timing.answers.append(time.perf_counter() - t0)
         if reply.get("type") != "ack":
             raise ProtocolError(f"answer to round {shown['round']} rejected: {reply}")

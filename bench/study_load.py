@@ -136,11 +136,13 @@ class Clock:
         self.stop = False
         self.entered = 0
         self.go = asyncio.Event()   # everybody has entered: start answering
+        self.participants: list[LiveParticipant] = []
 
 
 async def live_participant(http: aiohttp.ClientSession, url: str, clock: Clock, rng: random.Random,
                            think: tuple[float, float], gate: asyncio.Semaphore) -> None:
     p = LiveParticipant(http, url)
+    clock.participants.append(p)
     async with gate:
         await p.enter()
         state = await p.state()
@@ -155,7 +157,8 @@ async def live_participant(http: aiohttp.ClientSession, url: str, clock: Clock, 
         level, counting = clock.level, clock.counting
         t0 = time.perf_counter()
         try:
-            reply = await p.answer(state, rng.randint(1, len(state["images"])), response_ms=1000.0)
+            reply = await p.answer(state, rng.randint(1, len(state["images"])), response_ms=1000.0,
+                                   reconnect=True)  # like the page JS: reopen a dropped socket, resend
         except Exception:
             level.errors += 1
             raise
@@ -204,6 +207,7 @@ async def run_load(design: Design, base_url: str, starts: list[str], *, scales: 
     conn = aiohttp.TCPConnector(limit=0, force_close=False)
     timeout = aiohttp.ClientTimeout(total=120)
     levels: list[Level] = []
+    reported: list[BaseException | None] = []
     async with aiohttp.ClientSession(connector=conn, timeout=timeout) as http:
         rngs = [random.Random(seed * 100_003 + i) for i in range(len(starts))]
         if design.app == "live":
@@ -229,11 +233,17 @@ async def run_load(design: Design, base_url: str, starts: list[str], *, scales: 
             clock.counting = False
             level.seconds = time.perf_counter() - t0
             levels.append(level)
-            failed = sum(1 for t in tasks if t.done() and t.exception() is not None)
+            errs = [t.exception() for t in tasks if t.done() and not t.cancelled() and t.exception() is not None]
+            failed = len(errs)
+            for e in errs[len(reported):]:
+                if len(reported) < 3:
+                    print(f"  {design.name:16s} participant failed: {e!r}"[:400], flush=True)
+                reported.append(e)
             if progress:
                 print(f"  {design.name:16s} think x{scale:<5g} {level.rate:7.1f} answers/s  p50 "
                       f"{1000 * level.pct(0.5):7.1f} ms  p99 {1000 * level.pct(0.99):7.1f} ms  "
-                      f"({level.answers} answers, {failed} participants failed)", flush=True)
+                      f"({level.answers} answers, {failed} participants failed, "
+                      f"{sum(x.timing.reconnects for x in clock.participants)} websocket reconnects)", flush=True)
             if level.pct(0.5) > 2.0:   # far past saturation: higher levels only queue more
                 break
         clock.stop = True

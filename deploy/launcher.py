@@ -135,15 +135,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     cmd = server_command(otree=otree, host=args.host, port=args.port)
     env = server_environment(os.environ, otree_bin_dir=str(Path(otree).parent))
-    proc = subprocess.Popen(cmd, cwd=args.project_dir, env=env, start_new_session=True)
-
     stop = {"requested": False}
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         stop["requested"] = True  # only a flag: Popen.wait() must not be re-entered from a signal handler
 
-    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)  # before the server exists, so no signal can orphan it
     signal.signal(signal.SIGINT, on_signal)
+    proc = subprocess.Popen(cmd, cwd=args.project_dir, env=env, start_new_session=True)
     print(f"launcher: oTree prodserver pid {proc.pid} on http://{args.host}:{args.port}", flush=True)
     while proc.poll() is None and not stop["requested"]:
         time.sleep(0.1)
