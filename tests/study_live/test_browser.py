@@ -4,6 +4,7 @@ for the docs, the layout at 1366x768 and on a phone, and a leak check over every
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -85,8 +86,11 @@ def test_one_participant_consent_to_completion_leaks_nothing(live_study: LiveStu
     assert not hits, "leaked to the browser:\n" + "\n".join(f"{n!r} in {w}: ...{c}..." for n, w, c in hits[:10])
 
 
-def test_round_fits_a_laptop_screen_and_phones_are_told_to_use_one(live_study: LiveStudy, browser: Browser) -> None:
-    """The screenshot in docs/screenshots/round.png comes from here (taken before the layout is checked)."""
+def test_round_fits_a_laptop_screen_and_phones_are_told_to_use_one(live_study: LiveStudy, browser: Browser,
+                                                                   tmp_path: Path) -> None:
+    """docs/screenshots/round.png comes from here (taken before the layout is checked) when the test runs with
+    UPDATE_SCREENSHOTS=1; otherwise the screenshot goes to a temporary folder and the checkout stays clean."""
+    shot = SCREENSHOT if os.environ.get("UPDATE_SCREENSHOTS") == "1" else tmp_path / "round.png"
     _, [start] = live_study.new_session(1, rounds=3, practice_rounds=0)
     context = browser.new_context(viewport=LAPTOP)
     try:
@@ -95,8 +99,9 @@ def test_round_fits_a_laptop_screen_and_phones_are_told_to_use_one(live_study: L
         page.goto(start)
         me.consent_and_instructions()
         me.wait_round(1)
-        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOT))
+        shot.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(shot))
+        assert shot.stat().st_size > 10_000
         _phone_sees_larger_screen_message(browser, page.url)
         width, height = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.scrollHeight]")
         assert width <= LAPTOP["width"], f"horizontal scrollbar at 1366x768: the page is {width} px wide"
