@@ -79,7 +79,7 @@ def _pairwise_section(zoo: str, out: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _reproduce(gen_id: str, command: str) -> list[str]:
+def _reproduce(gen_id: str, command: str, steps: int) -> list[str]:
     """The exact command that made the weights (stored in them), and the copy step if it did not --install."""
     from reconstruction_pipeline.zoo.cli import build_parser
 
@@ -90,7 +90,12 @@ def _reproduce(gen_id: str, command: str) -> list[str]:
              "command after a kill):", "", "```", command]
     if not args.install:
         lines.append(f"cp {run_dir}/{gen_id}.pt reconstruction_pipeline/zoo/weights/{gen_id}.pt")
-    return lines + ["```", ""]
+    lines.append("```")
+    if args.max_minutes is not None:
+        lines += ["", f"`--max-minutes` makes the step count depend on the machine's speed; for these weights' exact "
+                  f"step count use `--steps {steps}` instead (same seeds, same draws; on CPU with one thread the "
+                  "result is bitwise the same, as tested for the tiny zoo)."]
+    return lines + [""]
 
 
 def card(gen: Generator, zoo: str, out: Path, notes: str) -> str:
@@ -129,7 +134,7 @@ def card(gen: Generator, zoo: str, out: Path, notes: str) -> str:
                  f"- time: {mins:.1f} min of wall time on {t['device']} with {t['torch_threads']} torch thread(s), "
                  "torch " + str(t["torch"]) + " (a 2-core machine shared with other jobs; no GPU in this session)",
                  f"- weights: `reconstruction_pipeline/zoo/weights/{s.id}.pt`, sha256 `{_sha256(wf)}`", "",
-                 *_reproduce(s.id, str(t["command"]))]
+                 *_reproduce(s.id, str(t["command"]), int(t["steps"]))]
     head += [f"## Pairwise reconstruction check (zoo `{zoo}`)", "", _pairwise_section(zoo, out)]
     if notes:
         head += ["## Notes", "", notes, ""]

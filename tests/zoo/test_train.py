@@ -78,7 +78,7 @@ def test_resume_refuses_another_generators_checkpoint(tmp_path: Path) -> None:
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, OMP_NUM_THREADS="1")
     return subprocess.run([sys.executable, "-m", "reconstruction_pipeline", "zoo", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=400)
 
 
 def test_cli_list() -> None:
