@@ -33,6 +33,14 @@ class _Closed(ProtocolError):
     """The websocket closed under us."""
 
 
+async def _page_text(r: aiohttp.ClientResponse) -> str:
+    """The page a participant was sent, or a ProtocolError naming the request and the server's answer."""
+    text = await r.text()
+    if r.status != 200:
+        raise ProtocolError(f"{r.method} {r.url} -> HTTP {r.status}: {text[:300]}")
+    return text
+
+
 @dataclass
 class Timing:
     answers: list[float] = field(default_factory=list)   # seconds per answer (send -> reply)
@@ -77,9 +85,7 @@ class LiveParticipant:
             await self._page(r)
 
     async def _page(self, r: aiohttp.ClientResponse) -> None:
-        text = await r.text()
-        if r.status != 200:
-            raise ProtocolError(f"{r.method} {r.url} -> HTTP {r.status}: {text[:300]}")
+        text = await _page_text(r)
         self.page_url = str(r.url)
         m = _SOCKET_URL.search(text)
         self.socket_path = html.unescape(m.group(1)) if m else ""
@@ -165,9 +171,7 @@ class BaselineParticipant:
             await self._page(r)
 
     async def _page(self, r: aiohttp.ClientResponse) -> None:
-        text = await r.text()
-        if r.status != 200:
-            raise ProtocolError(f"{r.method} {r.url} -> HTTP {r.status}: {text[:300]}")
+        text = await _page_text(r)
         self.page_url = str(r.url)
         self.images = _IMG_SRC.findall(text)
 
