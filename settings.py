@@ -94,7 +94,7 @@ SESSION_CONFIGS = [
         bundle="demo_bundle",
         rounds=10,
         placebo_probability=0.2,
-        doc="A short run on the shipped demo bundle (python -m reconstruction_pipeline demo builds demo_bundle/).",
+        doc="A short run on the demo bundle that scripts/demo.sh builds into demo_bundle/ from the shipped faces zoo.",
     ),
 ]
 
