@@ -3,12 +3,13 @@
 Everything on loopback, bounded in time. For each design (baseline | live) x (images by oTree | by nginx), one
 oTree prodserver (deploy.launcher, PostgreSQL) and 200 simulated participants (bench/study_clients.py) answering at
 a human pace: think time uniform in [--think-min, --think-max] s, multiplied by each level of --scales (1 = a human
-pace, 0.5 = twice as fast, ...). A participant fetches each round's images like a browser (baseline: the page's 10
+pace, 0.5 = twice as fast, ...; the default levels go from a light load, 4, which both designs serve within the
+latency goal, to past the saturation of ours; a design stops at the first level whose p99 exceeds 2 s). A participant fetches each round's images like a browser (baseline: the page's 10
 images; live: the next round's images, preloaded). Measured per level: answers/s, p50/p99 latency of an answer
 (live: websocket answer -> ack; baseline: form POST -> next page). Also: session creation time for 300 participants,
 both designs, SQLite and PostgreSQL (the PostgreSQL session is the one the load then runs on).
 
-    .venv/bin/python -m bench.study_load                      # about 5 minutes on 2 cores
+    .venv/bin/python -m bench.study_load                      # about 8 minutes on 2 cores
     .venv/bin/python -m bench.study_load --quick              # a smoke run (~1.5 min)
 
 The LAST line is the ratio: ours (live, images by nginx) / baseline (page per round, images by oTree) in answers/s
@@ -244,7 +245,7 @@ async def run_load(design: Design, base_url: str, starts: list[str], *, scales: 
                       f"{1000 * level.pct(0.5):7.1f} ms  p99 {1000 * level.pct(0.99):7.1f} ms  "
                       f"({level.answers} answers, {failed} participants failed, "
                       f"{sum(x.timing.reconnects for x in clock.participants)} websocket reconnects)", flush=True)
-            if level.pct(0.5) > 2.0:   # far past saturation: higher levels only queue more
+            if level.pct(0.99) > 2.0:   # past saturation: higher levels only queue more
                 break
         clock.stop = True
         for t in tasks:
@@ -262,7 +263,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=120, help="rounds per participant (both apps)")
     p.add_argument("--think-min", type=float, default=2.0, help="think time lower bound, s")
     p.add_argument("--think-max", type=float, default=6.0, help="think time upper bound, s")
-    p.add_argument("--scales", default="1,0.5", help="think-time multipliers, one load level each")
+    p.add_argument("--scales", default="4,3,2,1.5,1.2,1,0.85",
+                   help="think-time multipliers, one load level each, lightest load first")
     p.add_argument("--level-seconds", type=float, default=12.0, help="measured seconds per level")
     p.add_argument("--warmup-seconds", type=float, default=3.0, help="unmeasured seconds before each level")
     p.add_argument("--designs", default="baseline/otree,baseline/nginx,live/otree,live/nginx")

@@ -231,11 +231,12 @@ def _one_group_per_player(subsession: Subsession, players: list[Player]) -> None
 def vars_for_admin_report(subsession: Subsession) -> dict[str, Any]:
     session = subsession.session
     cfg = study_settings(session.config)
-    practice = set(session.practice_targets)
-    votes = [v for i, v in enumerate(session.alloc_votes) if i not in practice]  # practice targets get no votes
+    sv = _svars(session)
+    practice = set(sv["practice_targets"])
+    votes = [v for i, v in enumerate(sv["alloc_votes"]) if i not in practice]  # practice targets get no votes
     reached = sum(1 for v in votes if v >= cfg.votes_per_target)
     return dict(n_targets=len(votes), votes_total=sum(votes), votes_per_target=cfg.votes_per_target,
-                targets_reached=reached, holds=len(session.alloc_holds),
+                targets_reached=reached, holds=len(sv["alloc_holds"]),
                 participants_needed=allocation.participants_needed(
                     votes_per_target=cfg.votes_per_target, n_targets=len(votes),
                     answers_per_participant=max(1, cfg.rounds - math.ceil(cfg.rounds * cfg.placebo_probability))))
@@ -246,9 +247,24 @@ def vars_for_admin_report(subsession: Subsession) -> dict[str, Any]:
 PRACTICE, MAIN = "practice", "main"
 
 
+def _svars(session: Any) -> dict[str, Any]:
+    """The session's SESSION_FIELDS for reading and in-place updates.
+
+    oTree's ``session.vars`` (and so every SESSION_FIELDS attribute) flags the whole pickled dict as changed on
+    *each access*, so a message that only reads the bundle path would re-pickle and rewrite the session row at
+    every flush (measured: 4 rewrites per answer under load). The underlying mapping does not; whoever changes
+    the allocation state calls :func:`_svars_changed` once.
+    """
+    return session._vars  # type: ignore[no-any-return]
+
+
+def _svars_changed(session: Any) -> None:
+    session._vars.changed()  # written once, at the commit
+
+
 def _study(player: Player) -> Study:
-    session = player.session
-    return stimuli.cached_study(session.study_bundle, session.study_fingerprint)
+    v = _svars(player.session)
+    return stimuli.cached_study(v["study_bundle"], v["study_fingerprint"])
 
 
 def _n_rounds(player: Player, phase: str) -> int:
@@ -266,12 +282,21 @@ def _trial(trial_id: int) -> Trial | None:
     return db.query(Trial).get(trial_id) if trial_id else None  # type: ignore[no-any-return]
 
 
+def _load_trials(player: Player) -> list[Trial]:
+    """The player's current and next trial, with one query for both. The identity map holds objects weakly:
+    keep the returned list alive while later :func:`_trial` calls should find them there."""
+    from otree.database import db
+    ids = [i for i in (player.cur_trial_id, player.next_trial_id) if i]
+    return db.query(Trial).filter(Trial.id.in_(ids)).all() if ids else []  # type: ignore[no-any-return]
+
+
 def _serve(player: Player, study: Study, phase: str, round_number: int, now: float) -> Trial:
     """Allocate round ``round_number`` of ``phase`` to the player: pick a target, lay out the grid, store it."""
     session, participant = player.session, player.participant
     rng = random.Random(f"{session.code}|{participant.code}|{phase}|{round_number}")
     seen = set(_ints(player.seen))
-    practice_pool: list[int] = session.practice_targets
+    v = _svars(session)
+    practice_pool: list[int] = v["practice_targets"]
     placebo = False
     if phase == PRACTICE:
         pool = [t for t in practice_pool if t not in seen]
@@ -279,9 +304,10 @@ def _serve(player: Player, study: Study, phase: str, round_number: int, now: flo
     else:
         cfg = session.config
         placebo = round_number in _ints(player.placebo_rounds)
-        holds = session.alloc_holds
-        allocation.release_dropouts(holds, now=now, timeout_s=float(cfg["dropout_timeout_s"]))
-        load = allocation.loads(session.alloc_votes, holds)
+        holds = v["alloc_holds"]
+        if allocation.release_dropouts(holds, now=now, timeout_s=float(cfg["dropout_timeout_s"])):
+            _svars_changed(session)
+        load = allocation.loads(v["alloc_votes"], holds)
         prefer = "most" if placebo and cfg["allocation"] == "balanced" else "least"
         target = allocation.choose_target(load, exclude=seen | set(practice_pool), rng=rng,
                                           mode=cfg["allocation"], prefer=prefer)
@@ -303,24 +329,29 @@ def _ensure_served(player: Player, study: Study, phase: str, now: float) -> tupl
     cur, nxt = _trial(player.cur_trial_id), _trial(player.next_trial_id)
     if cur is not None and (cur.phase != phase or cur.round_number != done + 1):
         cur, nxt = None, None  # a new phase began
+    new: list[Trial] = []
     if cur is None and done < n:
         cur = _serve(player, study, phase, done + 1, now)
+        new.append(cur)
     if cur is not None and nxt is None and done + 2 <= n:
         nxt = _serve(player, study, phase, done + 2, now)
-    if cur is not None:
-        db_flush()
+        new.append(nxt)
+    if new:
+        insert_now(new)
     player.cur_trial_id = cur.id if cur is not None else 0
     player.next_trial_id = nxt.id if nxt is not None else 0
     if phase == MAIN:
         held = [t.target_index for t in (cur, nxt) if t is not None and t.choice is None and not t.is_placebo]
-        allocation.set_hold(player.session.alloc_holds, player.participant.code, held, now=now)
+        allocation.set_hold(_svars(player.session)["alloc_holds"], player.participant.code, held, now=now)
+        _svars_changed(player.session)
     return cur, nxt
 
 
-def db_flush() -> None:
-    """Assign ids to newly created trials (oTree commits at the end of the request)."""
+def insert_now(trials: list[Trial]) -> None:
+    """INSERT these new trials now, to learn their ids; everything else this message changed is written once, at
+    its commit (oTree's DBWrapper exposes no flush(); ``_db`` is the request's SQLAlchemy session)."""
     from otree.database import db
-    db._db.flush()  # oTree's DBWrapper exposes no flush(); _db is the request's SQLAlchemy session
+    db._db.flush(trials)
 
 
 def _urls(study: Study, base: str, trial: Trial) -> tuple[str, list[str]]:
@@ -383,7 +414,8 @@ def answer_message(player: Player, phase: str, data: dict[str, Any], *, now: flo
         else:
             player.rounds_done += 1
             if not trial.is_placebo:
-                player.session.alloc_votes[trial.target_index] += 1
+                _svars(player.session)["alloc_votes"][trial.target_index] += 1
+                _svars_changed(player.session)
         player.cur_trial_id, player.next_trial_id = player.next_trial_id, 0
     reply: dict[str, Any] = {"type": "ack", "round": trial.round_number, "duplicate": not is_new}
     if phase == PRACTICE:
@@ -395,8 +427,18 @@ def answer_message(player: Player, phase: str, data: dict[str, Any], *, now: flo
 
 
 def handle_live(player: Player, data: Any, phase: str, *, now: float | None = None) -> dict[str, Any]:
-    """The live protocol for one message (documented at the top of this module); never raises on bad input."""
-    now = time.time() if now is None else now
+    """The live protocol for one message (documented at the top of this module); never raises on bad input.
+
+    Database work per message: the two trials in play are read with one query, a newly served trial is inserted
+    at once (for its id), and every other change is written once at the commit (no autoflush in between).
+    """
+    from otree.database import db
+    with db._db.no_autoflush:
+        in_play = _load_trials(player)  # noqa: F841 -- held so that _trial() finds them in the identity map
+        return _handle_live(player, data, phase, now=time.time() if now is None else now)
+
+
+def _handle_live(player: Player, data: Any, phase: str, *, now: float) -> dict[str, Any]:
     if not isinstance(data, dict) or data.get("type") not in ("state", "answer"):
         return {"type": "error", "code": "bad_message", "message": "expected {type: state|answer, ...}",
                 "state": state_message(player, phase, now=now)}
@@ -413,6 +455,8 @@ def _committed(player: Player, reply: dict[str, Any]) -> dict[int, dict[str, Any
     ever reach the browser for an answer that is already durable (kill -9 between the two would lose it)."""
     from otree.database import db
     recipient = player.id_in_group
+    orm = db._db
+    orm.expire_on_commit = False  # oTree reads the participant after we return: no reload (the session ends then)
     db.commit()
     return {recipient: reply}
 
@@ -533,7 +577,9 @@ class Rounds(Page):
     @staticmethod
     def before_next_page(player: Player, timeout_happened: bool) -> None:
         player.finished_at = time.time()
-        allocation.set_hold(player.session.alloc_holds, player.participant.code, [], now=player.finished_at)
+        allocation.set_hold(_svars(player.session)["alloc_holds"], player.participant.code, [],
+                            now=player.finished_at)
+        _svars_changed(player.session)
 
 
 class Completion(Page):
