@@ -104,7 +104,7 @@ if environ.get("MTURK_QUALIFICATION_ID"):
     ]
 
 PARTICIPANT_FIELDS: list[str] = []
-SESSION_FIELDS = ["study_bundle", "study_fingerprint", "alloc_votes", "alloc_holds", "practice_targets"]
+SESSION_FIELDS = ["study_bundle", "study_fingerprint", "practice_targets"]
 
 ROOMS = [
     dict(

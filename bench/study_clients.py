@@ -59,6 +59,8 @@ class LiveParticipant:
         self.page_url = ""
         self.socket_path = ""
         self.ws: aiohttp.ClientWebSocketResponse | None = None
+        self._inbox: asyncio.Queue[aiohttp.WSMessage] = asyncio.Queue()
+        self._reader: asyncio.Task[None] | None = None
         self.timing = Timing()
 
     @property
@@ -94,9 +96,30 @@ class LiveParticipant:
         if not self.socket_path:
             raise ProtocolError(f"{self.page_url} is not a live page")
         ws_url = urljoin(self.page_url, self.socket_path).replace("http://", "ws://", 1)
+        await self._stop_reader()
         self.ws = await self.http.ws_connect(ws_url, heartbeat=None, max_msg_size=0)
+        self._inbox = asyncio.Queue()
+        self._reader = asyncio.create_task(self._read(self.ws, self._inbox))
+
+    @staticmethod
+    async def _read(ws: aiohttp.ClientWebSocketResponse, inbox: asyncio.Queue[aiohttp.WSMessage]) -> None:
+        """Read all the time, as a browser does: aiohttp answers the server's pings only inside receive(), and
+        uvicorn closes a socket whose pong is 20 s late, so a participant thinking longer would be dropped."""
+        while True:
+            msg = await ws.receive()
+            await inbox.put(msg)
+            if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED,
+                            aiohttp.WSMsgType.ERROR):
+                return
+
+    async def _stop_reader(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            await asyncio.gather(self._reader, return_exceptions=True)
+            self._reader = None
 
     async def close(self) -> None:
+        await self._stop_reader()
         if self.ws is not None:
             await self.ws.close()
             self.ws = None
@@ -121,7 +144,7 @@ class LiveParticipant:
         assert self.ws is not None
         await self.ws.send_str(json.dumps(message))
         while True:
-            msg = await self.ws.receive(timeout=timeout_s)
+            msg = await asyncio.wait_for(self._inbox.get(), timeout_s)
             if msg.type != aiohttp.WSMsgType.TEXT:
                 raise _Closed(f"websocket closed or failed: {msg.type} {msg.data!r}")
             data = json.loads(msg.data)

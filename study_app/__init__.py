@@ -39,10 +39,11 @@ current round or any earlier round are looked up by (round, token). Refresh/back
 
 Storage: one ``Trial`` row (ExtraModel) per served round, created lazily when the round is served (the current
 round and the one after it, for preloading). The player holds counters and the ids of those two trials.
-Session vars (SESSION_FIELDS): ``study_bundle`` (absolute path), ``study_fingerprint``, ``alloc_votes`` (non-
-placebo answers per target index), ``alloc_holds`` (participant code -> [unanswered target indices, last active]),
+Session vars (SESSION_FIELDS, written once at creation): ``study_bundle`` (absolute path), ``study_fingerprint``,
 ``practice_targets`` (target indices reserved for practice: never used in real rounds of that session).
-PARTICIPANT_FIELDS: none (per-participant state is on the Player: small, no pickled blob).
+The allocation state (answers per target, and each participant's served-but-unanswered targets) is derived from
+the Trial rows and kept in the server process between messages (study_app/session_state.py); an answer writes
+only its own rows. PARTICIPANT_FIELDS: none (per-participant state is on the Player: small, no pickled blob).
 
 Session config keys (settings.py; defaults in brackets): ``bundle`` [$STUDY_BUNDLE or ``demo_bundle``],
 ``rounds`` [120], ``practice_rounds`` [2], ``placebo_probability`` [0.05], ``allocation`` [``balanced``|``random``],
@@ -67,8 +68,9 @@ from typing import Any
 from otree.api import BaseConstants, BaseGroup, BasePlayer, BaseSubsession, ExtraModel, Page, models
 
 from contracts.responses import PLACEBO, RESPONSE_COLUMNS, make_response
-from study_app import allocation, rounds, stimuli
+from study_app import allocation, rounds, session_state, stimuli
 from study_app.rounds import AnswerError, Layout
+from study_app.session_state import SessionState, TrialRow
 from study_app.stimuli import Study, StudyConfigError
 
 doc = """Which reconstruction looks most like the target? The deepfake-attribution user study (paper §VI-D)."""
@@ -198,8 +200,6 @@ def creating_session(subsession: Subsession) -> None:
     rng = random.Random(f"{session.code}|setup")
     session.study_bundle = str(study.root)
     session.study_fingerprint = study.fingerprint
-    session.alloc_votes = [0] * n_targets
-    session.alloc_holds = {}
     session.practice_targets = sorted(rng.sample(range(n_targets), cfg.practice_rounds))
     players = subsession.get_players()
     for player in players:
@@ -231,12 +231,12 @@ def _one_group_per_player(subsession: Subsession, players: list[Player]) -> None
 def vars_for_admin_report(subsession: Subsession) -> dict[str, Any]:
     session = subsession.session
     cfg = study_settings(session.config)
-    sv = _svars(session)
-    practice = set(sv["practice_targets"])
-    votes = [v for i, v in enumerate(sv["alloc_votes"]) if i not in practice]  # practice targets get no votes
+    st = session_state.get(session.code) or _rebuild_state(session)
+    practice = set(st.practice_targets)
+    votes = [v for i, v in enumerate(st.votes) if i not in practice]  # practice targets get no votes
     reached = sum(1 for v in votes if v >= cfg.votes_per_target)
     return dict(n_targets=len(votes), votes_total=sum(votes), votes_per_target=cfg.votes_per_target,
-                targets_reached=reached, holds=len(sv["alloc_holds"]),
+                targets_reached=reached, holds=len(st.holds),
                 participants_needed=allocation.participants_needed(
                     votes_per_target=cfg.votes_per_target, n_targets=len(votes),
                     answers_per_participant=max(1, cfg.rounds - math.ceil(cfg.rounds * cfg.placebo_probability))))
@@ -248,27 +248,47 @@ PRACTICE, MAIN = "practice", "main"
 
 
 def _svars(session: Any) -> dict[str, Any]:
-    """The session's SESSION_FIELDS for reading and in-place updates.
+    """The session's SESSION_FIELDS, read without marking them changed.
 
     oTree's ``session.vars`` (and so every SESSION_FIELDS attribute) flags the whole pickled dict as changed on
-    *each access*, so a message that only reads the bundle path would re-pickle and rewrite the session row at
-    every flush (measured: 4 rewrites per answer under load). The underlying mapping does not; whoever changes
-    the allocation state calls :func:`_svars_changed` once.
+    *each access*, so a mere read would re-pickle and rewrite the session row at the next flush.
     """
     return session._vars  # type: ignore[no-any-return]
 
 
-def _svars_changed(session: Any) -> None:
-    session._vars.changed()  # written once, at the commit
+def _state(player: Player) -> SessionState:
+    """The session's live state (study_app/session_state.py): kept in this process, rebuilt after a (re)start."""
+    return session_state.get(player.participant._session_code) or _rebuild_state(player.session)
+
+
+def _rebuild_state(session: Any) -> SessionState:
+    """Read the session's fixed facts and derive its allocation state from its served trials (one query)."""
+    from otree.database import db
+    from otree.models import Participant
+    v = _svars(session)
+    study = stimuli.cached_study(v["study_bundle"], v["study_fingerprint"])
+    rows = (db.query(Participant.code, Trial.phase, Trial.target_index, Trial.is_placebo, Trial.choice,
+                     Trial.served_at, Trial.shown_at, Trial.answered_at)
+            .join(Player, Trial.player_id == Player.id)
+            .join(Participant, Player.participant_id == Participant.id)
+            .filter(Player.session_id == session.id))
+    trials = (TrialRow(participant_code=code, phase=phase, target_index=target, is_placebo=bool(placebo),
+                       answered=choice is not None,
+                       last_time=max(t for t in (served, shown, answered) if t is not None))
+              for code, phase, target, placebo, choice, served, shown, answered in rows)
+    votes, holds = session_state.derive_allocation(len(study.target_ids), trials, main_phase=MAIN)
+    return session_state.put(SessionState(
+        code=session.code, config=dict(session.config), bundle=v["study_bundle"], fingerprint=v["study_fingerprint"],
+        practice_targets=list(v["practice_targets"]), votes=votes, holds=holds))
 
 
 def _study(player: Player) -> Study:
-    v = _svars(player.session)
-    return stimuli.cached_study(v["study_bundle"], v["study_fingerprint"])
+    st = _state(player)
+    return stimuli.cached_study(st.bundle, st.fingerprint)
 
 
 def _n_rounds(player: Player, phase: str) -> int:
-    cfg = player.session.config
+    cfg = _state(player).config
     return int(cfg["practice_rounds"] if phase == PRACTICE else cfg["rounds"])
 
 
@@ -292,22 +312,19 @@ def _load_trials(player: Player) -> list[Trial]:
 
 def _serve(player: Player, study: Study, phase: str, round_number: int, now: float) -> Trial:
     """Allocate round ``round_number`` of ``phase`` to the player: pick a target, lay out the grid, store it."""
-    session, participant = player.session, player.participant
-    rng = random.Random(f"{session.code}|{participant.code}|{phase}|{round_number}")
+    st, participant = _state(player), player.participant
+    rng = random.Random(f"{st.code}|{participant.code}|{phase}|{round_number}")
     seen = set(_ints(player.seen))
-    v = _svars(session)
-    practice_pool: list[int] = v["practice_targets"]
+    practice_pool = st.practice_targets
     placebo = False
     if phase == PRACTICE:
         pool = [t for t in practice_pool if t not in seen]
         target = rng.choice(pool) if pool else None
     else:
-        cfg = session.config
+        cfg = st.config
         placebo = round_number in _ints(player.placebo_rounds)
-        holds = v["alloc_holds"]
-        if allocation.release_dropouts(holds, now=now, timeout_s=float(cfg["dropout_timeout_s"])):
-            _svars_changed(session)
-        load = allocation.loads(v["alloc_votes"], holds)
+        allocation.release_dropouts(st.holds, now=now, timeout_s=float(cfg["dropout_timeout_s"]))
+        load = allocation.loads(st.votes, st.holds)
         prefer = "most" if placebo and cfg["allocation"] == "balanced" else "least"
         target = allocation.choose_target(load, exclude=seen | set(practice_pool), rng=rng,
                                           mode=cfg["allocation"], prefer=prefer)
@@ -342,8 +359,7 @@ def _ensure_served(player: Player, study: Study, phase: str, now: float) -> tupl
     player.next_trial_id = nxt.id if nxt is not None else 0
     if phase == MAIN:
         held = [t.target_index for t in (cur, nxt) if t is not None and t.choice is None and not t.is_placebo]
-        allocation.set_hold(_svars(player.session)["alloc_holds"], player.participant.code, held, now=now)
-        _svars_changed(player.session)
+        allocation.set_hold(_state(player).holds, player.participant.code, held, now=now)
     return cur, nxt
 
 
@@ -372,7 +388,7 @@ def state_message(player: Player, phase: str, *, now: float) -> dict[str, Any]:
         cur.shown_at = now
     if phase == MAIN and player.field_maybe_none("started_rounds_at") is None:
         player.started_rounds_at = now
-    base = stimuli.base_url(player.session.config.get("stimulus_base_url"))
+    base = stimuli.base_url(_state(player).config.get("stimulus_base_url"))
     target, images = _urls(study, base, cur)
     preload: list[str] = []
     if nxt is not None:
@@ -414,8 +430,7 @@ def answer_message(player: Player, phase: str, data: dict[str, Any], *, now: flo
         else:
             player.rounds_done += 1
             if not trial.is_placebo:
-                _svars(player.session)["alloc_votes"][trial.target_index] += 1
-                _svars_changed(player.session)
+                _state(player).votes[trial.target_index] += 1
         player.cur_trial_id, player.next_trial_id = player.next_trial_id, 0
     reply: dict[str, Any] = {"type": "ack", "round": trial.round_number, "duplicate": not is_new}
     if phase == PRACTICE:
@@ -461,12 +476,21 @@ def _committed(player: Player, reply: dict[str, Any]) -> dict[int, dict[str, Any
     return {recipient: reply}
 
 
+def _live(player: Player, data: Any, phase: str) -> dict[int, dict[str, Any]]:
+    code = player.participant._session_code
+    try:
+        return _committed(player, handle_live(player, data, phase))
+    except BaseException:
+        session_state.forget(code)  # this message's changes were rolled back: rebuild from what was committed
+        raise
+
+
 def live_practice(player: Player, data: Any) -> dict[int, dict[str, Any]]:
-    return _committed(player, handle_live(player, data, PRACTICE))
+    return _live(player, data, PRACTICE)
 
 
 def live_rounds(player: Player, data: Any) -> dict[int, dict[str, Any]]:
-    return _committed(player, handle_live(player, data, MAIN))
+    return _live(player, data, MAIN)
 
 
 # --------------------------------------------------------------------------------------------------- export
@@ -577,9 +601,7 @@ class Rounds(Page):
     @staticmethod
     def before_next_page(player: Player, timeout_happened: bool) -> None:
         player.finished_at = time.time()
-        allocation.set_hold(_svars(player.session)["alloc_holds"], player.participant.code, [],
-                            now=player.finished_at)
-        _svars_changed(player.session)
+        allocation.set_hold(_state(player).holds, player.participant.code, [], now=player.finished_at)
 
 
 class Completion(Page):

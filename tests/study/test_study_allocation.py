@@ -158,3 +158,21 @@ def test_without_release_or_with_random_allocation_coverage_fails() -> None:
     never_released = dict(SIM, timeout_s=1e12)  # dropouts' holds never return to the pool
     votes, _, _ = simulate(mode="balanced", completions=budget, seed=7, **never_released)  # type: ignore[arg-type]
     assert min(votes) < SIM["k"]
+
+
+def test_allocation_state_derived_from_served_trials() -> None:
+    from study_app.session_state import TrialRow, derive_allocation
+    trials = [
+        TrialRow("alice", "main", 0, is_placebo=False, answered=True, last_time=10.0),
+        TrialRow("alice", "main", 1, is_placebo=False, answered=True, last_time=20.0),
+        TrialRow("alice", "main", 2, is_placebo=False, answered=False, last_time=21.0),   # current: a hold
+        TrialRow("alice", "main", 3, is_placebo=True, answered=False, last_time=22.0),    # placebo: no hold
+        TrialRow("bob", "practice", 4, is_placebo=False, answered=True, last_time=5.0),   # practice: no vote
+        TrialRow("bob", "main", 1, is_placebo=True, answered=True, last_time=30.0),       # placebo: no vote
+        TrialRow("bob", "main", 0, is_placebo=False, answered=False, last_time=31.0),
+        TrialRow("carol", "main", 0, is_placebo=False, answered=True, last_time=40.0),    # finished: no hold
+    ]
+    votes, holds = derive_allocation(6, trials)
+    assert votes == [2, 1, 0, 0, 0, 0]
+    assert holds == {"alice": [[2], 22.0], "bob": [[0], 31.0]}   # last activity: their latest trial
+    assert allocation.loads(votes, holds) == [3, 1, 1, 0, 0, 0]

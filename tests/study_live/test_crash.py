@@ -137,3 +137,40 @@ async def _crash_and_resume(server: OTreeServer, starts: list[str]) -> tuple[Ack
         for w in walkers:
             await w.p.close()
         return before, {w.p.code: w.acked for w in walkers}
+
+
+def test_balanced_allocation_counts_answers_given_before_a_restart(postgres: Postgres, tmp_path: Path) -> None:
+    """The allocation state lives in the server process and is rebuilt from the database after a restart: a
+    participant who starts after the restart gets the targets nobody has answered yet, not the ones answered
+    before it (balanced allocation picks the least-voted targets; placebo rounds deliberately take voted ones)."""
+    from tests.helpers import make_bundle
+    bundle = make_bundle(tmp_path / "b", n_targets=24, image_size=16, seed=11)
+    server = _server(postgres.create_database("restart"), tmp_path / "otree.log").start()
+    try:
+        session = create_session(server, config="attribution_study", participants=2,
+                                 modified={"bundle": str(bundle.root), "rounds": ROUNDS, "practice_rounds": 0})
+        first, second = [f"{server.url}/InitializeParticipant/{p['code']}"
+                         for p in session_participants(server, session["code"])]
+
+        async def play(start: str) -> None:
+            async with aiohttp.ClientSession() as http:
+                w = Walker(LiveParticipant(http, start), random.Random(0))
+                await w.p.enter()
+                await w.run()
+                assert w.shown == {"type": "done", "phase": "main"}
+                await w.p.close()
+
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, play(first)).result()
+            server.stop()
+            server.start()
+            pool.submit(asyncio.run, play(second)).result()
+        rows = parse_responses(export_custom(server, app="study_app", session_code=session["code"]))
+        voted = {}
+        for r in rows:
+            if not r.is_placebo:
+                voted.setdefault(r.participant_code, set()).add(r.target_id)
+        a, b = voted.values()
+        assert len(a) + len(b) <= 24 - 2 and not a & b, (sorted(a), sorted(b))
+    finally:
+        server.stop()

@@ -1,0 +1,84 @@
+"""What a session's live messages need, kept in the server process between messages.
+
+Every answer used to load the session row (its config and a pickled dict of allocation state) and write it back:
+two of the ~15 statements per answer, and the heaviest (the dict grows with the participants). Instead:
+
+- the session's fixed facts (config, bundle, practice targets) are read once per process;
+- the allocation state (votes per target, holds) lives here, and is *derived* from the ``Trial`` table: votes are
+  the answered non-placebo main rounds, holds the served, unanswered non-placebo main rounds. So the database
+  stays the single source of truth: after a restart or a crash the state is rebuilt from the trials (one query),
+  and a message whose transaction fails drops the state so that the next one rebuilds it.
+
+oTree serves a study from one process and runs live methods one at a time under its global lock, so this state is
+one consistent view. Keys are session *codes* (random strings), never row ids, which SQLite can reuse after a
+session is deleted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from study_app import allocation
+
+
+@dataclass
+class SessionState:
+    code: str
+    config: Mapping[str, Any]              # session.config, fixed when the session was created
+    bundle: str                            # absolute bundle path (session vars)
+    fingerprint: str
+    practice_targets: list[int]
+    votes: list[int]                       # answered non-placebo main rounds per target index
+    holds: allocation.Holds = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TrialRow:
+    """The columns of one served trial that the allocation state is derived from."""
+    participant_code: str
+    phase: str
+    target_index: int
+    is_placebo: bool
+    answered: bool
+    last_time: float                       # the latest of its served/shown/answered times
+
+
+def derive_allocation(n_targets: int, trials: Iterable[TrialRow], *, main_phase: str = "main"
+                      ) -> tuple[list[int], allocation.Holds]:
+    """Votes per target and holds (participant -> [unanswered target indices, last active]) from served trials.
+
+    A participant's last activity is the latest time of any of their trials, so a participant who had dropped out
+    before a restart is still released after the dropout timeout, and one who was active is not.
+    """
+    votes = [0] * n_targets
+    pending: dict[str, list[int]] = {}
+    last: dict[str, float] = {}
+    for t in trials:
+        last[t.participant_code] = max(last.get(t.participant_code, t.last_time), t.last_time)
+        if t.phase != main_phase or t.is_placebo:
+            continue
+        if t.answered:
+            votes[t.target_index] += 1
+        else:
+            pending.setdefault(t.participant_code, []).append(t.target_index)
+    holds: allocation.Holds = {code: [sorted(targets), last[code]] for code, targets in pending.items()}
+    return votes, holds
+
+
+_states: dict[str, SessionState] = {}
+
+
+def get(code: str) -> SessionState | None:
+    return _states.get(code)
+
+
+def put(state: SessionState) -> SessionState:
+    _states[state.code] = state
+    return state
+
+
+def forget(code: str) -> None:
+    """Drop a session's state (its next message rebuilds it from the database)."""
+    _states.pop(code, None)
