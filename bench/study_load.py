@@ -31,6 +31,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -158,6 +159,31 @@ class Clock:
         self.participants: list[LiveParticipant] = []
 
 
+async def _paced(clock: Clock, rng: random.Random, think: tuple[float, float], *, more: Callable[[], bool],
+                 answer: Callable[[], Awaitable[None]], after: Callable[[], Awaitable[None]]) -> None:
+    """Once everybody has entered: think, answer, note the latency in the current level, ``after`` (fetch the
+    images a browser would), while ``more()`` rounds are left and the bench runs."""
+    clock.entered += 1
+    await clock.go.wait()
+    while not clock.stop and more():
+        assert clock.level is not None
+        await asyncio.sleep(rng.uniform(*think) * clock.level.scale)
+        if clock.stop:
+            break
+        level, counting = clock.level, clock.counting
+        t0 = time.perf_counter()
+        try:
+            await answer()
+        except Exception:
+            level.errors += 1
+            raise
+        if counting and clock.counting and clock.level is level:
+            level.answers += 1
+            level.latencies.append(time.perf_counter() - t0)
+        if more():
+            await after()
+
+
 async def live_participant(http: aiohttp.ClientSession, url: str, clock: Clock, rng: random.Random,
                            think: tuple[float, float], gate: asyncio.Semaphore) -> None:
     p = LiveParticipant(http, url)
@@ -166,59 +192,30 @@ async def live_participant(http: aiohttp.ClientSession, url: str, clock: Clock, 
         await p.enter()
         state = await p.state()
         await p.fetch_images([state["target"], *state["images"], *state["preload"]])
-    clock.entered += 1
-    await clock.go.wait()
-    while not clock.stop and state.get("type") == "round":
-        assert clock.level is not None
-        await asyncio.sleep(rng.uniform(*think) * clock.level.scale)
-        if clock.stop:
-            break
-        level, counting = clock.level, clock.counting
-        t0 = time.perf_counter()
-        try:
-            reply = await p.answer(state, rng.randint(1, len(state["images"])), response_ms=1000.0,
-                                   reconnect=True)  # like the page JS: reopen a dropped socket, resend
-        except Exception:
-            level.errors += 1
-            raise
-        if counting and clock.counting and clock.level is level:
-            level.answers += 1
-            level.latencies.append(time.perf_counter() - t0)
+
+    async def answer() -> None:
+        nonlocal state
+        reply = await p.answer(state, rng.randint(1, len(state["images"])), response_ms=1000.0,
+                               reconnect=True)  # like the page JS: reopen a dropped socket, resend
         state = reply["state"]
-        if state.get("type") == "round":
-            await p.fetch_images(state["preload"])
+
+    await _paced(clock, rng, think, more=lambda: state.get("type") == "round", answer=answer,
+                 after=lambda: p.fetch_images(state["preload"]))
     await p.close()
 
 
 async def baseline_participant(http: aiohttp.ClientSession, url: str, clock: Clock, rng: random.Random,
-                               think: tuple[float, float], gate: asyncio.Semaphore, rounds: int) -> None:
+                               think: tuple[float, float], gate: asyncio.Semaphore) -> None:
     p = BaselineParticipant(http, url)
     async with gate:
         await p.enter()
         await p.fetch_images()
-    clock.entered += 1
-    await clock.go.wait()
-    while not clock.stop and "/Round/" in p.page_url:
-        assert clock.level is not None
-        await asyncio.sleep(rng.uniform(*think) * clock.level.scale)
-        if clock.stop:
-            break
-        level, counting = clock.level, clock.counting
-        t0 = time.perf_counter()
-        try:
-            await p.answer(rng.randint(1, 9), response_ms=1000.0)
-        except Exception:
-            level.errors += 1
-            raise
-        if counting and clock.counting and clock.level is level:
-            level.answers += 1
-            level.latencies.append(time.perf_counter() - t0)
-        if "/Round/" in p.page_url:
-            await p.fetch_images()
+    await _paced(clock, rng, think, more=lambda: "/Round/" in p.page_url,
+                 answer=lambda: p.answer(rng.randint(1, 9), response_ms=1000.0), after=p.fetch_images)
 
 
 async def run_load(design: Design, base_url: str, starts: list[str], *, scales: list[float],
-                   level_s: float, warmup_s: float, think: tuple[float, float], rounds: int, seed: int,
+                   level_s: float, warmup_s: float, think: tuple[float, float], seed: int,
                    progress: bool) -> list[Level]:
     clock = Clock()
     clock.level = Level(scales[0])
@@ -233,7 +230,7 @@ async def run_load(design: Design, base_url: str, starts: list[str], *, scales: 
             tasks = [asyncio.create_task(live_participant(http, u, clock, r, think, gate))
                      for u, r in zip(starts, rngs)]
         else:
-            tasks = [asyncio.create_task(baseline_participant(http, u, clock, r, think, gate, rounds))
+            tasks = [asyncio.create_task(baseline_participant(http, u, clock, r, think, gate))
                      for u, r in zip(starts, rngs)]
         t_enter = time.perf_counter()
         while clock.entered + sum(t.done() for t in tasks) < len(tasks):  # everybody past consent
@@ -344,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
                         levels = asyncio.run(run_load(
                             d, base, starts, scales=scales, level_s=args.level_seconds,
                             warmup_s=args.warmup_seconds, think=(args.think_min, args.think_max),
-                            rounds=args.rounds, seed=args.seed, progress=True))
+                            seed=args.seed, progress=True))
                     finally:
                         if nginx:
                             nginx.stop()
