@@ -4,8 +4,8 @@
    created when a round is served) versus what a naive design adds at creation (one row per participant x round,
    here emulated by creating those Trial rows right after, in the same run and database).
 2. One answer through the live protocol (``study_app.handle_live``, what a websocket message runs under oTree's
-   lock, plus the commit): CPU ms per answer, with a small bundle and a large one, to show it does not grow with
-   the number of targets.
+   lock, plus the commit): CPU ms and SQL statements per answer, with a small bundle and a large one, to show
+   they do not grow with the number of targets.
 
 Not measured here: oTree's own per-message overhead (websocket, participant/page lookup) and HTTP; the end-to-end
 load test is bench/study_load.py. Run from the repository root:
@@ -83,7 +83,17 @@ def main(argv: list[str] | None = None) -> int:
     print(f"session creation, {args.participants} participants: lazy {lazy_s:.2f} s; "
           f"a naive design adds {eager_extra_s:.2f} s for {args.participants * args.rounds} per-round rows")
 
-    # ---- 2. CPU per answer through the live protocol
+    # ---- 2. CPU and SQL statements per answer through the live protocol
+    from sqlalchemy import event
+    from otree.database import engine
+    executed = [0]
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _count(*_: object) -> None:
+        executed[0] += 1
+
+    statements: list[int] = []
+
     def per_answer_ms(bundle_root: Path) -> list[float]:
         SESSION_CONFIGS_DICT["attribution_study"]["bundle"] = str(bundle_root)
         with session_scope():
@@ -104,11 +114,12 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             with session_scope():
                 player = Player.objects_get(id=pid)  # oTree loads the player per message, outside the timing
-                c0 = time.process_time()
+                c0, n0 = time.process_time(), executed[0]
                 reply = handle_live(player, {"type": "answer", "round": state["round"], "token": state["token"],
                                              "choice": 1 + state["round"] % 9, "response_ms": 900.0}, MAIN)
                 db.commit()
                 out.append((time.process_time() - c0) * 1000)
+                statements.append(executed[0] - n0)
             assert reply["type"] == "ack", reply
             states[pid] = reply["state"]
         return out
@@ -118,7 +129,9 @@ def main(argv: list[str] | None = None) -> int:
         ms = per_answer_ms(b.root)
         results[name] = ms
         print(f"answer CPU, {len(b.targets):5d} targets: median {statistics.median(ms):.2f} ms, "
-              f"p90 {sorted(ms)[int(0.9 * len(ms))]:.2f} ms over {len(ms)} answers")
+              f"p90 {sorted(ms)[int(0.9 * len(ms))]:.2f} ms over {len(ms)} answers; SQL statements per answer "
+              f"(the app's part, commit included): median {statistics.median(statements[-len(ms):]):g}, "
+              f"max {max(statements[-len(ms):])}")
     ratio = statistics.median(results["large"]) / statistics.median(results["small"])
     print(f"ratio naive-extra / lazy creation: {eager_extra_s / lazy_s:.1f}x; "
           f"answer cost large/small bundle: {ratio:.2f}x")
