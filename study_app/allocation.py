@@ -1,7 +1,8 @@
 """Which target a participant sees next: pure functions over plain lists and dicts (no oTree, no I/O).
 
-The per-session state lives in two plain values that the app keeps in ``session.vars`` (read and written
-under oTree's global lock, so concurrent requests see one consistent state):
+The per-session state lives in two plain values that the app keeps in the server process (study_app/session_state.py,
+derived from the served trials and rebuilt from them after a restart; read and written under oTree's global lock,
+so concurrent requests see one consistent state):
 
 - ``votes``: list of answered, non-placebo votes per target index;
 - ``holds``: participant code -> ``[[target indices served but not answered], last_active_unix_s]``.
