@@ -166,7 +166,6 @@ def write_report(out: Path, *, bundle: Path, responses: Path, placebo_threshold:
             (tmp / FIGURES_DIR / f"{name}.png").write_bytes(png)
         (tmp / REPORT_FILE).write_text(render_html(result, pngs, table_files=files), encoding="utf-8")
         write_summary(tmp / SUMMARY_FILE, result.summary)
-        os.chmod(tmp / SUMMARY_FILE, 0o644)
         os.chmod(tmp, 0o755)
         _replace_dir(tmp, out)
     except BaseException:
