@@ -45,6 +45,11 @@ RECONSTRUCTION_KEYS: tuple[str, ...] = ("steps", "lr", "attempts", "distance", "
 _ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
+def is_generator_id(gen_id: object) -> bool:
+    """A short id of letters, digits, '.', '_' or '-', starting with a letter or digit, and not PLACEBO."""
+    return isinstance(gen_id, str) and bool(_ID_PATTERN.match(gen_id)) and gen_id != "PLACEBO"
+
+
 @dataclass(frozen=True)
 class GeneratorInfo:
     id: str
@@ -253,7 +258,7 @@ def _read_manifest(path: Path) -> Manifest:
     for i, g in enumerate(gens_raw):
         if not isinstance(g, dict) or any(k not in g for k in GENERATOR_KEYS):
             raise ContractError(path, f"generators[{i}] must be an object with keys {', '.join(GENERATOR_KEYS)}")
-        if not isinstance(g["id"], str) or not _ID_PATTERN.match(g["id"]) or g["id"] == "PLACEBO":
+        if not is_generator_id(g["id"]):
             raise ContractError(path, f"generators[{i}].id {g['id']!r} must be a short id of letters, digits, "
                                       "'.', '_' or '-' (and not PLACEBO)")
         try:

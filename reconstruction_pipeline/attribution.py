@@ -37,6 +37,7 @@ def attribute_images(names: Sequence[str], images: torch.Tensor, generators: Seq
         raise ValueError(f"{len(names)} names for {images.shape[0]} images")
     keys = [image_key(images[i]) for i in range(images.shape[0])]
     rows: list[tuple[str, str, float]] = []
+    best: list[dict[str, float]] = [{} for _ in names]
     for g in generators:
         seeds = [derive_seed(seed, "attribute", k, g.id, a) for k in keys for a in range(attempts)]
         z0 = seeded_latents(seeds, g.latent_dim, device=device)
@@ -45,9 +46,6 @@ def attribute_images(names: Sequence[str], images: torch.Tensor, generators: Seq
         for i in range(len(names)):
             for a in range(attempts):
                 rows.append((str(i), g.id, float(res.final_distance[i * attempts + a])))
+            best[i][g.id] = min(d for _, _, d in rows[-attempts:])
     attributed = attribute(rows)
-    out = []
-    for i, name in enumerate(names):
-        best = {g.id: min(d for n, gid, d in rows if n == str(i) and gid == g.id) for g in generators}
-        out.append(ImageAttribution(name, attributed[str(i)], best))
-    return out
+    return [ImageAttribution(name, attributed[str(i)], best[i]) for i, name in enumerate(names)]

@@ -120,7 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PipelineError as e:
         print(f"error: {e}", file=sys.stderr)
         return e.exit_code
-    except DistanceError as e:
+    except (DistanceError, ContractError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     except ImageInputError as e:
@@ -139,10 +139,7 @@ def _device(name: str) -> torch.device:
 
 
 def _distance(args: argparse.Namespace, device: torch.device) -> Distance:
-    try:
-        return build_distance(args.distance, device=device, feature_weights=args.feature_weights)
-    except DistanceError as e:
-        raise PipelineError(str(e), exit_code=1) from None
+    return build_distance(args.distance, device=device, feature_weights=args.feature_weights)
 
 
 def cmd_build(args: argparse.Namespace) -> int:
@@ -175,10 +172,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from contracts.bundle import read_bundle
     from reconstruction_pipeline.evaluate import evaluate_bundle, report_text, write_evaluation
 
-    try:
-        bundle = read_bundle(args.bundle)
-    except ContractError as e:
-        raise PipelineError(str(e), exit_code=1) from None
+    bundle = read_bundle(args.bundle)
     ev = evaluate_bundle(bundle)
     out = args.out if args.out is not None else args.bundle / "evaluation"
     written = write_evaluation(ev, out)

@@ -176,12 +176,13 @@ def load_inception_weights(feature_weights: str | None, *, allow_download: bool 
         if not path.is_file():
             raise DistanceError(f"--feature-weights {feature_weights}: no such file (give a saved Inception-V3 "
                                 "state dict, e.g. torchvision's inception_v3_google-0cc3c7bd.pth)")
+        data = path.read_bytes()  # read once: both the state dict and its hash (the build identity)
         try:
-            sd = torch.load(path, map_location="cpu", weights_only=True)
+            sd = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
         except Exception as e:  # noqa: BLE001 - any unreadable file is the same user mistake
             raise DistanceError(f"--feature-weights {feature_weights}: not a torch state dict ({type(e).__name__})"
                                 ) from None
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+        digest = hashlib.sha256(data).hexdigest()[:16]
         return InceptionWeights(sd, f"file:{path.name}:sha256:{digest}")
     weights = Inception_V3_Weights.IMAGENET1K_V1
     cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name

@@ -111,4 +111,7 @@ def resolve_device(name: str = "auto") -> torch.device:
         raise ValueError("--device cuda asked for, but torch sees no CUDA GPU here (use --device cpu or auto)")
     if name not in ("cpu",) and not name.startswith("cuda"):
         raise ValueError(f"unknown device {name!r}; use auto, cpu or cuda[:N]")
-    return torch.device(name)
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"unknown device {name!r}; use auto, cpu or cuda[:N]") from None

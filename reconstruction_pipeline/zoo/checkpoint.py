@@ -88,9 +88,7 @@ def check_output(gen: Generator, *, what: str) -> None:
 
 def wrap(net: nn.Module, spec: GeneratorSpec, *, device: torch.device | str, what: str) -> Generator:
     """Frozen eval-mode :class:`Generator` on ``device``, checked with a test synthesis."""
-    gen = Generator(spec, net).to(torch.device(device))
-    gen.requires_grad_(False)
-    gen.eval()
+    gen = Generator(spec, net).to(torch.device(device))  # Generator() freezes and sets eval mode
     check_output(gen, what=what)
     return gen
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import shlex
-import shutil
 import sys
 from pathlib import Path
 
 import torch
 
+from contracts.atomic import atomic_write_bytes
+from reconstruction_pipeline.cli import _int_range, _positive_float
 from reconstruction_pipeline.generators import resolve_device
 from reconstruction_pipeline.zoo.errors import ZooError
 from reconstruction_pipeline.zoo.nets import DCGAN64, build_net, count_parameters
@@ -36,20 +37,6 @@ def list_text() -> str:
     return "\n".join(lines)
 
 
-def _positive_float(text: str) -> float:
-    v = float(text)
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return v
-
-
-def _nonneg_int(text: str) -> int:
-    v = int(text)
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return v
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m reconstruction_pipeline zoo",
                                 description="List the generator zoos or train the generators trained here.",
@@ -59,12 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a generator (or every trainable generator of a zoo)",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     t.add_argument("name", help=f"generator id ({', '.join(RECIPES)}) or zoo name")
-    t.add_argument("--steps", type=_nonneg_int, default=None, help="total steps (default: the recipe's)")
+    t.add_argument("--steps", type=_int_range(0), default=None, help="total steps (default: the recipe's)")
     t.add_argument("--max-minutes", type=_positive_float, default=None,
                    help="stop (checkpointed, exported) after this many minutes of this run")
     t.add_argument("--out", default="runs/zoo", help="runs go to OUT/ID/ (checkpoint, samples, exported ID.pt)")
     t.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
-    t.add_argument("--threads", type=_nonneg_int, default=0, help="torch CPU threads (0: torch's default)")
+    t.add_argument("--threads", type=_int_range(0), default=0, help="torch CPU threads (0: torch's default)")
     t.add_argument("--install", action="store_true",
                    help="copy the exported weights to reconstruction_pipeline/zoo/weights/ID.pt when done")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -91,8 +78,7 @@ def _train(args: argparse.Namespace, argv: list[str]) -> int:
         print(f"{res.id}: {res.step} steps, {res.seconds / 60:.1f} min in total, stopped on {res.stopped}; "
               f"weights {res.weights}")
         if args.install:
-            weights_file(gen_id).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(res.weights, weights_file(gen_id))
+            atomic_write_bytes(weights_file(gen_id), res.weights.read_bytes())
             print(f"{res.id}: installed as {weights_file(gen_id)}")
     return 0
 

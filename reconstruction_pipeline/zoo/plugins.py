@@ -16,11 +16,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from contracts.bundle import is_generator_id
 from reconstruction_pipeline.generators import Generator, GeneratorSpec
 from reconstruction_pipeline.zoo.checkpoint import wrap
 from reconstruction_pipeline.zoo.errors import ZooError
 
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 FORMAT_HINT = "expected ID=package.module:factory[:checkpoint]"
@@ -42,8 +42,13 @@ def parse_plugin_spec(text: str) -> PluginSpec:
     if "=" not in text:
         raise ZooError(f"plugin {text!r}: no '=' ({FORMAT_HINT})")
     gen_id, rest = text.split("=", 1)
-    if not _ID.match(gen_id):
-        raise ZooError(f"plugin {text!r}: bad generator id {gen_id!r} (letters, digits, '.', '_', '-'; {FORMAT_HINT})")
+    if not is_generator_id(gen_id):
+        raise ZooError(f"plugin {text!r}: bad generator id {gen_id!r} (letters, digits, '.', '_', '-', not PLACEBO; "
+                       f"{FORMAT_HINT})")
+    if len(gen_id) >= 3 and all(c in "0123456789abcdef" for c in gen_id.lower()):
+        raise ZooError(f"plugin {text!r}: generator id {gen_id!r} needs a character outside 0-9a-f: display images "
+                       "are named by hex content hashes, and a bundle's image names must not contain a generator id "
+                       f"({FORMAT_HINT})")
     parts = rest.split(":", 2)
     if len(parts) < 2:
         raise ZooError(f"plugin {text!r}: no ':factory' after the module ({FORMAT_HINT})")

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from contracts.atomic import atomic_write_bytes
-from reconstruction_pipeline.generators import Generator, GeneratorSpec, seeded_latents
+from reconstruction_pipeline.generators import GeneratorSpec, seeded_latents
 from reconstruction_pipeline.zoo.checkpoint import save_weights, torch_load_file, torch_save_atomic
 from reconstruction_pipeline.zoo.data import RealSampler, make_sampler
 from reconstruction_pipeline.zoo.errors import ZooError
@@ -216,8 +216,3 @@ def train(recipe: Recipe, *, out_dir: str | Path, steps: int | None = None, max_
     grid()
     return TrainResult(recipe.id, step, elapsed(), weights_path, stopped)
 
-
-def load_exported(path: str | Path, *, device: torch.device | str = "cpu") -> Generator:
-    from reconstruction_pipeline.zoo.checkpoint import load_weights
-
-    return load_weights(path, device=device)

@@ -84,6 +84,8 @@ def test_parse_spec() -> None:
     ("mod:make", "no '='"),
     ("=mod:make", "bad generator id"),
     ("a b=mod:make", "bad generator id"),
+    ("PLACEBO=mod:make", "bad generator id"),       # the contract reserves it for the placebo row
+    ("cafe=mod:make", "outside 0-9a-f"),            # would collide with hex image names after all the work
     ("g=mod", "no ':factory'"),
     ("g=mod-x:make", "bad module name"),
     ("g=mod:ma ke", "bad factory name"),
