@@ -67,7 +67,7 @@ from typing import Any
 
 from otree.api import BaseConstants, BaseGroup, BasePlayer, BaseSubsession, ExtraModel, Page, models
 
-from contracts.responses import PLACEBO, RESPONSE_COLUMNS, make_response
+from contracts.responses import PLACEBO, RESPONSE_COLUMNS, is_correct, make_response
 from study_app import allocation, rounds, session_state, stimuli
 from study_app.rounds import AnswerError, Layout
 from study_app.session_state import SessionState, TrialRow
@@ -230,8 +230,8 @@ def _one_group_per_player(subsession: Subsession, players: list[Player]) -> None
 
 def vars_for_admin_report(subsession: Subsession) -> dict[str, Any]:
     session = subsession.session
-    cfg = study_settings(session.config)
     st = session_state.get(session.code) or _rebuild_state(session)
+    cfg = st.settings
     practice = set(st.practice_targets)
     votes = [v for i, v in enumerate(st.votes) if i not in practice]  # practice targets get no votes
     reached = sum(1 for v in votes if v >= cfg.votes_per_target)
@@ -276,10 +276,12 @@ def _rebuild_state(session: Any) -> SessionState:
                        answered=choice is not None,
                        last_time=max(t for t in (served, shown, answered) if t is not None))
               for code, phase, target, placebo, choice, served, shown, answered in rows)
-    votes, holds = session_state.derive_allocation(len(study.target_ids), trials, main_phase=MAIN)
+    votes, holds = session_state.derive_allocation(len(study.target_ids), trials)
+    settings = study_settings(session.config)
     return session_state.put(SessionState(
-        code=session.code, config=dict(session.config), bundle=v["study_bundle"], fingerprint=v["study_fingerprint"],
-        practice_targets=list(v["practice_targets"]), votes=votes, holds=holds))
+        code=session.code, settings=settings, base_url=stimuli.base_url(settings.stimulus_base_url),
+        bundle=v["study_bundle"], fingerprint=v["study_fingerprint"], practice_targets=list(v["practice_targets"]),
+        votes=votes, holds=holds))
 
 
 def _study(player: Player) -> Study:
@@ -288,8 +290,8 @@ def _study(player: Player) -> Study:
 
 
 def _n_rounds(player: Player, phase: str) -> int:
-    cfg = _state(player).config
-    return int(cfg["practice_rounds"] if phase == PRACTICE else cfg["rounds"])
+    settings = _state(player).settings
+    return settings.practice_rounds if phase == PRACTICE else settings.rounds
 
 
 def _done(player: Player, phase: str) -> int:
@@ -321,13 +323,12 @@ def _serve(player: Player, study: Study, phase: str, round_number: int, now: flo
         pool = [t for t in practice_pool if t not in seen]
         target = rng.choice(pool) if pool else None
     else:
-        cfg = st.config
+        mode = st.settings.allocation
         placebo = round_number in _ints(player.placebo_rounds)
-        allocation.release_dropouts(st.holds, now=now, timeout_s=float(cfg["dropout_timeout_s"]))
+        allocation.release_dropouts(st.holds, now=now, timeout_s=st.settings.dropout_timeout_s)
         load = allocation.loads(st.votes, st.holds)
-        prefer = "most" if placebo and cfg["allocation"] == "balanced" else "least"
-        target = allocation.choose_target(load, exclude=seen | set(practice_pool), rng=rng,
-                                          mode=cfg["allocation"], prefer=prefer)
+        prefer = "most" if placebo and mode == "balanced" else "least"
+        target = allocation.choose_target(load, exclude=seen | set(practice_pool), rng=rng, mode=mode, prefer=prefer)
     if target is None:  # prevented by the check at session creation
         raise StudyConfigError(f"no unseen target left for participant {participant.code} ({phase} round "
                                f"{round_number})")
@@ -378,9 +379,8 @@ def _urls(study: Study, base: str, trial: Trial) -> tuple[str, list[str]]:
     return target_url, images
 
 
-def state_message(player: Player, phase: str, *, now: float) -> dict[str, Any]:
+def state_message(player: Player, study: Study, phase: str, *, now: float) -> dict[str, Any]:
     """What the browser should show now: the current round (serving it if needed) or ``done``."""
-    study = _study(player)
     cur, nxt = _ensure_served(player, study, phase, now)
     if cur is None:
         return {"type": "done", "phase": phase}
@@ -388,7 +388,7 @@ def state_message(player: Player, phase: str, *, now: float) -> dict[str, Any]:
         cur.shown_at = now
     if phase == MAIN and player.field_maybe_none("started_rounds_at") is None:
         player.started_rounds_at = now
-    base = stimuli.base_url(_state(player).config.get("stimulus_base_url"))
+    base = _state(player).base_url
     target, images = _urls(study, base, cur)
     preload: list[str] = []
     if nxt is not None:
@@ -409,9 +409,9 @@ def _find_answered_trial(player: Player, phase: str, round_number: object) -> Tr
     return None
 
 
-def answer_message(player: Player, phase: str, data: dict[str, Any], *, now: float) -> dict[str, Any]:
+def answer_message(player: Player, study: Study, phase: str, data: dict[str, Any], *, now: float
+                   ) -> dict[str, Any]:
     """Validate and store an answer (idempotently), then return the ack with the next state."""
-    study = _study(player)
     choice = rounds.parse_choice(data.get("choice"), study.n_slots)
     response_ms = rounds.parse_response_ms(data.get("response_ms"))
     round_number, token = data.get("round"), data.get("token")
@@ -435,9 +435,10 @@ def answer_message(player: Player, phase: str, data: dict[str, Any], *, now: flo
     reply: dict[str, Any] = {"type": "ack", "round": trial.round_number, "duplicate": not is_new}
     if phase == PRACTICE:
         source = PLACEBO if trial.is_placebo else trial.true_generator
-        reply["feedback"] = {"correct": trial.chosen_generator == source,
+        reply["feedback"] = {"correct": is_correct(chosen_generator=trial.chosen_generator,
+                                                   true_generator=trial.true_generator, is_placebo=trial.is_placebo),
                              "correct_slots": [i + 1 for i, c in enumerate(layout.cells) if c.row == source]}
-    reply["state"] = state_message(player, phase, now=now)
+    reply["state"] = state_message(player, study, phase, now=now)
     return reply
 
 
@@ -454,15 +455,17 @@ def handle_live(player: Player, data: Any, phase: str, *, now: float | None = No
 
 
 def _handle_live(player: Player, data: Any, phase: str, *, now: float) -> dict[str, Any]:
+    study = _study(player)
     if not isinstance(data, dict) or data.get("type") not in ("state", "answer"):
         return {"type": "error", "code": "bad_message", "message": "expected {type: state|answer, ...}",
-                "state": state_message(player, phase, now=now)}
+                "state": state_message(player, study, phase, now=now)}
     if data["type"] == "state":
-        return state_message(player, phase, now=now)
+        return state_message(player, study, phase, now=now)
     try:
-        return answer_message(player, phase, data, now=now)
+        return answer_message(player, study, phase, data, now=now)
     except AnswerError as e:
-        return {"type": "error", "code": e.code, "message": str(e), "state": state_message(player, phase, now=now)}
+        return {"type": "error", "code": e.code, "message": str(e),
+                "state": state_message(player, study, phase, now=now)}
 
 
 def _committed(player: Player, reply: dict[str, Any]) -> dict[int, dict[str, Any]]:

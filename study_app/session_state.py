@@ -16,17 +16,21 @@ session is deleted.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from study_app import allocation
+
+if TYPE_CHECKING:
+    from study_app import StudySettings
 
 
 @dataclass
 class SessionState:
     code: str
-    config: Mapping[str, Any]              # session.config, fixed when the session was created
+    settings: StudySettings                # the session config, checked when the session was created
+    base_url: str                          # where browsers fetch the images
     bundle: str                            # absolute bundle path (session vars)
     fingerprint: str
     practice_targets: list[int]
@@ -45,8 +49,7 @@ class TrialRow:
     last_time: float                       # the latest of its served/shown/answered times
 
 
-def derive_allocation(n_targets: int, trials: Iterable[TrialRow], *, main_phase: str = "main"
-                      ) -> tuple[list[int], allocation.Holds]:
+def derive_allocation(n_targets: int, trials: Iterable[TrialRow]) -> tuple[list[int], allocation.Holds]:
     """Votes per target and holds (participant -> [unanswered target indices, last active]) from served trials.
 
     A participant's last activity is the latest time of any of their trials, so a participant who had dropped out
@@ -57,7 +60,7 @@ def derive_allocation(n_targets: int, trials: Iterable[TrialRow], *, main_phase:
     last: dict[str, float] = {}
     for t in trials:
         last[t.participant_code] = max(last.get(t.participant_code, t.last_time), t.last_time)
-        if t.phase != main_phase or t.is_placebo:
+        if t.phase != "main" or t.is_placebo:
             continue
         if t.answered:
             votes[t.target_index] += 1
