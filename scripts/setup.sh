@@ -15,15 +15,30 @@ system=0
 for a in "$@"; do [ "$a" = "--system" ] && system=1; done
 mkdir -p .setup-stamps
 
-need() {  # need NAME FILES... : true when the stamp for NAME differs from the hash of FILES
-  local name=$1; shift
+need() {  # need NAME VENV FILES... : true when VENV is missing or the stamp for NAME differs from the hash of FILES
+  local name=$1 venv=$2; shift 2
   local h; h=$(cat "$@" scripts/setup.sh | sha256sum | cut -c1-16)
-  [ "$(cat ".setup-stamps/$name" 2>/dev/null)" != "$h" ] && echo "$h" > ".setup-stamps/$name.new"
+  echo "$h" > ".setup-stamps/$name.new"
+  [ ! -x "$venv/bin/python" ] || [ "$(cat ".setup-stamps/$name" 2>/dev/null)" != "$h" ]
 }
 done_stamp() { mv ".setup-stamps/$1.new" ".setup-stamps/$1"; }
 
+if [ "$system" = 1 ]; then
+  missing=()
+  command -v chromium >/dev/null || missing+=(chromium)
+  command -v pg_ctlcluster >/dev/null || [ -x /usr/lib/postgresql/15/bin/postgres ] || missing+=(postgresql)
+  command -v nginx >/dev/null || missing+=(nginx-light)
+  "$PY" -c 'import ensurepip' 2>/dev/null || missing+=(python3-venv)  # Debian's python3 lacks venv without it
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "setup: installing Debian packages: ${missing[*]}"
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+fi
+
 if [ "$what" = study ] || [ "$what" = all ]; then
-  if need study requirements.txt requirements-test.txt; then
+  if need study .venv requirements.txt requirements-test.txt; then
     echo "setup: installing the study/analysis environment (.venv) ..."
     [ -x .venv/bin/python ] || "$PY" -m venv .venv
     pip_quiet .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt -r requirements-test.txt
@@ -32,7 +47,7 @@ if [ "$what" = study ] || [ "$what" = all ]; then
   fi
 fi
 if [ "$what" = pipeline ] || [ "$what" = all ]; then
-  if need pipeline requirements-pipeline.txt requirements-test.txt; then
+  if need pipeline .venv-pipeline requirements-pipeline.txt requirements-test.txt; then
     echo "setup: installing the pipeline environment (.venv-pipeline; torch installs from local disk, ~2-5 min) ..."
     [ -x .venv-pipeline/bin/python ] || "$PY" -m venv .venv-pipeline
     pip_quiet .venv-pipeline/bin/python -m pip install -q --disable-pip-version-check -r requirements-pipeline.txt \
@@ -48,15 +63,3 @@ for v in .venv .venv-pipeline; do
     echo "$PWD" > "$site/deepfake_attribution_study.pth"
   fi
 done
-if [ "$system" = 1 ]; then
-  missing=()
-  command -v chromium >/dev/null || missing+=(chromium)
-  command -v pg_ctlcluster >/dev/null || [ -x /usr/lib/postgresql/15/bin/postgres ] || missing+=(postgresql)
-  command -v nginx >/dev/null || missing+=(nginx-light)
-  if [ ${#missing[@]} -gt 0 ]; then
-    echo "setup: installing Debian packages: ${missing[*]}"
-    SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  fi
-fi
