@@ -11,7 +11,7 @@ from typing import Any
 from contracts.bundle import Bundle
 from contracts.responses import Response, parse_responses
 from deploy.local import (REPO, Nginx, OTreeServer, create_session, export_custom, production_env,
-                          session_participants)
+                          start_urls)
 
 APP = "study_app"
 STIMULI_PREFIX = "/stimuli/"
@@ -31,8 +31,7 @@ class LiveStudy:
         """Create an ``attribution_study`` session on the fixture bundle; returns its code and start URLs."""
         fields = {"bundle": str(self.bundle.root), **config}
         s = create_session(self.server, config="attribution_study", participants=participants, modified=fields)
-        codes = [p["code"] for p in session_participants(self.server, s["code"])]
-        return s["code"], [f"{self.url}/InitializeParticipant/{c}" for c in codes]
+        return s["code"], start_urls(self.server, s["code"], base_url=self.url)
 
     def responses(self, session_code: str | None = None) -> list[Response]:
         text = export_custom(self.server, app=APP, session_code=session_code)

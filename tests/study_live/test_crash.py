@@ -19,7 +19,7 @@ from bench.study_clients import LiveParticipant
 from contracts.bundle import Bundle
 from contracts.responses import parse_responses
 from deploy.local import (REPO, OTreeServer, Postgres, create_session, export_custom, production_env,
-                          session_participants)
+                          session_participants, start_urls)
 from tests.study_live.live import ImageIndex
 
 pytestmark = [pytest.mark.postgres]
@@ -149,8 +149,7 @@ def test_balanced_allocation_counts_answers_given_before_a_restart(postgres: Pos
     try:
         session = create_session(server, config="attribution_study", participants=2,
                                  modified={"bundle": str(bundle.root), "rounds": ROUNDS, "practice_rounds": 0})
-        first, second = [f"{server.url}/InitializeParticipant/{p['code']}"
-                         for p in session_participants(server, session["code"])]
+        first, second = start_urls(server, session["code"])
 
         async def play(start: str) -> None:
             async with aiohttp.ClientSession() as http:
@@ -166,7 +165,7 @@ def test_balanced_allocation_counts_answers_given_before_a_restart(postgres: Pos
             server.start()
             pool.submit(asyncio.run, play(second)).result()
         rows = parse_responses(export_custom(server, app="study_app", session_code=session["code"]))
-        voted = {}
+        voted: dict[str, set[str]] = {}
         for r in rows:
             if not r.is_placebo:
                 voted.setdefault(r.participant_code, set()).add(r.target_id)
