@@ -4,8 +4,9 @@
   consent and instruction pages like a browser (form POSTs), then answers rounds over oTree's ``/live`` websocket.
 * :class:`BaselineParticipant` plays bench/baseline_app: one page per round, the choice POSTed as a form field.
 
-Both can fetch each round's images (as a browser would) and report the latency of every answer: from sending it
-to the server's reply (live: the ack; baseline: the next page after the redirect).
+Both fetch each round's images as a browser would and count image requests that fail (``timing``); an answer
+returns when the server has replied (live: the ack; baseline: the next page after the redirect), so the caller
+times it.
 """
 
 from __future__ import annotations
@@ -14,8 +15,7 @@ import asyncio
 import html
 import json
 import re
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin
 
@@ -43,19 +43,26 @@ async def _page_text(r: aiohttp.ClientResponse) -> str:
 
 @dataclass
 class Timing:
-    answers: list[float] = field(default_factory=list)   # seconds per answer (send -> reply)
-    images: int = 0
-    errors: int = 0
-    reconnects: int = 0
+    image_errors: int = 0    # image requests answered with anything but 200
+    reconnects: int = 0      # websockets reopened (live participants)
+
+
+async def _fetch_images(http: aiohttp.ClientSession, page_url: str, urls: list[str], timing: Timing) -> None:
+    """GET images as a browser would: distinct URLs, concurrently, relative to the page."""
+    async def get(url: str) -> None:
+        async with http.get(urljoin(page_url, url)) as r:
+            await r.read()
+            if r.status != 200:
+                timing.image_errors += 1
+    await asyncio.gather(*(get(u) for u in dict.fromkeys(urls)))
 
 
 class LiveParticipant:
     """One participant of the live-method study app."""
 
-    def __init__(self, http: aiohttp.ClientSession, start_url: str, *, image_base: str | None = None) -> None:
+    def __init__(self, http: aiohttp.ClientSession, start_url: str) -> None:
         self.http = http
         self.start_url = start_url
-        self.image_base = image_base    # fetch images from here instead of the URLs' own origin
         self.page_url = ""
         self.socket_path = ""
         self.ws: aiohttp.ClientWebSocketResponse | None = None
@@ -158,25 +165,14 @@ class LiveParticipant:
 
     async def answer(self, shown: dict[str, Any], choice: int, response_ms: float = 1500.0, *,
                      reconnect: bool = False) -> dict[str, Any]:
-        t0 = time.perf_counter()
         reply = await self.send({"type": "answer", "round": shown["round"], "token": shown["token"],
                                  "choice": choice, "response_ms": response_ms}, reconnect=reconnect)
-        self.timing.answers.append(time.perf_counter() - t0)
         if reply.get("type") != "ack":
             raise ProtocolError(f"answer to round {shown['round']} rejected: {reply}")
         return reply
 
     async def fetch_images(self, urls: list[str]) -> None:
-        """GET images as a browser would (distinct URLs, concurrently)."""
-        await asyncio.gather(*(self._get(u) for u in dict.fromkeys(urls)))
-
-    async def _get(self, url: str) -> None:
-        full = urljoin(self.image_base or self.page_url, url)
-        async with self.http.get(full) as r:
-            await r.read()
-            if r.status != 200:
-                self.timing.errors += 1
-        self.timing.images += 1
+        await _fetch_images(self.http, self.page_url, urls, self.timing)
 
 
 class BaselineParticipant:
@@ -198,22 +194,9 @@ class BaselineParticipant:
         self.page_url = str(r.url)
         self.images = _IMG_SRC.findall(text)
 
-    @property
-    def round_number(self) -> int:
-        return int(self.page_url.rstrip("/").split("/")[-1])
-
     async def answer(self, choice: int, response_ms: float = 1500.0) -> None:
-        t0 = time.perf_counter()
         async with self.http.post(self.page_url, data={"choice": str(choice), "response_ms": str(response_ms)}) as r:
             await self._page(r)
-        self.timing.answers.append(time.perf_counter() - t0)
 
     async def fetch_images(self) -> None:
-        await asyncio.gather(*(self._get(u) for u in dict.fromkeys(self.images)))
-
-    async def _get(self, url: str) -> None:
-        async with self.http.get(urljoin(self.page_url, url)) as r:
-            await r.read()
-            if r.status != 200:
-                self.timing.errors += 1
-        self.timing.images += 1
+        await _fetch_images(self.http, self.page_url, self.images, self.timing)

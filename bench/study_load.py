@@ -32,14 +32,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import aiohttp
 
 from bench.study_clients import BaselineParticipant, LiveParticipant
 from contracts.bundle import Bundle
 from deploy.local import (REPO, Nginx, OTreeServer, Postgres, create_session, production_env,
-                          session_participants)
+                          start_urls)
 from tests.helpers import make_bundle
 
 BASELINE_DIR = REPO / "bench" / "baseline_app"
@@ -129,7 +128,7 @@ def project_view(design_app: str, bundle: Bundle, into: Path) -> Path:
     return into
 
 
-def server_for(app: str, view: Path, *, database_url: str, bundle: Bundle, rounds: int, log: Path) -> OTreeServer:
+def server_for(view: Path, *, database_url: str, bundle: Bundle, rounds: int, log: Path) -> OTreeServer:
     extra = {"STIMULUS_BASE_URL": STATIC_PREFIX, "BASELINE_BUNDLE": str(bundle.root),
              "BASELINE_ROUNDS": str(rounds)}
     env = production_env(database_url=database_url, rest_key=secrets.token_hex(12), extra=extra)
@@ -156,7 +155,7 @@ class Clock:
         self.stop = False
         self.entered = 0
         self.go = asyncio.Event()   # everybody has entered: start answering
-        self.participants: list[LiveParticipant] = []
+        self.participants: list[LiveParticipant | BaselineParticipant] = []
 
 
 async def _paced(clock: Clock, rng: random.Random, think: tuple[float, float], *, more: Callable[[], bool],
@@ -207,6 +206,7 @@ async def live_participant(http: aiohttp.ClientSession, url: str, clock: Clock, 
 async def baseline_participant(http: aiohttp.ClientSession, url: str, clock: Clock, rng: random.Random,
                                think: tuple[float, float], gate: asyncio.Semaphore) -> None:
     p = BaselineParticipant(http, url)
+    clock.participants.append(p)
     async with gate:
         await p.enter()
         await p.fetch_images()
@@ -214,7 +214,7 @@ async def baseline_participant(http: aiohttp.ClientSession, url: str, clock: Clo
                  answer=lambda: p.answer(rng.randint(1, 9), response_ms=1000.0), after=p.fetch_images)
 
 
-async def run_load(design: Design, base_url: str, starts: list[str], *, scales: list[float],
+async def run_load(design: Design, starts: list[str], *, scales: list[float],
                    level_s: float, warmup_s: float, think: tuple[float, float], seed: int,
                    progress: bool) -> list[Level]:
     clock = Clock()
@@ -259,7 +259,8 @@ async def run_load(design: Design, base_url: str, starts: list[str], *, scales: 
                 print(f"  {design.name:16s} think x{scale:<5g} {level.rate:7.1f} answers/s  p50 "
                       f"{1000 * level.pct(0.5):7.1f} ms  p99 {1000 * level.pct(0.99):7.1f} ms  "
                       f"({level.answers} answers, {failed} participants failed, "
-                      f"{sum(x.timing.reconnects for x in clock.participants)} websocket reconnects)", flush=True)
+                      f"{sum(x.timing.reconnects for x in clock.participants)} websocket reconnects, "
+                      f"{sum(x.timing.image_errors for x in clock.participants)} failed image requests)", flush=True)
             if level.pct(0.99) > 2.0:   # past saturation: higher levels only queue more
                 break
         clock.stop = True
@@ -317,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
             if not args.skip_sqlite:
                 for app in dict.fromkeys(d.app for d in designs):
                     view = project_view(app, bundle, tmp / f"sqlite-{app}")
-                    with server_for(app, view, database_url="sqlite:///db.sqlite3", bundle=bundle,
+                    with server_for(view, database_url="sqlite:///db.sqlite3", bundle=bundle,
                                     rounds=args.rounds, log=tmp / f"sqlite-{app}.log") as srv:
                         sqlite_times[app], _ = create(srv, app, bundle, participants=args.create_participants,
                                                       rounds=args.rounds)
@@ -326,20 +327,19 @@ def main(argv: list[str] | None = None) -> int:
             for i, d in enumerate(designs):
                 view = project_view(d.app, bundle, tmp / f"pg-{i}")
                 db = pg.create_database(f"load{i}")
-                with server_for(d.app, view, database_url=db, bundle=bundle, rounds=args.rounds,
+                with server_for(view, database_url=db, bundle=bundle, rounds=args.rounds,
                                 log=tmp / f"pg-{i}.log") as srv:
                     create_s, code = create(srv, d.app, bundle, participants=args.create_participants,
                                             rounds=args.rounds)
                     print(f"  session creation, {d.app}, PostgreSQL, {args.create_participants} participants: "
                           f"{create_s:.2f} s", flush=True)
-                    codes = [x["code"] for x in session_participants(srv, code)][:args.participants]
                     nginx = Nginx(upstream_port=srv.port, static={STATIC_PREFIX: bundle.root / "images"},
                                   workers=1) if d.images == "nginx" else None
                     try:
                         base = nginx.start().url if nginx else srv.url
-                        starts = [f"{base}/InitializeParticipant/{c}" for c in codes]
+                        starts = start_urls(srv, code, base_url=base)[:args.participants]
                         levels = asyncio.run(run_load(
-                            d, base, starts, scales=scales, level_s=args.level_seconds,
+                            d, starts, scales=scales, level_s=args.level_seconds,
                             warmup_s=args.warmup_seconds, think=(args.think_min, args.think_max),
                             seed=args.seed, progress=True))
                     finally:

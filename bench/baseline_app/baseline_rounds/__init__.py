@@ -1,12 +1,13 @@
 """Page-per-round attribution rounds, written the way the oTree docs teach (the benchmark's baseline)."""
 
+import functools
 import json
 import os
 import random
 
 from otree.api import BaseConstants, BaseGroup, BasePlayer, BaseSubsession, Page, models
 
-from contracts.bundle import read_bundle
+from contracts.bundle import Bundle, read_bundle
 
 
 class C(BaseConstants):
@@ -32,12 +33,19 @@ class Player(BasePlayer):
     chosen_generator = models.StringField()
 
 
-def creating_session(subsession: Subsession) -> None:
-    bundle = read_bundle(subsession.session.config["bundle"])
-    rng = random.Random(subsession.session.code + str(subsession.round_number))
+@functools.lru_cache(maxsize=4)
+def _stimuli(path: str) -> tuple[Bundle, dict[str, dict[str, list[str]]]]:
+    """The bundle and its reconstruction image names by target and generator (read once, not once per round)."""
+    bundle = read_bundle(path)
     recs: dict[str, dict[str, list[str]]] = {}
     for r in bundle.reconstructions:
         recs.setdefault(r.target_id, {}).setdefault(r.generator, []).append(r.image.split("/")[-1])
+    return bundle, recs
+
+
+def creating_session(subsession: Subsession) -> None:
+    bundle, recs = _stimuli(subsession.session.config["bundle"])
+    rng = random.Random(subsession.session.code + str(subsession.round_number))
     for p in subsession.get_players():
         t = rng.choice(bundle.targets)
         gens = list(bundle.generator_ids)
