@@ -22,7 +22,7 @@ import numpy as np
 from scipy.stats import poisson
 
 
-def _extra_votes_needed(counts: np.ndarray, k: int, predicate: Any) -> int:
+def _extra_votes_needed(counts: np.ndarray, predicate: Any) -> int:
     """The fewest extra random votes V with ``predicate(V)`` true (monotone), by doubling then bisection."""
     if predicate(0):
         return 0
@@ -63,9 +63,9 @@ def coverage_projection(counts: np.ndarray, *, k: int, votes_per_participant: fl
 
     designs: dict[str, int] = {"balanced": int(short.sum())}
     if t:
-        designs["random_p50"] = _extra_votes_needed(counts, k, lambda v: p_all(v) >= 0.5)
-        designs["random_p95"] = _extra_votes_needed(counts, k, lambda v: p_all(v) >= 0.95)
-        designs["random_expected_short_below_1"] = _extra_votes_needed(counts, k, lambda v: expected_short(v) < 1.0)
+        designs["random_p50"] = _extra_votes_needed(counts, lambda v: p_all(v) >= 0.5)
+        designs["random_p95"] = _extra_votes_needed(counts, lambda v: p_all(v) >= 0.95)
+        designs["random_expected_short_below_1"] = _extra_votes_needed(counts, lambda v: expected_short(v) < 1.0)
     out: dict[str, Any] = {"k": int(k), "targets": int(t), "targets_below_k": int((short > 0).sum()),
                            "votes_per_participant": votes_per_participant, "keep_rate": keep_rate, "designs": []}
     for name, votes in designs.items():

@@ -12,6 +12,8 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from analysis.algorithm import confusion_wide
+
 DPI = 100
 
 
@@ -52,10 +54,8 @@ def participant_accuracy(participants: pd.DataFrame, *, placebo_threshold: float
 def confusion_matrix(tidy: pd.DataFrame, generators: Sequence[str], *, title: str, xlabel: str) -> bytes:
     """Row-normalised confusion matrix (true generator x chosen/attributed), counts and shares in the cells."""
     gens = list(generators)
-    share = tidy.pivot(index="true_generator", columns="predicted_generator", values="row_share") \
-        .reindex(index=gens, columns=gens).to_numpy(dtype=float)
-    count = tidy.pivot(index="true_generator", columns="predicted_generator", values="count") \
-        .reindex(index=gens, columns=gens).to_numpy(dtype=float)
+    share = confusion_wide(tidy, "row_share").reindex(index=gens, columns=gens).to_numpy(dtype=float)
+    count = confusion_wide(tidy, "count").reindex(index=gens, columns=gens).to_numpy(dtype=float)
     fig = Figure(figsize=(1.0 * len(gens) + 2.0, 0.85 * len(gens) + 1.4), layout="constrained")
     ax = fig.subplots()
     ax.imshow(np.nan_to_num(share), cmap="Blues", vmin=0, vmax=1)

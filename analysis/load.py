@@ -60,7 +60,7 @@ def load(bundle: Bundle | str | Path, responses: Sequence[Response] | str | Path
         rows = list(responses)
     check_against_bundle(rows, b, source)
     reconstructions = reconstructions_frame(b)
-    targets = targets_frame(b, reconstructions)
+    targets = targets_frame(b)
     return Study(
         responses=responses_frame(rows, dict(zip(targets["target_id"], targets["true_generator"]))),
         targets=targets,
@@ -85,7 +85,7 @@ def reconstructions_frame(bundle: Bundle) -> pd.DataFrame:
     })
 
 
-def targets_frame(bundle: Bundle, reconstructions: pd.DataFrame) -> pd.DataFrame:
+def targets_frame(bundle: Bundle) -> pd.DataFrame:
     """Targets with the algorithm's attribution from the bundle's distances (``Bundle.algorithm_attribution``)."""
     attribution = bundle.algorithm_attribution()
     frame = pd.DataFrame({

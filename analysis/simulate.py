@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from contracts.bundle import (IMAGES_DIR, GeneratorInfo, Manifest, Reconstruction, ReconstructionConfig, Target,
-                              content_name, write_bundle)
+                              attribute, content_name, write_bundle)
 from contracts.responses import PLACEBO, Response, make_response, write_responses
 
 PAPER_GENERATORS: tuple[str, ...] = ("progan", "stylegan", "stylegan2")
@@ -90,12 +90,7 @@ def simulate_study(*, n_targets: int = 60, generators: tuple[str, ...] = PAPER_G
                 else:
                     base = 0.08
                 recs.append(Reconstruction(tid, g, a, float(base + 0.02 * rng.random()), image()))
-    algo = {t.target_id: t.true_generator for t in targets}
-    best: dict[tuple[str, str], float] = {}
-    for r in recs:
-        best[(r.target_id, r.generator)] = min(best.get((r.target_id, r.generator), np.inf), r.distance)
-    for t in targets:
-        algo[t.target_id] = min(sorted(gens), key=lambda g: best[(t.target_id, g)])
+    algo = attribute((r.target_id, r.generator, r.distance) for r in recs)
 
     responses, skill, sloppy = simulate_responses(
         targets, algo, attempts=attempts, rng=rng, n_participants=n_participants, rounds=rounds,

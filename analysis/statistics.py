@@ -19,14 +19,8 @@ def wilson_interval(k: int, n: int, *, alpha: float = 0.05) -> tuple[float, floa
     """Wilson score interval for ``k`` successes of ``n``; ``(nan, nan)`` when ``n == 0``."""
     if n < 0 or k < 0 or k > n:
         raise ValueError(f"need 0 <= k <= n, got k={k}, n={n}")
-    if n == 0:
-        return (math.nan, math.nan)
-    z = NormalDist().inv_cdf(1 - alpha / 2)
-    p = k / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    lo, hi = wilson_arrays(np.array(k), np.array(n), alpha=alpha)
+    return (float(lo), float(hi))
 
 
 def proportion(name: str, k: int, n: int, *, alpha: float = 0.05) -> dict[str, Any]:

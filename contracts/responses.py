@@ -172,9 +172,8 @@ def check_against_bundle(responses: Sequence[Response], bundle: Bundle, path: st
     truth = {t.target_id: t.true_generator for t in bundle.targets}
     gens = set(bundle.generator_ids)
     for i, r in enumerate(responses):
-        where = f"response {i + 1} (participant {r.participant_code}, round {r.round_number})"
-        if r.line is not None:
-            where = f"line {r.line} (participant {r.participant_code}, round {r.round_number})"
+        where = (f"line {r.line}" if r.line is not None else f"response {i + 1}") + \
+            f" (participant {r.participant_code}, round {r.round_number})"
         if r.target_id not in truth:
             raise ContractError(path, f"{where}: unknown target_id {r.target_id!r}: not in {bundle.root} "
                                       "(is this export from a study that served a different bundle?)")
