@@ -29,6 +29,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from deploy.launcher import stop_group
 from deploy.nginx import render as render_nginx
 
 REPO = Path(__file__).resolve().parent.parent
@@ -310,12 +311,7 @@ class Nginx:
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+            stop_group(self.proc)
         self.proc = None
         shutil.rmtree(self.prefix, ignore_errors=True)
 
