@@ -3,8 +3,9 @@
 Everything is read through :mod:`contracts` (``read_bundle``, ``read_responses``, ``check_against_bundle``); this
 module only reshapes the validated objects into three tidy tables:
 
-- ``responses``: one row per answered round, with the target's ``true_generator`` joined on;
-- ``targets``: one row per bundle target with the algorithm's attribution (contract tie rule) and its correctness;
+- ``responses``: one row per answered round, with the target's ``true_generator`` and ``condition`` joined on;
+- ``targets``: one row per bundle target with its ``condition`` and ``source_target`` (shared/design/conditions.md;
+  a version-1 bundle: ``clean``, its own id) and the algorithm's attribution (contract tie rule) and correctness;
 - ``reconstructions``: one row per (target, generator, attempt) with its final distance.
 """
 
@@ -22,7 +23,7 @@ from contracts.responses import Response, check_against_bundle, read_responses
 
 RESPONSE_FRAME_COLUMNS: tuple[str, ...] = (
     "participant_code", "participant_label", "round_number", "target_id", "true_generator", "is_placebo",
-    "chosen_generator", "chosen_attempt", "correct", "response_ms",
+    "chosen_generator", "chosen_attempt", "correct", "response_ms", "condition",
 )
 
 
@@ -40,6 +41,7 @@ class Study:
     responses_source: str
     bundle_software: str
     bundle_created_at: str
+    conditions: tuple[str, ...] = ("clean",)   # the manifest's condition names, in build order
 
 
 def load(bundle: Bundle | str | Path, responses: Sequence[Response] | str | Path, *,
@@ -62,7 +64,8 @@ def load(bundle: Bundle | str | Path, responses: Sequence[Response] | str | Path
     reconstructions = reconstructions_frame(b)
     targets = targets_frame(b)
     return Study(
-        responses=responses_frame(rows, dict(zip(targets["target_id"], targets["true_generator"]))),
+        responses=responses_frame(rows, dict(zip(targets["target_id"], targets["true_generator"])),
+                                  dict(zip(targets["target_id"], targets["condition"]))),
         targets=targets,
         reconstructions=reconstructions,
         generators=tuple(sorted(b.generator_ids)),
@@ -72,6 +75,7 @@ def load(bundle: Bundle | str | Path, responses: Sequence[Response] | str | Path
         responses_source=source,
         bundle_software=b.manifest.software,
         bundle_created_at=b.manifest.created_at,
+        conditions=tuple(c.name for c in b.manifest.conditions),
     )
 
 
@@ -91,14 +95,18 @@ def targets_frame(bundle: Bundle) -> pd.DataFrame:
     frame = pd.DataFrame({
         "target_id": [t.target_id for t in bundle.targets],
         "true_generator": [t.true_generator for t in bundle.targets],
+        "condition": [t.condition for t in bundle.targets],
+        "source_target": [t.source_target for t in bundle.targets],
     })
     frame["algo_generator"] = frame["target_id"].map(attribution)
     frame["algo_correct"] = frame["algo_generator"] == frame["true_generator"]
     return frame
 
 
-def responses_frame(rows: Sequence[Response], truth: dict[str, str]) -> pd.DataFrame:
-    """One row per answered round. ``chosen_attempt`` is -1 where the PLACEBO row was chosen."""
+def responses_frame(rows: Sequence[Response], truth: dict[str, str], condition: dict[str, str] | None = None
+                    ) -> pd.DataFrame:
+    """One row per answered round. ``chosen_attempt`` is -1 where the PLACEBO row was chosen. ``condition`` is the
+    bundle's (target_id -> condition; the export's own column has been checked against it); default: each row's."""
     frame = pd.DataFrame({
         "participant_code": [r.participant_code for r in rows],
         "participant_label": [r.participant_label for r in rows],
@@ -112,4 +120,6 @@ def responses_frame(rows: Sequence[Response], truth: dict[str, str]) -> pd.DataF
         "response_ms": np.fromiter((r.response_ms for r in rows), dtype=np.float64, count=len(rows)),
     })
     frame["true_generator"] = frame["target_id"].map(truth)
+    frame["condition"] = (frame["target_id"].map(condition) if condition is not None
+                          else pd.Series([r.condition for r in rows], dtype=object))
     return frame.loc[:, list(RESPONSE_FRAME_COLUMNS)]

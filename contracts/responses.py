@@ -1,7 +1,10 @@
 """The responses export: one CSV row per answered (non-practice) round. Written by the study app, read by the analysis.
 
 Columns (shared/design/contracts.md): participant_code, participant_label, round_number, target_id, is_placebo,
-row_order, chosen_generator, chosen_attempt, correct, response_ms. Extra columns are allowed and preserved.
+row_order, chosen_generator, chosen_attempt, correct, response_ms, and (shared/design/conditions.md) ``condition``:
+the target's condition, copied from the bundle. An export without ``condition`` (version 1) reads as all-clean.
+The bundle is the truth: :func:`check_against_bundle` refuses an export whose condition disagrees with it.
+Extra columns are allowed and preserved.
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ ROW_SEPARATOR = "|"
 RESPONSE_COLUMNS: tuple[str, ...] = (
     "participant_code", "participant_label", "round_number", "target_id", "is_placebo", "row_order",
     "chosen_generator", "chosen_attempt", "correct", "response_ms",
-)
+)  # required: a version-1 export has exactly these
+CONDITION_COLUMN = "condition"
+EXPORT_COLUMNS: tuple[str, ...] = (*RESPONSE_COLUMNS, CONDITION_COLUMN)  # what the study writes
 
 
 @dataclass(frozen=True)
@@ -40,14 +45,15 @@ class Response:
     response_ms: float
     extra: Mapping[str, str] = field(default_factory=dict)
     line: int | None = field(default=None, compare=False)  # line in the export it was read from, if any
+    condition: str = CLEAN    # the target's condition (a version-1 export has none: clean)
 
     def to_row(self) -> list[str]:
-        """The contract's columns, in order, as strings (what the export writes)."""
+        """:data:`EXPORT_COLUMNS`, in order, as strings (what the export writes)."""
         return [
             self.participant_code, self.participant_label, str(self.round_number), self.target_id,
             "1" if self.is_placebo else "0", ROW_SEPARATOR.join(self.row_order), self.chosen_generator,
             "" if self.chosen_attempt is None else str(self.chosen_attempt), "1" if self.correct else "0",
-            _format_ms(self.response_ms),
+            _format_ms(self.response_ms), self.condition,
         ]
 
 
@@ -58,13 +64,14 @@ def is_correct(*, chosen_generator: str, true_generator: str, is_placebo: bool) 
 
 def make_response(*, participant_code: str, participant_label: str, round_number: int, target_id: str,
                   true_generator: str, row_order: Sequence[str], chosen_generator: str, chosen_attempt: int | None,
-                  response_ms: float) -> Response:
-    """Build a response row, deriving ``is_placebo`` and ``correct`` from the row order and the truth."""
+                  response_ms: float, condition: str = CLEAN) -> Response:
+    """Build a response row, deriving ``is_placebo`` and ``correct`` from the row order and the truth.
+    ``condition`` is the target's condition in the bundle (conditions.md)."""
     placebo = PLACEBO in row_order
     return Response(participant_code, participant_label or "", round_number, target_id, placebo, tuple(row_order),
                     chosen_generator, None if chosen_generator == PLACEBO else chosen_attempt,
                     is_correct(chosen_generator=chosen_generator, true_generator=true_generator, is_placebo=placebo),
-                    response_ms)
+                    response_ms, condition=condition)
 
 
 def _format_ms(ms: float) -> str:
@@ -74,7 +81,7 @@ def _format_ms(ms: float) -> str:
 def responses_csv(responses: Iterable[Response]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(RESPONSE_COLUMNS)
+    w.writerow(EXPORT_COLUMNS)
     for r in responses:
         w.writerow(r.to_row())
     return buf.getvalue()
@@ -159,9 +166,14 @@ def _parse_row(path: str | Path, line: int, row: Mapping[str, str]) -> Response:
         raise fail(f"response_ms must be a number, got {row['response_ms']!r}") from None
     if not math.isfinite(ms) or ms < 0:
         raise fail(f"response_ms must be a non-negative number, got {row['response_ms']!r}")
-    extra = {k: v for k, v in row.items() if k not in RESPONSE_COLUMNS}
+    condition = CLEAN
+    if CONDITION_COLUMN in row:
+        condition = row[CONDITION_COLUMN].strip()
+        if not condition:
+            raise fail(f"empty {CONDITION_COLUMN} (the target's condition in the bundle, e.g. {CLEAN})")
+    extra = {k: v for k, v in row.items() if k not in EXPORT_COLUMNS}
     return Response(code, row["participant_label"], round_number, target, placebo, order, chosen, attempt, correct,
-                    ms, extra, line)
+                    ms, extra, line, condition)
 
 
 def check_against_bundle(responses: Sequence[Response], bundle: Bundle, path: str | Path = "<responses>") -> None:
@@ -170,6 +182,7 @@ def check_against_bundle(responses: Sequence[Response], bundle: Bundle, path: st
     A mismatch almost always means the export comes from a study that served another bundle.
     """
     truth = {t.target_id: t.true_generator for t in bundle.targets}
+    condition = target_conditions(bundle)
     gens = set(bundle.generator_ids)
     for i, r in enumerate(responses):
         where = (f"line {r.line}" if r.line is not None else f"response {i + 1}") + \
@@ -189,3 +202,8 @@ def check_against_bundle(responses: Sequence[Response], bundle: Bundle, path: st
         if expected != r.correct:
             raise ContractError(path, f"{where}: correct={int(r.correct)} disagrees with the bundle's true generator "
                                       f"{truth[r.target_id]!r} (export from a different bundle?)")
+        if r.condition != condition[r.target_id]:
+            raise ContractError(path, f"{where}: condition {r.condition!r} disagrees with the bundle, where target "
+                                      f"{r.target_id!r} is {condition[r.target_id]!r} (export from a different bundle"
+                                      + ("; a version-1 export, without a condition column, reads as clean)"
+                                         if r.condition == CLEAN else ")"))

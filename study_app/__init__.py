@@ -40,7 +40,13 @@ current round or any earlier round are looked up by (round, token). Refresh/back
 Storage: one ``Trial`` row (ExtraModel) per served round, created lazily when the round is served (the current
 round and the one after it, for preloading). The player holds counters and the ids of those two trials.
 Session vars (SESSION_FIELDS, written once at creation): ``study_bundle`` (absolute path), ``study_fingerprint``,
-``practice_targets`` (target indices reserved for practice: never used in real rounds of that session).
+``practice_targets`` (target indices reserved for practice: never used in real rounds of that session; clean
+targets only).
+
+Conditions (shared/design/conditions.md, study_app/conditions.py): with a version-2 bundle no participant is served
+two targets of one source target, a participant's real rounds are spread evenly over the conditions (counts within
+one), and practice uses clean targets; the export's ``condition`` column is the target's condition, stored on the
+Trial. No condition name or source id is ever sent to the browser.
 The allocation state (answers per target, and each participant's served-but-unanswered targets) is derived from
 the Trial rows and kept in the server process between messages (study_app/session_state.py); an answer writes
 only its own rows. PARTICIPANT_FIELDS: none (per-participant state is on the Player: small, no pickled blob).
@@ -67,8 +73,8 @@ from typing import Any
 
 from otree.api import BaseConstants, BaseGroup, BasePlayer, BaseSubsession, ExtraModel, Page, models
 
-from contracts.responses import PLACEBO, RESPONSE_COLUMNS, is_correct, make_response
-from study_app import allocation, rounds, session_state, stimuli
+from contracts.responses import EXPORT_COLUMNS, PLACEBO, is_correct, make_response
+from study_app import allocation, conditions, rounds, session_state, stimuli
 from study_app.rounds import AnswerError, Layout
 from study_app.session_state import SessionState, TrialRow
 from study_app.stimuli import Study, StudyConfigError
@@ -121,6 +127,7 @@ class Trial(ExtraModel):
     target_index = models.IntegerField()
     target_id = models.StringField()
     true_generator = models.StringField()
+    condition = models.StringField()       # the target's condition (bundle), copied into the export
     is_placebo = models.BooleanField()
     row_order = models.StringField()       # contract format: "|"-joined, PLACEBO for the copies row
     layout = models.StringField()          # Layout.encode(): slot -> "generator:attempt"
@@ -192,15 +199,21 @@ def creating_session(subsession: Subsession) -> None:
     cfg = study_settings(session.config)
     study = stimuli.load_study(cfg.bundle)
     n_targets = len(study.target_ids)
-    if cfg.rounds + cfg.practice_rounds > n_targets:
+    n_sources = len(study.source_members)
+    if cfg.rounds + cfg.practice_rounds > n_sources:
+        what = "targets" if n_sources == n_targets else "source targets (no participant sees two conditions of one)"
         raise StudyConfigError(f"{study.root}: {cfg.rounds} rounds + {cfg.practice_rounds} practice rounds need at "
-                               f"least that many targets; the bundle has {n_targets}")
+                               f"least that many {what}; the bundle has {n_sources}")
+    practice_pool = conditions.practice_pool(study.condition_of, study.clean_index)
+    if cfg.practice_rounds > len(practice_pool):
+        raise StudyConfigError(f"{study.root}: practice rounds use clean targets only and the bundle has "
+                               f"{len(practice_pool)}; set practice_rounds to at most that")
     if not (cfg.stimulus_base_url or stimuli.base_url() != stimuli.DEV_BASE_URL):
         stimuli.publish(study)  # development: serve the images from oTree's _static/stimuli/
     rng = random.Random(f"{session.code}|setup")
     session.study_bundle = str(study.root)
     session.study_fingerprint = study.fingerprint
-    session.practice_targets = sorted(rng.sample(range(n_targets), cfg.practice_rounds))
+    session.practice_targets = sorted(rng.sample(practice_pool, cfg.practice_rounds))
     players = subsession.get_players()
     for player in players:
         prng = random.Random(f"{session.code}|{player.participant.code}|placebo")
@@ -328,14 +341,18 @@ def _serve(player: Player, study: Study, phase: str, round_number: int, now: flo
         allocation.release_dropouts(st.holds, now=now, timeout_s=st.settings.dropout_timeout_s)
         load = allocation.loads(st.votes, st.holds)
         prefer = "most" if placebo and mode == "balanced" else "least"
-        target = allocation.choose_target(load, exclude=seen | set(practice_pool), rng=rng, mode=mode, prefer=prefer)
+        exclude = conditions.main_exclusions(
+            source_of=study.source_of, members=study.source_members, condition_of=study.condition_of,
+            n_conditions=len(study.conditions), seen=seen, reserved=practice_pool)
+        target = allocation.choose_target(load, exclude=exclude, rng=rng, mode=mode, prefer=prefer)
     if target is None:  # prevented by the check at session creation
         raise StudyConfigError(f"no unseen target left for participant {participant.code} ({phase} round "
                                f"{round_number})")
     layout = rounds.make_layout(study.generator_ids, study.attempts, placebo=placebo, rng=rng)
     trial = Trial.create(
         player=player, phase=phase, round_number=round_number, token=secrets.token_hex(8), target_index=target,
-        target_id=study.target_ids[target], true_generator=study.truth[target], is_placebo=placebo,
+        target_id=study.target_ids[target], true_generator=study.truth[target],
+        condition=study.conditions[study.condition_of[target]], is_placebo=placebo,
         row_order=layout.row_order_text(), layout=layout.encode(), served_at=now)
     player.seen = f"{player.seen},{target}" if player.seen else str(target)
     return trial  # type: ignore[no-any-return]
@@ -501,7 +518,7 @@ def live_rounds(player: Player, data: Any) -> dict[int, dict[str, Any]]:
 
 def custom_export(players: list[Player]) -> Iterator[list[Any]]:
     """The responses export (contracts.responses): one row per answered real round; practice excluded."""
-    yield list(RESPONSE_COLUMNS)
+    yield list(EXPORT_COLUMNS)
     by_id = {p.id: p for p in players}
     if not by_id:
         return
@@ -513,6 +530,7 @@ def custom_export(players: list[Player]) -> Iterator[list[Any]]:
             participant_code=participant.code, participant_label=participant.label or "", round_number=t.round_number,
             target_id=t.target_id, true_generator=t.true_generator, row_order=t.row_order.split("|"),
             chosen_generator=t.chosen_generator, chosen_attempt=t.chosen_attempt, response_ms=t.response_ms,
+            condition=t.condition,
         ).to_row()
 
 

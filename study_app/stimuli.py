@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from contracts.bundle import MANIFEST_FILE, Bundle, read_bundle
+from contracts.conditions import CLEAN
 from contracts.errors import ContractError
 
 DEV_STATIC_DIR = Path(__file__).resolve().parent.parent / "_static" / "stimuli"
@@ -38,10 +39,23 @@ class Study:
     all_images: tuple[Path, ...]                    # every display image, absolute
     labels: tuple[str, ...] = ()                    # generator labels (manifest)
     manifest_mtime_ns: int = 0                      # to notice a bundle rewritten under a running server
+    # conditions (shared/design/conditions.md; a version-1 bundle: one condition, clean, each target its own source)
+    conditions: tuple[str, ...] = (CLEAN,)          # condition names, in the manifest's order
+    condition_of: tuple[int, ...] = ()              # condition index per target index
+    source_ids: tuple[str, ...] = ()                # source_target ids, in order of first appearance
+    source_of: tuple[int, ...] = ()                 # source index per target index
+    source_members: tuple[tuple[int, ...], ...] = ()  # target indices per source index
 
     def secret_words(self) -> tuple[str, ...]:
-        """Strings that must never reach a participant's browser: generator ids and labels, target ids."""
-        return tuple(dict.fromkeys([*self.generator_ids, *(x for x in self.labels if x), *self.target_ids]))
+        """Strings that must never reach a participant's browser: generator ids and labels, target ids, condition
+        names and source target ids."""
+        return tuple(dict.fromkeys([*self.generator_ids, *(x for x in self.labels if x), *self.target_ids,
+                                    *self.conditions, *self.source_ids]))
+
+    @property
+    def clean_index(self) -> int | None:
+        """The index of the clean condition, None when the bundle has no clean targets."""
+        return self.conditions.index(CLEAN) if CLEAN in self.conditions else None
 
     @property
     def n_slots(self) -> int:
@@ -76,9 +90,20 @@ def load_study(path: str | Path) -> Study:
     images = tuple(sorted({root / t.image for t in bundle.targets} | {root / r.image for r in bundle.reconstructions}))
     fingerprint = (f"{bundle.manifest.created_at}|{len(bundle.targets)}|{len(bundle.reconstructions)}|"
                    f"{','.join(bundle.generator_ids)}")
+    conditions = tuple(c.name for c in bundle.manifest.conditions)
+    condition_index = {c: i for i, c in enumerate(conditions)}
+    source_index: dict[str, int] = {}
+    for t in bundle.targets:
+        source_index.setdefault(t.source_target, len(source_index))
+    source_of = tuple(source_index[t.source_target] for t in bundle.targets)
+    members: list[list[int]] = [[] for _ in source_index]
+    for i, s in enumerate(source_of):
+        members[s].append(i)
     return Study(root, fingerprint, bundle.generator_ids, bundle.attempts, tuple(index),
                  tuple(t.true_generator for t in bundle.targets), tuple(Path(t.image).name for t in bundle.targets),
-                 cells, images, tuple(g.label for g in bundle.manifest.generators), _manifest_mtime(root))
+                 cells, images, tuple(g.label for g in bundle.manifest.generators), _manifest_mtime(root),
+                 conditions, tuple(condition_index[t.condition] for t in bundle.targets), tuple(source_index),
+                 source_of, tuple(tuple(m) for m in members))
 
 
 def _manifest_mtime(root: Path) -> int:

@@ -15,9 +15,9 @@ from typing import Any
 from otree.api import Bot, Submission, SubmissionMustFail, expect
 from otree.database import db
 
-from contracts.responses import RESPONSE_COLUMNS
-from study_app import (MAIN, PRACTICE, Completion, Consent, Instructions, Practice, Rounds, _study, custom_export,
-                       custom_export_trials, handle_live, vars_for_admin_report)
+from contracts.responses import EXPORT_COLUMNS
+from study_app import (MAIN, PRACTICE, Completion, Consent, Instructions, Practice, Rounds, _study, _trial,
+                       custom_export, custom_export_trials, handle_live, vars_for_admin_report)
 
 
 def _assert_no_leak(player: Any, text: str, where: str) -> None:
@@ -36,6 +36,16 @@ def _send(player: Any, phase: str, data: Any) -> dict[str, Any]:
     return reply
 
 
+def _check_shown(player: Any, state: dict[str, Any]) -> None:
+    """The round shows its trial's target image as the target; a placebo round's copies row repeats exactly that
+    image (perturbed when the target is: conditions.md), and no other slot does."""
+    trial, study = _trial(player.cur_trial_id), _study(player)
+    expect(trial.round_number, state["round"])
+    expect(state["target"].rsplit("/", 1)[-1], study.target_image[trial.target_index])
+    copies = [i for i, url in enumerate(state["images"]) if url == state["target"]]
+    expect(len(copies), state["cols"] if trial.is_placebo else 0)
+
+
 def _answer(player: Any, phase: str, state: dict[str, Any], choice: int, ms: float = 1234.5) -> dict[str, Any]:
     return _send(player, phase, {"type": "answer", "round": state["round"], "token": state["token"],
                                  "choice": choice, "response_ms": ms})
@@ -47,6 +57,7 @@ def _play_phase(bot: PlayerBot, phase: str, tamper: bool) -> None:
     answered = 0
     while state["type"] == "round":
         expect(state["round"], answered + 1)
+        _check_shown(bot.player, state)
         again = _send(bot.player, phase, {"type": "state"})  # refresh: same round, same token
         expect(again["token"], state["token"])
         if tamper and state["round"] == 1:
@@ -104,7 +115,7 @@ class PlayerBot(Bot):
         expect(self.player.rounds_done, cfg["rounds"])
         yield Submission(Rounds, check_html=False)
         rows = list(custom_export([self.player]))
-        expect(tuple(rows[0]), RESPONSE_COLUMNS)
+        expect(tuple(rows[0]), EXPORT_COLUMNS)
         expect(len(rows) - 1, cfg["rounds"])  # one row per real round, practice excluded, nothing twice
         trials = list(custom_export_trials([self.player]))[1:]
         expect(len(trials), cfg["rounds"] + cfg["practice_rounds"])  # lazily created: exactly the rounds served
