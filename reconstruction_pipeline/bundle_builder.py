@@ -325,6 +325,7 @@ def assemble(out: Path, *, targets: TargetSet, generators: Sequence[Generator], 
                                             {"optimizer": "adam", "record_every": options.record_every,
                                              **distance.describe()}),
         software=software_version(),
+        schema_version=1,  # clean only: written as version 1, readable by readers that predate conditions
         extra={"targets_per_generator": options.targets_per_generator,
                "display": {"size": size, "resample": resample},
                "build": identity},
