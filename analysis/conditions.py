@@ -40,8 +40,7 @@ import pandas as pd
 
 from analysis import agreement as agr
 from analysis.statistics import wilson_interval
-
-CLEAN = "clean"
+from contracts.conditions import CLEAN
 ROBUSTNESS_COLUMNS: tuple[str, ...] = (
     "condition", "targets", "algorithm_correct", "algorithm_accuracy", "algorithm_ci_low", "algorithm_ci_high",
     "participants", "human_accuracy", "human_ci_low", "human_ci_high", "votes", "vote_accuracy",

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from contracts.atomic import atomic_write_text
 from contracts.bundle import Bundle
+from contracts.conditions import CLEAN
 from contracts.csvfile import iter_rows, read_text
 from contracts.errors import ContractError
 
@@ -182,7 +183,7 @@ def check_against_bundle(responses: Sequence[Response], bundle: Bundle, path: st
     A mismatch almost always means the export comes from a study that served another bundle.
     """
     truth = {t.target_id: t.true_generator for t in bundle.targets}
-    condition = target_conditions(bundle)
+    condition = {t.target_id: t.condition for t in bundle.targets}
     gens = set(bundle.generator_ids)
     for i, r in enumerate(responses):
         where = (f"line {r.line}" if r.line is not None else f"response {i + 1}") + \
