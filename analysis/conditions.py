@@ -130,10 +130,11 @@ def paired_drop_test(votes: pd.DataFrame, targets: pd.DataFrame, condition: str)
     return out
 
 
-def robustness_table(votes: pd.DataFrame, targets: pd.DataFrame, per_image: pd.DataFrame,
-                     by_cond: dict[str, dict[str, Any]], *, n_bootstrap: int, seed: int) -> pd.DataFrame:
+def robustness_table(votes: pd.DataFrame, targets: pd.DataFrame, by_cond: dict[str, dict[str, Any]], *,
+                     n_bootstrap: int, seed: int) -> pd.DataFrame:
     """One row per condition (columns :data:`ROBUSTNESS_COLUMNS`); see the module docstring."""
     rows = []
+    algo_of = dict(zip(targets["target_id"], targets["algo_generator"]))
     for i, (c, b) in enumerate(by_cond.items()):
         t = targets[targets["condition"] == c]
         k = int(t["algo_correct"].sum())
@@ -141,7 +142,6 @@ def robustness_table(votes: pd.DataFrame, targets: pd.DataFrame, per_image: pd.D
         acc = participant_condition_accuracy(votes, c).to_numpy()
         h_lo, h_hi = bootstrap_mean(acc, n_resamples=n_bootstrap, seed=seed + i)
         v = votes[votes["condition"] == c]
-        algo_of = dict(zip(targets["target_id"], targets["algo_generator"]))
         for_algo = (v["chosen_generator"].to_numpy(dtype=object) == v["target_id"].map(algo_of).to_numpy(dtype=object))
         rows.append({
             "condition": c, "targets": int(len(t)), "algorithm_correct": k,

@@ -13,10 +13,16 @@ rounds. Wrong answers take ``slower_when_wrong`` times longer on average.
 Distances: the true generator's attempt converges (is closest) with probability ``converge`` and is stuck otherwise,
 so more attempts help (paper Fig. 5); on an ``algorithm_error`` share of targets another generator is closest on
 every attempt.
+
+Conditions (shared/design/conditions.md): with ``conditions`` every source target exists under every condition (its
+own target, ``source_target`` the clean id); the algorithm errs on a ``condition_algorithm_error[c]`` share of a
+condition's targets (default ``algorithm_error``) and a careful participant's skill on a target of condition ``c``
+is ``skill * condition_skill[c]`` (default 1): people with condition-dependent skill.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 import zlib
 from collections.abc import Mapping, Sequence
@@ -27,6 +33,7 @@ import numpy as np
 
 from contracts.bundle import (IMAGES_DIR, GeneratorInfo, Manifest, Reconstruction, ReconstructionConfig, Target,
                               attribute, content_name, write_bundle)
+from contracts.conditions import CLEAN, Condition, canonical_condition, parse_condition
 from contracts.responses import PLACEBO, Response, make_response, write_responses
 
 PAPER_GENERATORS: tuple[str, ...] = ("progan", "stylegan", "stylegan2")
@@ -60,8 +67,11 @@ def simulate_study(*, n_targets: int = 60, generators: tuple[str, ...] = PAPER_G
                    placebo_rate: float = 0.05, skill_range: tuple[float, float] = (0.8, 0.98),
                    careless: float = 0.1, dropout: float = 0.1, follow_algorithm: float = 0.9,
                    placebo_skill: float = 0.98, converge: float = 0.7, slower_when_wrong: float = 1.25,
-                   seed: int = 0) -> SimulatedStudy:
-    """Build the contract objects of a simulated study (no files; see :func:`write_study`)."""
+                   seed: int = 0, conditions: Sequence[str] = (),
+                   condition_skill: Mapping[str, float] | None = None,
+                   condition_algorithm_error: Mapping[str, float] | None = None) -> SimulatedStudy:
+    """Build the contract objects of a simulated study (no files; see :func:`write_study`). With ``conditions``
+    (canonical names) ``n_targets`` counts source targets, each made under every condition."""
     if len(generators) < 2 or n_targets < 1 or attempts < 1 or n_participants < 1 or rounds < 1:
         raise ValueError("need >= 2 generators and >= 1 target, attempt, participant and round")
     rng = np.random.default_rng(seed)
@@ -73,13 +83,17 @@ def simulate_study(*, n_targets: int = 60, generators: tuple[str, ...] = PAPER_G
         counter += 1
         return f"{IMAGES_DIR}/img{counter:07d}.png"  # placeholder; write_study renames to content hashes
 
+    names = [canonical_condition(c) for c in conditions] or [CLEAN]
+    if len(set(names)) != len(names):
+        raise ValueError(f"conditions must be distinct, got {list(conditions)}")
+    errors = dict(condition_algorithm_error or {})
     targets = []
     recs = []
-    for i in range(n_targets):
-        tid = f"t{i:05d}"
-        truth = gens[i % len(gens)]
-        targets.append(Target(tid, truth, image()))
-        wrong = rng.random() < algorithm_error
+    for i, (tid, truth, cond) in enumerate(
+            (f"t{k:05d}" if c == CLEAN else f"t{k:05d}k{j}", gens[k % len(gens)], c)
+            for k in range(n_targets) for j, c in enumerate(names)):
+        targets.append(Target(tid, truth, image(), condition=cond, source_target=tid.split("k")[0]))
+        wrong = rng.random() < errors.get(cond, algorithm_error)
         other = gens[(gens.index(truth) + 1 + int(rng.integers(0, len(gens) - 1))) % len(gens)]
         for g in gens:
             for a in range(attempts):
@@ -91,16 +105,18 @@ def simulate_study(*, n_targets: int = 60, generators: tuple[str, ...] = PAPER_G
                     base = 0.08
                 recs.append(Reconstruction(tid, g, a, float(base + 0.02 * rng.random()), image()))
     algo = attribute((r.target_id, r.generator, r.distance) for r in recs)
+    factor = {t.target_id: float((condition_skill or {}).get(t.condition, 1.0)) for t in targets}
 
     responses, skill, sloppy = simulate_responses(
         targets, algo, attempts=attempts, rng=rng, n_participants=n_participants, rounds=rounds,
         placebo_rate=placebo_rate, skill_range=skill_range, careless=careless, dropout=dropout,
         follow_algorithm=follow_algorithm, placebo_skill=placebo_skill, slower_when_wrong=slower_when_wrong,
-        generators=gens)
+        generators=gens, skill_factor=factor if conditions else None)
     manifest = Manifest(
         generators=tuple(GeneratorInfo(g, g.upper(), "simulated", 2, 8) for g in gens),
         reconstruction=ReconstructionConfig(steps=0, lr=0.0, attempts=attempts, distance="simulated", seed=seed),
         software="analysis.simulate",
+        conditions=tuple(Condition(c, CLEAN if c == CLEAN else "perturbation", parse_condition(c)[1]) for c in names),
     )
     return SimulatedStudy(manifest, tuple(targets), tuple(recs), tuple(responses), skill, sloppy)
 
@@ -110,10 +126,12 @@ def simulate_responses(targets: Sequence[Target], algorithm: Mapping[str, str], 
                        placebo_rate: float = 0.05, skill_range: tuple[float, float] = (0.8, 0.98),
                        careless: float = 0.1, dropout: float = 0.1, follow_algorithm: float = 0.9,
                        placebo_skill: float = 0.98, slower_when_wrong: float = 1.25,
-                       generators: Sequence[str] | None = None,
+                       generators: Sequence[str] | None = None, skill_factor: Mapping[str, float] | None = None,
                        ) -> tuple[list[Response], dict[str, float], frozenset[str]]:
     """Simulated answers for the given targets (e.g. a real pipeline-built bundle's) under the module's answer
-    model; ``algorithm`` is target_id -> the algorithm's generator. Returns (responses, skill, careless codes)."""
+    model; ``algorithm`` is target_id -> the algorithm's generator; ``skill_factor`` (target_id -> factor, default
+    1) scales a careful participant's skill on that target (condition-dependent skill). Returns (responses, skill,
+    careless codes)."""
     gens = tuple(generators) if generators is not None else tuple(
         sorted({t.true_generator for t in targets} | set(algorithm.values())))
     n_targets = len(targets)
@@ -142,7 +160,7 @@ def simulate_responses(targets: Sequence[Target], algorithm: Mapping[str, str], 
                 pick = algorithm[t.target_id]
                 favoured = (pick if pick == t.true_generator or rng.random() < follow_algorithm
                             else t.true_generator)
-                if rng.random() < s:
+                if rng.random() < s * (skill_factor[t.target_id] if skill_factor is not None else 1.0):
                     chosen = favoured
                 else:
                     others = [g for g in gens if g != favoured]
@@ -153,7 +171,7 @@ def simulate_responses(targets: Sequence[Target], algorithm: Mapping[str, str], 
             responses.append(make_response(
                 participant_code=code, participant_label=f"W{p:05d}" if p % 3 else "", round_number=rnd,
                 target_id=t.target_id, true_generator=t.true_generator, row_order=order, chosen_generator=chosen,
-                chosen_attempt=attempt, response_ms=ms))
+                chosen_attempt=attempt, response_ms=ms, condition=t.condition))
     return responses, skill, frozenset(sloppy)
 
 
@@ -168,7 +186,7 @@ def write_study(directory: str | Path, study: SimulatedStudy) -> tuple[Path, Pat
         name = content_name(data)
         (images / name).write_bytes(data)
         renamed[path] = f"{IMAGES_DIR}/{name}"
-    targets = [Target(t.target_id, t.true_generator, renamed[t.image]) for t in study.targets]
+    targets = [dataclasses.replace(t, image=renamed[t.image]) for t in study.targets]
     recs = [Reconstruction(r.target_id, r.generator, r.attempt, r.distance, renamed[r.image])
             for r in study.reconstructions]
     write_bundle(root, study.manifest, targets, recs)

@@ -17,6 +17,7 @@ import pandas as pd
 from analysis import agreement as agr
 from analysis.algorithm import accuracy_by_generator, accuracy_vs_attempts, confusion
 from analysis.bootstrap import participant_intervals
+from analysis.conditions import by_condition, conditions_in_order, robustness_table
 from analysis.coverage import coverage_projection
 from analysis.load import Study
 from analysis.models import dawid_skene, generator_difficulty
@@ -47,6 +48,12 @@ POLICY: dict[str, str] = {
                        "algorithm's; null (not 0) when no image has min_votes votes",
     "algorithm": "generator with the smallest minimum distance over attempts; ties -> lowest id in sort order",
     "undefined": "a statistic that is undefined on the data (0/0, std of one value) is null, never 0",
+    "by_condition": "the contract's keys restricted to one condition's targets (conditions.md); accuracy over kept "
+                    "participants with >= 1 vote on that condition, on those targets; a version-1 bundle is all clean",
+    "robustness": "per condition: algorithm accuracy (Wilson), human accuracy (by_condition accuracy_mean, "
+                  "participant bootstrap), agreement; paired Wilcoxon signed-rank test over source targets voted "
+                  "both clean and under the condition of D = (human drop) - (algorithm drop), zero differences "
+                  "dropped (see analysis/conditions.py for the assumptions)",
 }
 
 
@@ -111,6 +118,9 @@ def analyze(study: Study, *, placebo_threshold: float = 0.80, min_votes: int = 3
         "majority_ties_all_voted": vs["majority_ties_all_voted"],
         "participants_with_accuracy": acc["participants_with_accuracy"],
     }
+    conditions = conditions_in_order(study.targets, study.conditions)
+    summary["by_condition"] = by_condition(votes, study.targets, per_image, min_votes=min_votes,
+                                           conditions=conditions)
 
     # ---- beyond the paper
     targets = study.targets
@@ -142,6 +152,7 @@ def analyze(study: Study, *, placebo_threshold: float = 0.80, min_votes: int = 3
     algo_acc = accuracy_by_generator(targets)
     placebo = placebo_distribution(participants)
     vpi = votes_per_image_distribution(majority, n_targets=len(targets))
+    robustness = robustness_table(votes, targets, summary["by_condition"], n_bootstrap=n_bootstrap, seed=seed)
 
     summary["beyond_paper"] = {
         "proportions_wilson95": proportions.to_dict(orient="records"),
@@ -156,12 +167,13 @@ def analyze(study: Study, *, placebo_threshold: float = 0.80, min_votes: int = 3
         "coverage": cover,
         "algorithm_accuracy": algo_acc.to_dict(orient="records"),
         "accuracy_vs_attempts": attempts.to_dict(orient="records"),
+        "robustness": robustness.to_dict(orient="records"),
     }
     summary["policy"] = dict(POLICY)
     summary["inputs"] = {"bundle": str(study.bundle_root), "responses": study.responses_source,
                          "bundle_software": study.bundle_software, "bundle_created_at": study.bundle_created_at,
                          "targets": int(len(targets)), "generators": list(gens), "attempts": int(study.attempts),
-                         "bootstrap_resamples": int(n_bootstrap), "seed": int(seed)}
+                         "bootstrap_resamples": int(n_bootstrap), "seed": int(seed), "conditions": conditions}
     summary = clean(summary)
 
     comparison = paper_comparison(summary)
@@ -187,6 +199,7 @@ def analyze(study: Study, *, placebo_threshold: float = 0.80, min_votes: int = 3
         "dawid_skene": pd.DataFrame(ds_summary.get("scope", [])),
         "response_times": rt_table,
         "coverage": pd.DataFrame(cover["designs"]),
+        "robustness": robustness,
     }
     return Analysis(summary=summary, tables=tables, generators=gens, generator_labels=dict(study.generator_labels))
 

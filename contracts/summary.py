@@ -22,6 +22,10 @@ SUMMARY_KEYS: tuple[str, ...] = (
     "votes_total", "images_voted", "votes_per_image_mean", "votes_per_image_std", "min_votes",
     "images_with_min_votes", "agreement_matrix", "label_agreement", "majority_ties",
 )
+BY_CONDITION_KEYS: tuple[str, ...] = (
+    "targets", "algorithm_accuracy", "votes_total", "images_voted", "accuracy_mean", "accuracy_std",
+    "images_with_min_votes", "agreement_matrix", "label_agreement",
+)  # shared/design/conditions.md: by_condition's value per condition name
 SUMMARY_FILE = "summary.json"
 
 
@@ -32,6 +36,19 @@ def validate_summary(summary: Mapping[str, Any], path: str | Path = SUMMARY_FILE
     matrix = summary["agreement_matrix"]
     if not isinstance(matrix, Mapping) or any(k not in matrix for k in AGREEMENT_KEYS):
         raise ContractError(path, f"agreement_matrix must have keys {', '.join(AGREEMENT_KEYS)}")
+    by_condition = summary.get("by_condition")  # optional: summaries written before conditions have none
+    if by_condition is None:
+        return
+    if not isinstance(by_condition, Mapping) or not by_condition:
+        raise ContractError(path, "by_condition must be an object keyed by condition name")
+    for name, value in by_condition.items():
+        missing = [k for k in BY_CONDITION_KEYS if not isinstance(value, Mapping) or k not in value]
+        if missing:
+            raise ContractError(path, f"by_condition[{name!r}] missing key(s): {', '.join(missing)}")
+        m = value["agreement_matrix"]
+        if not isinstance(m, Mapping) or any(k not in m for k in AGREEMENT_KEYS):
+            raise ContractError(path, f"by_condition[{name!r}].agreement_matrix must have keys "
+                                      f"{', '.join(AGREEMENT_KEYS)}")
 
 
 def write_summary(path: str | Path, summary: Mapping[str, Any]) -> None:
