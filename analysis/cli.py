@@ -49,6 +49,7 @@ CAPTIONS: dict[str, str] = {
     "dawid_skene": "Dawid-Skene vs majority vote.",
     "response_times": "Response times by correctness.",
     "coverage": "Extra votes / participants needed for every target to reach min_votes votes.",
+    "robustness": "Per condition: algorithm and human accuracy with intervals, agreement, paired test vs clean.",
 }
 
 
@@ -122,6 +123,8 @@ def write_report(out: Path, *, bundle: Path, responses: Path, placebo_threshold:
     from analysis import figures as fig
     from analysis.load import load
     from analysis.report import render_html
+    from analysis.robustness_report import FIGURE as ROBUSTNESS_FIGURE
+    from analysis.robustness_report import has_conditions
     from analysis.study import analyze
     from analysis.tables import csv_table, latex_table
 
@@ -149,6 +152,8 @@ def write_report(out: Path, *, bundle: Path, responses: Path, placebo_threshold:
         "accuracy_vs_attempts": fig.accuracy_vs_attempts(result.tables["accuracy_vs_attempts"]),
         "response_time": fig.response_time(_votes(study, result)),
     }
+    if has_conditions(result):
+        pngs[ROBUSTNESS_FIGURE] = fig.accuracy_by_condition(result.tables["robustness"])
     times["figures"] = time.perf_counter() - t
     t = time.perf_counter()
     out.parent.mkdir(parents=True, exist_ok=True)

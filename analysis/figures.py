@@ -137,3 +137,29 @@ def accuracy_vs_attempts(table: pd.DataFrame) -> bytes:
     ax.set_ylabel("attribution error (%)")
     ax.legend(fontsize=8)
     return _png(fig)
+
+
+def accuracy_by_condition(robustness: pd.DataFrame) -> bytes:
+    """Accuracy per condition, people (mean participant accuracy, participant-bootstrap 95% interval) and the
+    algorithm (share of the condition's targets, Wilson 95% interval) side by side."""
+    conds = robustness["condition"].astype(str).tolist()
+    x = np.arange(len(conds))
+    width = 0.38
+    fig = Figure(figsize=(max(4.8, 1.1 * len(conds) + 2.0), 3.4), layout="constrained")
+    ax = fig.subplots()
+    for offset, (label, col, lo, hi, colour) in zip((-width / 2, width / 2), (
+            ("people (mean participant accuracy)", "human_accuracy", "human_ci_low", "human_ci_high", "#2471a3"),
+            ("algorithm", "algorithm_accuracy", "algorithm_ci_low", "algorithm_ci_high", "#aab7b8"))):
+        value = 100 * pd.to_numeric(robustness[col], errors="coerce").to_numpy(dtype=float)
+        low = 100 * pd.to_numeric(robustness[lo], errors="coerce").to_numpy(dtype=float)
+        high = 100 * pd.to_numeric(robustness[hi], errors="coerce").to_numpy(dtype=float)
+        err = np.vstack([np.where(np.isnan(low), 0, value - low), np.where(np.isnan(high), 0, high - value)])
+        err = np.clip(np.nan_to_num(err), 0, None)  # rounding, or a percentile interval that misses the estimate
+        ax.bar(x + offset, np.nan_to_num(value), width, yerr=np.nan_to_num(err), capsize=3, color=colour,
+               label=label, edgecolor="white")
+    ax.set_xticks(x, conds, rotation=20 if len(conds) > 4 else 0)
+    ax.set_ylim(0, 119)
+    ax.set_ylabel("accuracy (%)")
+    ax.set_xlabel("condition")
+    ax.legend(fontsize=8, loc="upper center", ncols=2, frameon=False)
+    return _png(fig)

@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 
 from analysis.study import PAPER, Analysis
+from analysis.robustness_report import render_robustness
 from analysis.tables import format_value
 
 LABELS: dict[str, str] = {
@@ -245,6 +246,7 @@ def render_html(result: Analysis, figures: Mapping[str, bytes], *, table_files: 
         " = uniformly random targets as in the paper, chance that every target reaches k (Poisson approximation); "
         "<em>random_expected_short_below_1</em> = fewer than one target expected to fall short.</p>",
         html_table(t["coverage"]),
+        render_robustness(result, figures),
         "<h2>10. Definitions and edge-case policies</h2>",
         "<table><tbody>" + "".join(f'<tr><td class="l"><code>{e(k)}</code></td><td class="l">{e(v)}</td></tr>'
                                   for k, v in s["policy"].items()) + "</tbody></table>",

@@ -2,7 +2,8 @@
 
 oTree 6's bot helper for live pages returns an async generator it never runs, so the bots call the app's live
 protocol function (``handle_live``) directly on the bot's player and commit, exactly what a websocket message
-does. Cases: ``honest`` (answers every round), ``tamper`` (also sends every kind of bad answer and checks it is
+does. Cases: ``honest`` (answers every round, a copy of the target when
+a row shows one), ``tamper`` (also sends every kind of bad answer and checks it is
 rejected and nothing is counted twice).
 """
 
@@ -10,14 +11,16 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from typing import Any
 
 from otree.api import Bot, Submission, SubmissionMustFail, expect
 from otree.database import db
 
 from contracts.responses import EXPORT_COLUMNS
-from study_app import (MAIN, PRACTICE, Completion, Consent, Instructions, Practice, Rounds, _study, _trial,
-                       custom_export, custom_export_trials, handle_live, vars_for_admin_report)
+from contracts.conditions import CLEAN
+from study_app import (MAIN, PRACTICE, TRIAL_EXPORT_COLUMNS, Completion, Consent, Instructions, Practice, Rounds,
+                       _study, _trial, custom_export, custom_export_trials, handle_live, vars_for_admin_report)
 
 
 def _assert_no_leak(player: Any, text: str, where: str) -> None:
@@ -40,6 +43,7 @@ def _check_shown(player: Any, state: dict[str, Any]) -> None:
     """The round shows its trial's target image as the target; a placebo round's copies row repeats exactly that
     image (perturbed when the target is: conditions.md), and no other slot does."""
     trial, study = _trial(player.cur_trial_id), _study(player)
+    assert trial is not None
     expect(trial.round_number, state["round"])
     expect(state["target"].rsplit("/", 1)[-1], study.target_image[trial.target_index])
     copies = [i for i, url in enumerate(state["images"]) if url == state["target"]]
@@ -75,7 +79,9 @@ def _play_phase(bot: PlayerBot, phase: str, tamper: bool) -> None:
             expect(_send(bot.player, phase, "garbage")["code"], "bad_message")
             expect(_send(bot.player, phase, {"type": "answer", "round": 1, "token": state["token"], "choice": 1,
                                              "response_ms": -5})["code"], "bad_message")
-        choice = (state["round"] % len(state["images"])) + 1
+        copies = [i + 1 for i, url in enumerate(state["images"]) if url == state["target"]]
+        # the honest participant picks a copy of the target when a row shows it (passes the placebo check)
+        choice = copies[0] if copies and not tamper else (state["round"] % len(state["images"])) + 1
         reply = _answer(bot.player, phase, state, choice)
         expect(reply["type"], "ack")
         expect(reply["duplicate"], False)
@@ -91,6 +97,22 @@ def _play_phase(bot: PlayerBot, phase: str, tamper: bool) -> None:
         state = reply["state"]
     expect(state["type"], "done")
     expect(answered, n)
+
+
+def _check_condition_rules(player: Any, trials: list[list[Any]]) -> None:
+    """conditions.md, on what this participant was served (any bundle version): never two targets of one source,
+    practice on clean targets only, real rounds spread over the conditions with counts within one."""
+    study = _study(player)
+    index = {tid: i for i, tid in enumerate(study.target_ids)}
+    phase_col, target_col = TRIAL_EXPORT_COLUMNS.index("phase"), TRIAL_EXPORT_COLUMNS.index("target_id")
+    served = [(t[phase_col], index[t[target_col]]) for t in trials]
+    sources = [study.source_of[i] for _, i in served]
+    expect(len(set(sources)), len(sources))
+    expect([study.conditions[study.condition_of[i]] for phase, i in served if phase == PRACTICE],
+           [CLEAN] * sum(1 for phase, _ in served if phase == PRACTICE))
+    counts = Counter(study.condition_of[i] for phase, i in served if phase == MAIN)
+    per_condition = [counts.get(c, 0) for c in range(len(study.conditions))]
+    expect(max(per_condition) - min(per_condition) <= 1, True)
 
 
 class PlayerBot(Bot):
@@ -121,6 +143,7 @@ class PlayerBot(Bot):
         expect(len(trials), cfg["rounds"] + cfg["practice_rounds"])  # lazily created: exactly the rounds served
         expect(all(t[11] <= t[12] <= t[13] for t in trials), True)  # served <= shown <= answered
         expect(trials[0][3], "STUDY123")
+        _check_condition_rules(self.player, trials)
         report = vars_for_admin_report(self.subsession)
         own_votes = sum(1 for r in rows[1:] if r[4] == "0")
         expect(report["votes_total"] >= own_votes, True)

@@ -95,7 +95,10 @@ def _set(col: str, value: str, line: int = 2):
 
 
 BAD = {
-    "missing column": (lambda rows: [r[:-1] for r in rows], r"line 1: missing column\(s\): response_ms"),
+    "missing column": (lambda rows: [r[:9] + r[10:] for r in rows], r"line 1: missing column\(s\): response_ms"),
+    "condition not the bundle's": (_set("condition", "mirror", 3),
+                                   r"line 3 \(participant \w+, round \d+\): condition 'mirror' disagrees with the "
+                                   r"bundle, where target .t\d+. is 'clean'"),
     "non-numeric": (_set("response_ms", "fast", 3), r"line 3: response_ms must be a number, got 'fast'"),
     "duplicate": (lambda rows: rows + [rows[1]], r"duplicate answer for participant"),
     "unknown target": (_set("target_id", "t99999", 4),
@@ -205,3 +208,19 @@ def test_degenerate_studies_still_report(inputs, tmp_path: Path, capsys, extra: 
     if extra[0] == "--bootstrap":
         rows = {r["statistic"]: r for r in summary["beyond_paper"]["participant_intervals"]}
         assert rows["accuracy_mean"]["ci_low"] is None and rows["label_agreement"]["ci_low"] is not None
+
+
+def test_report_with_conditions_has_the_robustness_section_and_figure(tmp_path: Path, capsys) -> None:
+    sim = simulate_study(n_targets=15, n_participants=12, rounds=30, careless=0.0, dropout=0.0, seed=2,
+                         conditions=("clean", "jpeg:q=50", "mirror"), condition_skill={"mirror": 0.5})
+    bundle, responses = write_study(tmp_path / "in", sim)
+    out = tmp_path / "out"
+    code, _, stderr = run(capsys, *report(bundle, responses, out))
+    assert code == 0, stderr
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert "<h2>Robustness: people vs algorithm</h2>" in html and "Wilcoxon signed-rank" in html
+    assert html.count("data:image/png;base64,") == 8 and (out / "figures" / "accuracy_by_condition.png").is_file()
+    with open(out / "tables" / "robustness.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["condition"] for r in rows] == ["clean", "jpeg:q=50", "mirror"]
+    assert set(read_summary(out / "summary.json")["by_condition"]) == {"clean", "jpeg:q=50", "mirror"}
