@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from contracts.bundle import Bundle
+from contracts.conditions import CLEAN
 from contracts.responses import Response, parse_responses
 from deploy.local import (REPO, Nginx, OTreeServer, create_session, export_custom, production_env,
                           start_urls)
@@ -85,10 +86,14 @@ class ImageIndex:
 
 def secret_needles(bundle: Bundle) -> list[str]:
     """Everything that must never reach a participant: generator ids and labels (hence the truth), the word
-    PLACEBO, target ids, and bundle-internal paths and file names."""
-    words = {"placebo", "true_generator", "targets.csv", "reconstructions.csv", "manifest.json", str(bundle.root),
-             f"{bundle.root.name}/images/"}
+    PLACEBO, target ids, bundle-internal paths and file names, and (conditions.md) condition names and source target
+    ids. ``clean`` is left out: as a substring it occurs in the JavaScript libraries every page loads, and the
+    bots' word-bounded leak check (study_app/tests.py) covers it in pages and live messages."""
+    words = {"placebo", "true_generator", "source_target", "targets.csv", "reconstructions.csv", "manifest.json",
+             str(bundle.root), f"{bundle.root.name}/images/"}
     for g in bundle.manifest.generators:
         words.update({g.id, g.label})
     words.update(t.target_id for t in bundle.targets)
+    words.update(t.source_target for t in bundle.targets)
+    words.update(c for c in bundle.manifest.condition_names if c != CLEAN)
     return sorted(w.lower() for w in words if w)
