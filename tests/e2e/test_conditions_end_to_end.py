@@ -1,5 +1,5 @@
-"""A version-2 bundle (shared/design/conditions.md) the whole way, as a real study runs it: a small fake bundle with
-three conditions -> the study on prodserver + PostgreSQL + nginx -> three protocol-level bots and one chromium
+"""A version-2 bundle (shared/design/conditions.md) the whole way, as a real study runs it: the pipeline's CLI builds
+a tiny-zoo bundle under three conditions (clean, JPEG q=50 through Pillow, mirroring) -> the study on prodserver + PostgreSQL + nginx -> three protocol-level bots and one chromium
 participant -> the export through oTree's REST API -> ``python -m analysis report`` -> ``by_condition`` (and the
 top-level keys) equal a plain computation from the export and the bundle. On the way: every served round keeps the
 study rules (no source twice, conditions within one per participant, clean practice, placebo copies = the target
@@ -22,8 +22,7 @@ from contracts.responses import check_against_bundle, parse_responses
 from contracts.summary import read_summary
 from deploy.local import Postgres
 from tests.e2e.protocol_bot import ProtocolBot, Shown
-from tests.e2e.test_end_to_end import ROUNDS, Truth, play_in_chromium
-from tests.helpers import make_bundle
+from tests.e2e.test_end_to_end import PIPELINE_PYTHON, ROUNDS, Truth, play_in_chromium
 from tests.helpers.plain_summary import plain_by_condition, plain_summary
 from tests.study_live.live import LiveStudy, secret_needles, start_live_study, stop_live_study
 
@@ -36,8 +35,20 @@ MIN_VOTES = 1
 
 @pytest.fixture(scope="module")
 def v2_bundle(tmp_path_factory: pytest.TempPathFactory) -> Bundle:
-    return make_bundle(tmp_path_factory.mktemp("e2e-cond"), n_targets=12, conditions=CONDITIONS, image_size=16,
-                       algorithm_wrong=("t002k2", "t005k2", "t007k1"), seed=3)
+    """3 sources per generator x 3 conditions: 9 sources = ROUNDS + 1 practice round, every participant sees each
+    source once (the tightest the rules allow)."""
+    if not PIPELINE_PYTHON.exists():
+        pytest.fail(f"{PIPELINE_PYTHON} missing: run scripts/setup.sh", pytrace=False)
+    out = tmp_path_factory.mktemp("e2e-cond") / "bundle"
+    cmd = [str(PIPELINE_PYTHON), "-m", "reconstruction_pipeline", "build", "--zoo", "tiny",
+           "--targets-per-generator", "3", "--attempts", "3", "--steps", "40", "--distance", "pixel",
+           "--display-size", "64", "--resample", "nearest", "--seed", "5", "--threads", "1", "--no-progress",
+           "--conditions", ",".join(CONDITIONS), "--out", str(out)]
+    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    bundle = read_bundle(out)
+    assert bundle.manifest.schema_version == 2 and bundle.manifest.condition_names == CONDITIONS
+    return bundle
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +92,7 @@ def test_version_2_bundle_study_export_report(live: LiveStudy, v2_bundle: Bundle
     session, starts = live.new_session(4, rounds=ROUNDS, practice_rounds=1, placebo_probability=0.25,
                                        votes_per_target=1, completion_code="E2E-DONE")
     needles = secret_needles(v2_bundle)
-    assert "jpeg:q=50" in needles and "mirror" in needles and "t000" in needles
+    assert "jpeg:q=50" in needles and "mirror" in needles and v2_bundle.targets[0].source_target.lower() in needles
     for start, policy in zip(starts[:3], (truthful, closest, careless)):
         bot = ProtocolBot(live.url, start)
         bot.start()
@@ -103,9 +114,10 @@ def test_version_2_bundle_study_export_report(live: LiveStudy, v2_bundle: Bundle
         assert [t.condition for t, s in zip(served, shown) if s.phase == "practice"] == [CLEAN]
         counts = Counter(t.condition for t, s in zip(served, shown) if s.phase == "main")
         assert max(counts.values()) - min(counts.values()) <= 1 and set(counts) == set(CONDITIONS), counts
-        for s in shown:  # a placebo row repeats the target as shown (its own, possibly perturbed, image)
+        for s in shown:  # a placebo row repeats the target as shown: its own (perturbed when it is) display image
             copies = [u for u in s.images if u == s.target]
             assert len(copies) in (0, 3)
+            assert s.target.rsplit("/", 1)[-1] == Path(target[truth.target(s)].image).name
 
     # --- the export, as downloaded, holds the bundle's conditions
     export = tmp_path / "responses.csv"
@@ -114,7 +126,6 @@ def test_version_2_bundle_study_export_report(live: LiveStudy, v2_bundle: Bundle
     responses = parse_responses(export.read_text(), export)
     check_against_bundle(responses, read_bundle(v2_bundle.root), export)
     assert len(responses) == 4 * ROUNDS and {r.condition for r in responses} == set(CONDITIONS)
-    assert any(r.is_placebo and r.condition != CLEAN for r in responses), "a perturbed placebo round occurred"
     browser_rows = [r for r in responses if r.participant_code == code]
     assert len(browser_rows) == ROUNDS and len({target[r.target_id].source_target for r in browser_rows}) == ROUNDS
 
