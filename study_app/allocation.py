@@ -12,20 +12,29 @@ the dropout timeout is released (the participant "dropped out"), so its targets 
 participant comes back, the app re-registers their holds and their answers still count.
 
 Modes: ``balanced`` (default) serves an unseen target of least load, ties broken by the rng; ``random`` (the
-paper) serves an unseen target uniformly at random. Placebo rounds take an unseen target of *largest* load, so
-they do not spend a scarce target. Randomness is an argument: the app seeds one ``random.Random`` per
+paper) serves an unseen target uniformly at random; ``dynamic`` (dynamic overlap) serves only targets whose
+majority-of-k is not yet settled (:func:`settled`), those with disagreement first, then those closest to settling
+(:func:`choose_dynamic`); it needs each target's ``tallies`` (answered non-placebo votes per generator, in
+generator-id sort order). Placebo rounds (balanced and dynamic) take an unseen target of *largest* load, so they
+do not spend a scarce target.
+
+This module is the one place of the settling rule: the app, the analysis (``analysis.votes``) and the simulations
+(``analysis.plan``, ``bench/dynamic_overlap.py``) all call :func:`settled`. It must stay pure and import only the
+standard library: the analysis loads it by file path (``analysis.app_rules``), since importing the ``study_app``
+package starts oTree. Randomness is an argument: the app seeds one ``random.Random`` per
 (session, participant, round), so a choice depends only on that seed and the state.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 from collections.abc import Collection, Iterable, Mapping, MutableMapping, Sequence
 from typing import Literal
 
-Mode = Literal["balanced", "random"]
-MODES: tuple[str, ...] = ("balanced", "random")
+Mode = Literal["balanced", "random", "dynamic"]
+MODES: tuple[str, ...] = ("balanced", "random", "dynamic")
 Holds = MutableMapping[str, list]  # pcode -> [list[int] target indices, float last_active]
 
 
@@ -58,11 +67,13 @@ def set_hold(holds: Holds, code: str, targets: Iterable[int], *, now: float) -> 
 
 
 def choose_target(load: Sequence[int], *, exclude: Collection[int], rng: random.Random, mode: str = "balanced",
-                  prefer: str = "least") -> int | None:
+                  prefer: str = "least", tallies: Sequence[Sequence[int]] | None = None,
+                  k: int | None = None) -> int | None:
     """The target index to serve next, or None when every target is excluded.
 
     ``exclude``: targets this participant has already been served plus any reserved ones (practice pool).
-    ``prefer='most'`` (used for placebo rounds in balanced mode) picks among the most-loaded instead.
+    ``prefer='most'`` (used for placebo rounds in balanced and dynamic mode) picks among the most-loaded instead.
+    ``tallies`` and ``k`` (votes per target): required by ``dynamic`` mode.
     """
     if mode not in MODES:
         raise ValueError(f"allocation mode {mode!r} unknown; use one of {', '.join(MODES)}")
@@ -73,6 +84,10 @@ def choose_target(load: Sequence[int], *, exclude: Collection[int], rng: random.
         return None
     if mode == "random":
         return rng.choice(candidates)
+    if mode == "dynamic" and prefer == "least":
+        if tallies is None or k is None:
+            raise ValueError("dynamic allocation needs the tallies and k")
+        return choose_dynamic(load, candidates, tallies=tallies, k=k, rng=rng)
     best = min(load[i] for i in candidates) if prefer == "least" else max(load[i] for i in candidates)
     return rng.choice([i for i in candidates if load[i] == best])
 
@@ -82,3 +97,89 @@ def participants_needed(*, votes_per_target: int, n_targets: int, answers_per_pa
     if answers_per_participant < 1:
         raise ValueError(f"answers_per_participant must be >= 1, got {answers_per_participant}")
     return math.ceil(votes_per_target * n_targets / answers_per_participant)
+
+
+# --------------------------------------------------------------------------------------- dynamic overlap
+
+
+def leader(counts: Sequence[int]) -> int:
+    """Index of the majority answer: the most votes, ties to the lowest index (with ``counts`` in generator-id sort
+    order this is the contract's tie rule: the lowest generator id)."""
+    if not counts:
+        raise ValueError("counts must name at least one answer")
+    return max(range(len(counts)), key=lambda i: (counts[i], -i))
+
+
+def settled(counts: Sequence[int], k: int) -> bool:
+    """Is the majority of ``k`` votes already decided by the votes so far (``counts`` per answer, sort order)?
+
+    True once ``k`` votes are in (more only sharpen it), or when no way of casting the ``k - n`` remaining votes
+    lets another answer overtake the leader or tie it and win the tie (lower index): for k = 3, two agreeing
+    votes settle it; 1-1 does not; 1-1-1 is settled at k (the tie goes to the lowest id, as in a full study).
+    """
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    n = sum(counts)
+    if n >= k:
+        return True
+    top = leader(counts)
+    r = k - n
+    return all(c + r < counts[top] or (c + r == counts[top] and top < g)
+               for g, c in enumerate(counts) if g != top)
+
+
+def votes_to_settle(counts: Sequence[int], k: int) -> int:
+    """The fewest further votes that can settle ``counts`` (all of them for the leader; with no vote yet, for the
+    answer that needs most: the highest index). 0 when settled."""
+    c = list(counts)
+    top = leader(c) if sum(c) else len(c) - 1
+    m = 0
+    while not settled(c, k):
+        c[top] += 1
+        m += 1
+    return m
+
+
+def disagreement(counts: Sequence[int]) -> bool:
+    """Some vote went to another answer than the leader."""
+    return sum(counts) > counts[leader(counts)] if counts else False
+
+
+def margin(counts: Sequence[int]) -> int:
+    """The leader's votes minus the runner-up's."""
+    top = sorted(counts, reverse=True)
+    return top[0] - (top[1] if len(top) > 1 else 0)
+
+
+@functools.lru_cache(maxsize=65536)
+def _votes_to_settle(counts: tuple[int, ...], k: int) -> int:
+    return votes_to_settle(counts, k)
+
+
+def open_need(tallies: Sequence[int], load: int, k: int) -> int:
+    """Votes a target still needs beyond those already served and unanswered (``load - sum(tallies)`` holds)."""
+    c = tuple(tallies)
+    return _votes_to_settle(c, k) - (load - sum(c))
+
+
+def choose_dynamic(load: Sequence[int], candidates: Sequence[int], *, tallies: Sequence[Sequence[int]], k: int,
+                   rng: random.Random) -> int:
+    """Dynamic overlap among ``candidates`` (non-empty, the participant's unseen targets).
+
+    Open targets (not settled, and not every needed vote already being answered by someone) come first: those
+    with disagreement, then the fewest votes still needed, then the least load; ties by the rng. When none is
+    open to this participant (all settled, or seen), the least settled target (smallest leader margin, then
+    least load) gets the extra vote: where voters disagree most.
+    """
+    def open_key(t: int) -> tuple[int, int, int]:
+        return (0 if disagreement(tallies[t]) else 1, open_need(tallies[t], load[t], k), load[t])
+
+    def extra_key(t: int) -> tuple[int, int, int]:
+        return (margin(tallies[t]), load[t], 0)
+
+    pool = [t for t in candidates if open_need(tallies[t], load[t], k) > 0]
+    key = open_key if pool else extra_key
+    pool = pool or list(candidates)
+    keys = [key(t) for t in pool]
+    best = min(keys)
+    return rng.choice([t for t, kk in zip(pool, keys) if kk == best])
