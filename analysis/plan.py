@@ -93,6 +93,7 @@ class SessionRun:
     completed: int
     dropouts: int
     finished: bool                   # every target done within the recruiting cap
+    answers_until_done: int = 0      # non-placebo answers cast when the last target was done (all of them if never)
 
     @property
     def non_placebo_answers(self) -> int:
@@ -136,13 +137,14 @@ def _answer(crowd: Crowd, seed: int, person: _Person, target: int, placebo: bool
 
 
 def simulate_session(*, n_targets: int, k: int, rounds: int, allocation: str, crowd: Crowd = Crowd(), seed: int = 0,
-                     concurrent: int = 10, max_recruits: int | None = None,
+                     concurrent: int = 10, max_recruits: int | None = None, allocation_seed: int = 0,
                      progress: Callable[[int], None] | None = None) -> SessionRun:
     """Run one session with the app's allocation (``study_app/allocation.py``) until every target is done.
 
     ``concurrent`` participants are in the study at once; each step one of them (at random) is served their
     current and next round and answers the current one, 1 s of simulated time per step. ``progress`` is called
-    with 1 per recruited participant (a progress bar's ``update``).
+    with 1 per recruited participant (a progress bar's ``update``). ``allocation_seed`` changes only the
+    allocation's and the interleaving's randomness (the crowd and its answers stay those of ``seed``).
     """
     if allocation not in alloc.MODES:
         raise ValueError(f"allocation must be one of {', '.join(alloc.MODES)}, got {allocation!r}")
@@ -155,7 +157,7 @@ def simulate_session(*, n_targets: int, k: int, rounds: int, allocation: str, cr
                                       answers_per_participant=max(1, rounds - math.ceil(rounds * crowd.placebo)))
     cap = max_recruits if max_recruits is not None else 20 * floor + 20
     truth, favoured, algo = _targets(crowd, seed, n_targets)
-    rng = random.Random(f"{seed}|session|{allocation}")
+    rng = random.Random(f"{seed}|session|{allocation}|{allocation_seed}")
     g = crowd.generators
     votes = [0] * n_targets
     tallies = [[0] * g for _ in range(n_targets)]
@@ -169,6 +171,7 @@ def simulate_session(*, n_targets: int, k: int, rounds: int, allocation: str, cr
         return alloc.settled(tallies[t], k) if allocation == "dynamic" else votes[t] >= k
 
     open_targets = set(range(n_targets))
+    until_done = 0
     while True:
         recruiting = bool(open_targets) and recruited < cap
         while recruiting and len(active) < concurrent and recruited < cap:
@@ -207,6 +210,8 @@ def simulate_session(*, n_targets: int, k: int, rounds: int, allocation: str, cr
             tallies[t][choice] += 1
             if t in open_targets and done(t):
                 open_targets.discard(t)
+                if not open_targets:
+                    until_done = sum(1 for r in rows if not r[3])
         alloc.set_hold(holds, str(p.index), [t for t, pl in p.served if not pl], now=now)
         if p.done == rounds:
             active.remove(p)
@@ -216,12 +221,34 @@ def simulate_session(*, n_targets: int, k: int, rounds: int, allocation: str, cr
     frame["correct"] = np.where(frame["placebo"], frame["choice"] == PLACEBO_CHOICE,
                                 frame["choice"].to_numpy() == truth[frame["target"].to_numpy()])
     return SessionRun(allocation, k, rounds, frame, truth, algo, recruited, completed, dropouts,
-                      finished=not open_targets)
+                      finished=not open_targets, answers_until_done=until_done or int((~frame["placebo"]).sum()))
 
 
 # ----------------------------------------------------------------------------------- analysis of a simulated run
 
 GENERATOR_IDS = tuple(f"g{i}" for i in range(26))
+
+
+def stop_when_settled(run: SessionRun) -> SessionRun:
+    """The votes ``dynamic`` would have kept of ``run``'s: each target's votes in arrival order up to the one that
+    settles its majority of k (counting every vote, as the app does); placebo rounds kept. Isolates the settling
+    rule from the allocation's own randomness."""
+    tallies: dict[int, list[int]] = {}
+    g = int(max(run.truth.max(), run.answers["choice"].max()) + 1) if len(run.answers) else 2
+    keep = []
+    for target, placebo, choice in zip(run.answers["target"], run.answers["placebo"], run.answers["choice"]):
+        if placebo:
+            keep.append(True)
+            continue
+        c = tallies.setdefault(int(target), [0] * g)
+        if alloc.settled(c, run.k):
+            keep.append(False)
+            continue
+        c[int(choice)] += 1
+        keep.append(True)
+    answers = run.answers[np.asarray(keep, dtype=bool)].reset_index(drop=True)
+    return SessionRun("dynamic", run.k, run.rounds, answers, run.truth, run.algo, run.recruited, run.completed,
+                      run.dropouts, run.finished, int((~answers["placebo"]).sum()))
 
 
 def _gen(i: int) -> str:
@@ -268,10 +295,13 @@ def outcomes(run: SessionRun, *, placebo_threshold: float = 0.80) -> pd.Series:
 
 def interval_widths(run: SessionRun, *, n_resamples: int = 200, placebo_threshold: float = 0.80,
                     seed: int = 0) -> dict[str, float | None]:
-    """Widths of the report's 95% intervals on this run: mean participant accuracy (participant bootstrap) and
-    label agreement (participant jackknife), and the targets entering the agreement analysis."""
+    """Widths of the report's 95% intervals on this run: mean participant accuracy (participant bootstrap),
+    label agreement (participant jackknife, and Wilson over targets), and the targets entering the agreement
+    analysis. With ``dynamic`` the jackknife understates the uncertainty of label agreement: deleting a voter
+    un-settles their images (they leave the set) instead of changing a majority; read the Wilson width there."""
     from analysis.bootstrap import participant_intervals
     from analysis.participants import participant_table
+    from analysis.statistics import proportion
     from analysis.votes import valid_votes
 
     responses, targets, gens = analysis_frames(run)
@@ -284,8 +314,13 @@ def interval_widths(run: SessionRun, *, n_resamples: int = 200, placebo_threshol
         lo, hi = table.loc[name, "ci_low"], table.loc[name, "ci_high"]
         return None if pd.isna(lo) or pd.isna(hi) else float(hi - lo)
 
+    out = outcomes(run, placebo_threshold=placebo_threshold)
+    algo = targets.set_index("target_id")["algo_generator"]
+    agree = int((out == algo.reindex(out.index)).sum())
+    wilson = proportion("label agreement", agree, len(out))
     return {"accuracy_mean": width("accuracy_mean"), "label_agreement": width("label_agreement"),
-            "agreement_targets": int(len(outcomes(run, placebo_threshold=placebo_threshold)))}
+            "label_agreement_wilson": (None if len(out) == 0 else float(wilson["ci_high"] - wilson["ci_low"])),
+            "agreement_targets": int(len(out))}
 
 
 # ------------------------------------------------------------------------------------------------------ planner
@@ -333,6 +368,7 @@ def plan(*, n_targets: int, k: int, rounds: int, allocation: str, crowd: Crowd =
         "non_placebo_answers": _mean([r["answers"] for r in runs]),
         "agreement_targets": _mean([r["agreement_targets"] for r in runs]),
         "width_label_agreement": _mean([r["label_agreement"] for r in runs]),
+        "width_label_agreement_wilson": _mean([r["label_agreement_wilson"] for r in runs]),
         "width_accuracy_mean": _mean([r["accuracy_mean"] for r in runs]),
         "all_finished": all(r["finished"] for r in runs),
         "closed_form_balanced_participants": closed,
@@ -355,7 +391,9 @@ def format_plan(p: dict[str, Any]) -> str:
         f"expected cost:                     {p['cost']:.2f} (fee {p['fee']:.2f} per completing participant)\n"
         f"non-placebo answers:               {p['non_placebo_answers']:.0f}\n"
         f"targets in the agreement analysis: {p['agreement_targets']:.1f} of {p['targets']}\n"
-        f"95% interval width, label agreement (participant jackknife): {pct(p['width_label_agreement'])}\n"
+        f"95% interval width, label agreement (participant jackknife): {pct(p['width_label_agreement'])}"
+        f"{' (understated under dynamic: read Wilson)' if p['allocation'] == 'dynamic' else ''}\n"
+        f"95% interval width, label agreement (Wilson over targets):   {pct(p['width_label_agreement_wilson'])}\n"
         f"95% interval width, mean participant accuracy (bootstrap):  {pct(p['width_accuracy_mean'])}\n"
         f"closed form, balanced without dropouts: ceil(k * targets / answers per participant) = "
         f"{p['closed_form_balanced_participants']} participants{unfinished}"
