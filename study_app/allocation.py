@@ -151,15 +151,20 @@ def margin(counts: Sequence[int]) -> int:
     return top[0] - (top[1] if len(top) > 1 else 0)
 
 
+_KEY_BASE = 1 << 20  # above any load or vote count
+
+
 @functools.lru_cache(maxsize=65536)
-def _votes_to_settle(counts: tuple[int, ...], k: int) -> int:
-    return votes_to_settle(counts, k)
+def _status(counts: tuple[int, ...], k: int) -> tuple[int, int, int, int]:
+    """(votes to settle, 0 if disagreement else 1, leader margin, votes) of one tally, cached: the dynamic choice
+    looks at every target on every serve."""
+    return votes_to_settle(counts, k), 0 if disagreement(counts) else 1, margin(counts), sum(counts)
 
 
 def open_need(tallies: Sequence[int], load: int, k: int) -> int:
     """Votes a target still needs beyond those already served and unanswered (``load - sum(tallies)`` holds)."""
-    c = tuple(tallies)
-    return _votes_to_settle(c, k) - (load - sum(c))
+    need, _, _, n = _status(tuple(tallies), k)
+    return need - (load - n)
 
 
 def choose_dynamic(load: Sequence[int], candidates: Sequence[int], *, tallies: Sequence[Sequence[int]], k: int,
@@ -171,15 +176,17 @@ def choose_dynamic(load: Sequence[int], candidates: Sequence[int], *, tallies: S
     open to this participant (all settled, or seen), the least settled target (smallest leader margin, then
     least load) gets the extra vote: where voters disagree most.
     """
-    def open_key(t: int) -> tuple[int, int, int]:
-        return (0 if disagreement(tallies[t]) else 1, open_need(tallies[t], load[t], k), load[t])
-
-    def extra_key(t: int) -> tuple[int, int, int]:
-        return (margin(tallies[t]), load[t], 0)
-
-    pool = [t for t in candidates if open_need(tallies[t], load[t], k) > 0]
-    key = open_key if pool else extra_key
-    pool = pool or list(candidates)
-    keys = [key(t) for t in pool]
+    # keys as single integers (dis, need, load) -> dis * B^2 + need * B + load: this runs on every serve, over
+    # every unseen target, under oTree's global lock
+    b = _KEY_BASE
+    status = [_status(tuple(tallies[t]), k) for t in candidates]
+    held = [load[t] - st[3] for t, st in zip(candidates, status)]
+    keys = [st[1] * b * b + (st[0] - h) * b + load[t]
+            for t, st, h in zip(candidates, status, held) if st[0] > h]
+    if keys:
+        open_targets = [t for t, st, h in zip(candidates, status, held) if st[0] > h]
+    else:
+        open_targets = list(candidates)
+        keys = [st[2] * b + load[t] for t, st in zip(candidates, status)]
     best = min(keys)
-    return rng.choice([t for t, kk in zip(pool, keys) if kk == best])
+    return rng.choice([t for t, key in zip(open_targets, keys) if key == best])
