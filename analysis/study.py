@@ -55,7 +55,8 @@ POLICY: dict[str, str] = {
 DYNAMIC_POLICY = ("dynamic allocation stops collecting votes on an image once its majority of k is settled, so images "
                   "have 2..k votes: images_with_min_votes, the agreement matrix, label agreement, majority_ties and "
                   "the jackknife use the images with a settled majority of min_votes (= settled_targets); the other "
-                  "keys keep their meaning")
+                  "keys keep their meaning; the jackknife interval of label agreement is too narrow here (deleting a "
+                  "voter un-settles their images instead of changing majorities): read the Wilson interval")
 
 
 def allocation_policy(allocation: str | None) -> str:
