@@ -10,7 +10,7 @@ For each seed one crowd (analysis.plan.Crowd: accuracy 89.8% +- 5.8%, careless a
 
 Outcome = the analysis' majority of kept participants (placebo filter) on targets entering the agreement analysis.
 ``replay`` applies the settling rule to the ``full`` run's own votes in arrival order (``stop_when_settled``): the
-rule's effect alone, without the change of voters.
+rule's effect alone, without the change of voters (not a session: its participant columns are left empty).
 
     nice -n 10 .venv/bin/python -m bench.dynamic_overlap [--targets 600 --rounds 60 --seeds 5]
 
@@ -108,7 +108,8 @@ def report(rows: list[dict[str, Any]], *, args: argparse.Namespace, seconds: flo
         f"| non-placebo answers until every target is done | {cells('{:.0f}', 'answers')} |",
         "| fewer than full | – | " + " | ".join(f"{1 - _m(rows, f'{n}_answers') / full:.1%}"
                                                for n in ("dynamic", "full2", "replay")) + " |",
-        f"| participants who completed (paid) | {cells('{:.1f}', 'completed')} |",
+        "| participants who completed (paid) | " + " | ".join(f"{_m(rows, f'{n}_completed'):.1f}"
+                                                       for n in ("full", "dynamic", "full2")) + " | – |",
         f"| targets in the agreement analysis (of {args.targets}) | {cells('{:.1f}', 'targets')} |",
         f"| human majority correct on those | {cells('{:.2%}', 'accuracy')} |",
         "| same outcome as full, share of all targets | – | " + " | ".join(
@@ -120,7 +121,7 @@ def report(rows: list[dict[str, Any]], *, args: argparse.Namespace, seconds: flo
         f"| 95% interval width, label agreement (Wilson over targets), points | "
         + " | ".join(f"{100 * _m(rows, f'{n}_w_wilson'):.2f}" for n in ("full", "dynamic", "full2", "replay")) + " |",
         f"| 95% interval width, mean participant accuracy (bootstrap), points | "
-        + " | ".join(f"{100 * _m(rows, f'{n}_w_acc'):.2f}" for n in ("full", "dynamic", "full2", "replay")) + " |",
+        + " | ".join(f"{100 * _m(rows, f'{n}_w_acc'):.2f}" for n in ("full", "dynamic", "full2")) + " | – |",
     ]
     mats = {n: {c: statistics.fmean(r[f"{n}_matrix"][c] for r in rows) for c in ("hc_ac", "hc_ai", "hi_ac", "hi_ai")}
             for n in ("full", "dynamic", "full2", "replay")}
