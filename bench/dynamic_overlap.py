@@ -55,7 +55,8 @@ def _accuracy(run: SessionRun, out: pd.Series) -> float:
 
 def one_seed(seed: int, *, n_targets: int, rounds: int, k: int, crowd: Crowd, resamples: int) -> dict[str, Any]:
     runs = {
-        "full": simulate_session(n_targets=n_targets, k=k, rounds=rounds, allocation="balanced", crowd=crowd, seed=seed),
+        "full": simulate_session(n_targets=n_targets, k=k, rounds=rounds, allocation="balanced", crowd=crowd,
+                                 seed=seed),
         "dynamic": simulate_session(n_targets=n_targets, k=k, rounds=rounds, allocation="dynamic", crowd=crowd,
                                     seed=seed),
         "full2": simulate_session(n_targets=n_targets, k=k, rounds=rounds, allocation="balanced", crowd=crowd,
