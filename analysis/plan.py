@@ -116,8 +116,8 @@ def _targets(crowd: Crowd, seed: int, n_targets: int) -> tuple[np.ndarray, np.nd
     truth = np.arange(n_targets) % g
     shift = rng.integers(1, g, size=n_targets)
     favoured = np.where(rng.random(n_targets) < crowd.hard, (truth + shift) % g, truth)
-    wrong = (truth + rng.integers(1, g, n_targets)) % g
-    algo = np.where(rng.random(n_targets) < crowd.algorithm_accuracy, truth, wrong)
+    right = rng.random(n_targets) < crowd.algorithm_accuracy
+    algo = np.where(right, truth, (truth + rng.integers(1, g, n_targets)) % g)
     return truth, favoured, algo
 
 
