@@ -161,7 +161,7 @@ def simulate_session(*, n_targets: int, k: int, rounds: int, allocation: str, cr
     rng = random.Random(f"{seed}|session|{allocation}|{allocation_seed}")
     g = crowd.generators
     votes = [0] * n_targets
-    tallies = [[0] * g for _ in range(n_targets)]
+    tallies: list[tuple[int, ...]] = [(0,) * g] * n_targets   # immutable: replaced on each vote, as in the app
     holds: alloc.Holds = {}
     rows: list[tuple[int, int, int, bool, int]] = []
     active: list[_Person] = []
@@ -208,7 +208,7 @@ def simulate_session(*, n_targets: int, k: int, rounds: int, allocation: str, cr
         rows.append((p.index, p.done, t, placebo, choice))
         if not placebo:
             votes[t] += 1
-            tallies[t][choice] += 1
+            tallies[t] = tuple(c + (j == choice) for j, c in enumerate(tallies[t]))
             if t in open_targets and done(t):
                 open_targets.discard(t)
                 if not open_targets:

@@ -143,7 +143,7 @@ def serve_cost(n_targets: int = 3246, repeats: int = 300) -> dict[str, float]:
     from analysis.app_rules import allocation
 
     rng = random.Random(0)
-    tallies = [[rng.randint(0, 1), rng.randint(0, 1), 0] for _ in range(n_targets)]
+    tallies = [(rng.randint(0, 1), rng.randint(0, 1), 0) for _ in range(n_targets)]  # tuples, as the app keeps them
     load = [sum(c) + (rng.random() < 0.01) for c in tallies]
     seen = set(rng.sample(range(n_targets), 120))
     out = {}

@@ -27,7 +27,6 @@ package starts oTree. Randomness is an argument: the app seeds one ``random.Rand
 
 from __future__ import annotations
 
-import functools
 import math
 import random
 from collections.abc import Collection, Iterable, Mapping, MutableMapping, Sequence
@@ -151,20 +150,32 @@ def margin(counts: Sequence[int]) -> int:
     return top[0] - (top[1] if len(top) > 1 else 0)
 
 
-_KEY_BASE = 1 << 20  # above any load or vote count
+_KEY_BASE = 1 << 20  # key digits: above any load, vote count or margin of a real study
 
 
-@functools.lru_cache(maxsize=65536)
-def _status(counts: tuple[int, ...], k: int) -> tuple[int, int, int, int]:
-    """(votes to settle, 0 if disagreement else 1, leader margin, votes) of one tally, cached: the dynamic choice
-    looks at every target on every serve."""
-    return votes_to_settle(counts, k), 0 if disagreement(counts) else 1, margin(counts), sum(counts)
+class _TallyInfo(dict[tuple[int, ...], tuple[int, int, int]]):
+    """tally -> (cap, disagreement weight, margin): computed once per distinct tally, since the dynamic choice
+    looks at every unseen target on every serve, under oTree's global lock. ``cap`` = votes + votes to settle:
+    the load below which the target is still open."""
+
+    def __init__(self, k: int) -> None:
+        super().__init__()
+        self.k = k
+
+    def __missing__(self, counts: tuple[int, ...]) -> tuple[int, int, int]:
+        value = (votes_to_settle(counts, self.k) + sum(counts), 0 if disagreement(counts) else _KEY_BASE * _KEY_BASE,
+                 margin(counts))
+        if len(self) < 65536:
+            self[counts] = value
+        return value
+
+
+_INFO: dict[int, _TallyInfo] = {}
 
 
 def open_need(tallies: Sequence[int], load: int, k: int) -> int:
     """Votes a target still needs beyond those already served and unanswered (``load - sum(tallies)`` holds)."""
-    need, _, _, n = _status(tuple(tallies), k)
-    return need - (load - n)
+    return votes_to_settle(tallies, k) - (load - sum(tallies))
 
 
 def choose_dynamic(load: Sequence[int], candidates: Sequence[int], *, tallies: Sequence[Sequence[int]], k: int,
@@ -176,17 +187,12 @@ def choose_dynamic(load: Sequence[int], candidates: Sequence[int], *, tallies: S
     open to this participant (all settled, or seen), the least settled target (smallest leader margin, then
     least load) gets the extra vote: where voters disagree most.
     """
-    # keys as single integers (dis, need, load) -> dis * B^2 + need * B + load: this runs on every serve, over
-    # every unseen target, under oTree's global lock
+    # one integer key per open target, dis * B^2 + (votes still needed) * B + load, from cached per-tally facts
+    info = _INFO.get(k) or _INFO.setdefault(k, _TallyInfo(k))
     b = _KEY_BASE
-    status = [_status(tuple(tallies[t]), k) for t in candidates]
-    held = [load[t] - st[3] for t, st in zip(candidates, status)]
-    keys = [st[1] * b * b + (st[0] - h) * b + load[t]
-            for t, st, h in zip(candidates, status, held) if st[0] > h]
-    if keys:
-        open_targets = [t for t, st, h in zip(candidates, status, held) if st[0] > h]
-    else:
-        open_targets = list(candidates)
-        keys = [st[2] * b + load[t] for t, st in zip(candidates, status)]
-    best = min(keys)
-    return rng.choice([t for t, key in zip(open_targets, keys) if key == best])
+    facts = [info[tuple(tallies[t])] for t in candidates]
+    keyed = [(f[1] + (f[0] - load[t]) * b + load[t], t) for t, f in zip(candidates, facts) if f[0] > load[t]]
+    if not keyed:
+        keyed = [(f[2] * b + load[t], t) for t, f in zip(candidates, facts)]
+    best = min(keyed)[0]
+    return rng.choice([t for key, t in keyed if key == best])

@@ -39,7 +39,7 @@ class SessionState:
     votes: list[int]                       # answered non-placebo main rounds per target index
     holds: allocation.Holds = field(default_factory=dict)
     generators: tuple[str, ...] = ()       # generator ids in sort order: the columns of ``tallies``
-    tallies: list[list[int]] = field(default_factory=list)  # per target: votes per generator (see above)
+    tallies: list[tuple[int, ...]] = field(default_factory=list)  # per target: votes per generator (see above)
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,7 @@ def derive_allocation(n_targets: int, trials: Iterable[TrialRow]) -> tuple[list[
     return votes, holds
 
 
-def derive_tallies(n_targets: int, generators: Sequence[str], trials: Iterable[TrialRow]) -> list[list[int]]:
+def derive_tallies(n_targets: int, generators: Sequence[str], trials: Iterable[TrialRow]) -> list[tuple[int, ...]]:
     """Answered non-placebo main-round votes per target and generator (``generators`` in sort order), the state
     ``dynamic`` allocation settles targets by; rebuilt from the trials after a restart like the votes."""
     column = {g: j for j, g in enumerate(generators)}
@@ -83,14 +83,16 @@ def derive_tallies(n_targets: int, generators: Sequence[str], trials: Iterable[T
     for t in trials:
         if t.phase == "main" and not t.is_placebo and t.answered and t.chosen_generator in column:
             tallies[t.target_index][column[t.chosen_generator]] += 1
-    return tallies
+    return [tuple(c) for c in tallies]  # tuples: the dynamic choice caches facts per distinct tally
 
 
 def count_vote(state: SessionState, target: int, chosen_generator: str) -> None:
     """Record one answered non-placebo main-round vote in the live state (votes and tallies)."""
     state.votes[target] += 1
     if state.tallies:
-        state.tallies[target][state.generators.index(chosen_generator)] += 1
+        c = list(state.tallies[target])
+        c[state.generators.index(chosen_generator)] += 1
+        state.tallies[target] = tuple(c)
 
 
 _states: dict[str, SessionState] = {}

@@ -120,10 +120,10 @@ def test_tallies_rebuilt_from_trials_equal_the_live_counts() -> None:
         TrialRow("c", "practice", 3, is_placebo=False, answered=True, last_time=0.5, chosen_generator="dcgan"),
     ]
     tallies = derive_tallies(4, gens, trials)
-    assert tallies == [[2, 0, 0], [0, 1, 1], [0, 0, 0], [0, 0, 0]]
+    assert tallies == [(2, 0, 0), (0, 1, 1), (0, 0, 0), (0, 0, 0)]
     votes, holds = derive_allocation(4, trials)
     live = SessionState(code="s", settings=None, base_url="", bundle="", fingerprint="",  # type: ignore[arg-type]
-                        practice_targets=[3], votes=[0] * 4, generators=gens, tallies=[[0] * 3 for _ in range(4)])
+                        practice_targets=[3], votes=[0] * 4, generators=gens, tallies=[(0, 0, 0)] * 4)
     for t in trials:
         if t.phase == "main" and not t.is_placebo and t.answered:
             count_vote(live, t.target_index, str(t.chosen_generator))
