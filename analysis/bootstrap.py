@@ -34,6 +34,8 @@ import pandas as pd
 from scipy import sparse
 from scipy.stats import norm
 
+from analysis.votes import settled_mask
+
 BOOTSTRAP_STATISTICS: tuple[str, ...] = ("accuracy_mean", "vote_accuracy", "vote_agreement")
 JACKKNIFE_STATISTICS: tuple[str, ...] = ("label_agreement", "cohen_kappa", "soft_agreement", "human_majority_accuracy")
 RANGES: dict[str, tuple[float, float]] = {"cohen_kappa": (-1.0, 1.0)}
@@ -41,7 +43,8 @@ RANGES: dict[str, tuple[float, float]] = {"cohen_kappa": (-1.0, 1.0)}
 
 def _statistics(weights: np.ndarray, votes_matrix: sparse.csr_matrix, n_targets: int, n_gens: int,
                 algo: np.ndarray, truth: np.ndarray, acc: np.ndarray, has_acc: np.ndarray, answers: np.ndarray,
-                correct: np.ndarray, for_algo_votes: np.ndarray, min_votes: int) -> dict[str, np.ndarray]:
+                correct: np.ndarray, for_algo_votes: np.ndarray, min_votes: int,
+                dynamic: bool = False) -> dict[str, np.ndarray]:
     """Each statistic for a batch of participant weight vectors ``weights`` [B, N] -> arrays [B]."""
     b = weights.shape[0]
     counts = np.asarray((votes_matrix.T @ weights.T).T, dtype=np.float32).reshape(b, n_targets, n_gens)  # B x T x G
@@ -55,7 +58,7 @@ def _statistics(weights: np.ndarray, votes_matrix: sparse.csr_matrix, n_targets:
         maj[better] = g
         np.maximum(top, c, out=top)
         n += c
-    mask = n >= min_votes                                                              # B x T
+    mask = settled_mask(counts, min_votes) if dynamic else n >= min_votes              # B x T
     m = mask.sum(axis=1).astype(float)
     for_algo = np.take_along_axis(counts, np.broadcast_to(algo[None, :, None], (b, n_targets, 1)), axis=2)[..., 0]
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -79,9 +82,13 @@ def _statistics(weights: np.ndarray, votes_matrix: sparse.csr_matrix, n_targets:
 
 def participant_intervals(participants: pd.DataFrame, votes: pd.DataFrame, targets: pd.DataFrame,
                           generators: Sequence[str], *, min_votes: int, n_resamples: int, seed: int,
-                          confidence: float = 0.95, batch: int | None = None) -> pd.DataFrame:
+                          confidence: float = 0.95, batch: int | None = None,
+                          allocation: str | None = None) -> pd.DataFrame:
     """Tidy table, one row per statistic: ``statistic, estimate, ci_low, ci_high, method, bootstrap_low,
     bootstrap_high, jackknife_se, resamples, resamples_defined, confidence, seed``.
+
+    ``allocation='dynamic'``: the majority-vote statistics use the targets whose resampled votes settle a majority
+    of ``min_votes`` (``analysis.votes.in_agreement``), as the estimate does.
 
     ``estimate`` is the statistic on the data as observed (every kept participant once). With ``n_resamples == 0``
     the bootstrap columns are NaN (the jackknife needs no randomness and is always computed).
@@ -115,7 +122,7 @@ def participant_intervals(participants: pd.DataFrame, votes: pd.DataFrame, targe
 
     def stats(w: np.ndarray) -> dict[str, np.ndarray]:
         return _statistics(w, votes_matrix, n_t, n_g, algo, truth, acc, has_acc, answers, correct, for_algo_votes,
-                           min_votes)
+                           min_votes, allocation == "dynamic")
 
     size = batch or max(1, int(4e6 // max(1, n_t * n_g)))
     observed = stats(np.ones((1, n_p)))

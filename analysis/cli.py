@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
+from analysis.votes import ALLOCATIONS
 from contracts.errors import ContractError
 from contracts.summary import SUMMARY_FILE, write_summary
 
@@ -97,6 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--bootstrap", type=_int_at_least(0), default=2000,
                      help="participant bootstrap resamples (0: none)")
     rep.add_argument("--seed", type=_int_at_least(0), default=0, help="bootstrap seed")
+    rep.add_argument("--allocation", choices=ALLOCATIONS, default=None,
+                     help="the session's allocation; dynamic: the agreement analysis uses images with a settled "
+                          "majority of --min-votes (default: not stated, analysed as fixed k)")
+    from analysis.plan import add_plan_parser
+    add_plan_parser(sub, _fraction, _int_at_least)
     return parser
 
 
@@ -118,7 +124,7 @@ def _check_out(out: Path, bundle: Path, responses: Path) -> None:
 
 
 def write_report(out: Path, *, bundle: Path, responses: Path, placebo_threshold: float, min_votes: int,
-                 n_bootstrap: int, seed: int) -> dict[str, float]:
+                 n_bootstrap: int, seed: int, allocation: str | None = None) -> dict[str, float]:
     """Load, analyse and write DIR atomically. Returns seconds per stage."""
     from analysis import figures as fig
     from analysis.load import load
@@ -135,7 +141,7 @@ def write_report(out: Path, *, bundle: Path, responses: Path, placebo_threshold:
     times["load"] = time.perf_counter() - t0
     t = time.perf_counter()
     result = analyze(study, placebo_threshold=placebo_threshold, min_votes=min_votes, n_bootstrap=n_bootstrap,
-                     seed=seed)
+                     seed=seed, allocation=allocation)
     times["analyze"] = time.perf_counter() - t
     t = time.perf_counter()
     gens = list(result.generators)
@@ -208,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             times = write_report(args.out, bundle=args.bundle, responses=args.responses,
                                  placebo_threshold=args.placebo_threshold, min_votes=args.min_votes,
-                                 n_bootstrap=args.bootstrap, seed=args.seed)
+                                 n_bootstrap=args.bootstrap, seed=args.seed, allocation=args.allocation)
         except ContractError as e:
             print(f"error: {e}", file=sys.stderr)
             return EXIT_BAD_INPUT
@@ -219,4 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {args.out}/{SUMMARY_FILE}, {REPORT_FILE}, {TABLES_DIR}/ and {FIGURES_DIR}/ in {total:.2f} s "
               f"({', '.join(f'{k} {v:.2f}' for k, v in times.items())})")
         return 0
+    if args.command == "plan":
+        from analysis.plan import run_plan
+        return run_plan(args)
     raise AssertionError(args.command)

@@ -100,6 +100,17 @@ def _by_placebo_accuracy(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _allocation_note(s: Mapping[str, Any]) -> str:
+    """Which allocation collected the votes, and what it changes (``policy['allocation']``)."""
+    allocation = s.get("inputs", {}).get("allocation")
+    note = s.get("policy", {}).get("allocation", "")
+    settled = s.get("settled_targets")
+    extra = (f" {settled} images have a majority of {s['min_votes']} that their kept votes settle."
+             if settled is not None else "")
+    return (f'<p class="note">Allocation: <strong>{html.escape(str(allocation or "not stated"))}</strong>. '
+            f"{html.escape(note)}.{extra}</p>")
+
+
 def _figure(png: bytes, alt: str, caption: str) -> str:
     data = base64.b64encode(png).decode("ascii")
     return (f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
@@ -156,6 +167,7 @@ def render_html(result: Analysis, figures: Mapping[str, bytes], *, table_files: 
         f'{s["inputs"]["bootstrap_resamples"]} bootstrap resamples, seed {s["inputs"]["seed"]}. '
         f'{s["inputs"]["targets"]} targets, generators {e(", ".join(s["inputs"]["generators"]))}, '
         f'{s["inputs"]["attempts"]} attempts each.</p>',
+        _allocation_note(s),
         "<h2>1. The paper's numbers beside ours</h2>",
         "<p>The paper (§VI-D) reports these numbers without intervals. Ours are computed from the files above with "
         "the same rules; intervals are 95% (participant bootstrap or jackknife where participants cluster the data, "

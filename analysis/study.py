@@ -24,7 +24,8 @@ from analysis.models import dawid_skene, generator_difficulty
 from analysis.participants import accuracy_summary, participant_table, placebo_distribution
 from analysis.statistics import proportion
 from analysis.timing import response_times
-from analysis.votes import majority_vote, valid_votes, vote_summary, votes_per_image_distribution
+from analysis.votes import (check_allocation, in_agreement, majority_vote, valid_votes, vote_summary,
+                            votes_per_image_distribution)
 
 # The paper's numbers (§VI-A, §VI-D, Fig. 4, Fig. 10), printed beside ours.
 PAPER: dict[str, Any] = {
@@ -54,7 +55,25 @@ POLICY: dict[str, str] = {
                   "participant bootstrap), agreement; paired Wilcoxon signed-rank test over source targets voted "
                   "both clean and under the condition of D = (human drop) - (algorithm drop), zero differences "
                   "dropped (see analysis/conditions.py for the assumptions)",
+    "settled_targets": "images whose kept votes settle a majority of min_votes: no way of casting the remaining "
+                       "votes changes the winner (e.g. 2 agreeing of 3; reaching min_votes votes settles too); the "
+                       "app's rule study_app/allocation.settled",
 }
+DYNAMIC_POLICY = ("dynamic allocation stops collecting votes on an image once its majority of k is settled, so images "
+                  "have 2..k votes: images_with_min_votes, the agreement matrix, label agreement, majority_ties and "
+                  "the jackknife use the images with a settled majority of min_votes (= settled_targets); the other "
+                  "keys keep their meaning; the jackknife interval of label agreement is too narrow here (deleting a "
+                  "voter un-settles their images instead of changing majorities): read the Wilson interval")
+
+
+def allocation_policy(allocation: str | None) -> str:
+    """The ``policy['allocation']`` note: which allocation ran and what it changes in the analysis."""
+    if allocation is None:
+        return "not stated (python -m analysis report --allocation balanced|random|dynamic); analysed as a " \
+               "fixed-k study (images_with_min_votes = images with >= min_votes votes)"
+    if allocation == "dynamic":
+        return f"dynamic: {DYNAMIC_POLICY}"
+    return f"{allocation}: images_with_min_votes = images with >= min_votes votes"
 
 
 @dataclass
@@ -82,8 +101,13 @@ def clean(value: Any) -> Any:
 
 
 def analyze(study: Study, *, placebo_threshold: float = 0.80, min_votes: int = 3, n_bootstrap: int = 2000,
-            seed: int = 0, dawid_skene_iterations: int = 100) -> Analysis:
-    """Every number and table of the report. Pure: reads nothing, writes nothing."""
+            seed: int = 0, dawid_skene_iterations: int = 100, allocation: str | None = None) -> Analysis:
+    """Every number and table of the report. Pure: reads nothing, writes nothing.
+
+    ``allocation``: the study app's allocation that collected the votes (``balanced``, ``random``, ``dynamic``;
+    None: not stated). For ``dynamic`` the agreement analysis uses the targets with a settled majority.
+    """
+    check_allocation(allocation)
     if not 0.0 <= placebo_threshold <= 1.0:
         raise ValueError(f"placebo_threshold must be in [0, 1], got {placebo_threshold}")
     if min_votes < 1:
@@ -95,10 +119,11 @@ def analyze(study: Study, *, placebo_threshold: float = 0.80, min_votes: int = 3
     votes = valid_votes(study.responses, participants)
     majority = majority_vote(votes, gens)
     per_image = agr.agreement_table(majority, study.targets, min_votes=1)
-    table = per_image[per_image["n_votes"] >= min_votes].reset_index(drop=True)
+    entering = set(majority.loc[in_agreement(majority, min_votes=min_votes, allocation=allocation), "target_id"])
+    table = per_image[per_image["target_id"].isin(entering)].reset_index(drop=True)
     matrix = agr.agreement_matrix(table)
     acc = accuracy_summary(participants)
-    vs = vote_summary(majority, min_votes=min_votes)
+    vs = vote_summary(majority, min_votes=min_votes, allocation=allocation)
 
     summary: dict[str, Any] = {
         "participants_total": acc["participants_total"],
@@ -117,6 +142,7 @@ def analyze(study: Study, *, placebo_threshold: float = 0.80, min_votes: int = 3
         "majority_ties": vs["majority_ties"],
         "majority_ties_all_voted": vs["majority_ties_all_voted"],
         "participants_with_accuracy": acc["participants_with_accuracy"],
+        "settled_targets": vs["settled_targets"],
     }
     conditions = conditions_in_order(study.targets, study.conditions)
     summary["by_condition"] = by_condition(votes, study.targets, per_image, min_votes=min_votes,
@@ -135,7 +161,7 @@ def analyze(study: Study, *, placebo_threshold: float = 0.80, min_votes: int = 3
                    int(participants["placebo_correct"].sum()), int(participants["placebo_rounds"].sum())),
     ])
     boot = participant_intervals(participants, votes, targets, gens, min_votes=min_votes,
-                                 n_resamples=n_bootstrap, seed=seed)
+                                 n_resamples=n_bootstrap, seed=seed, allocation=allocation)
     mcn = agr.mcnemar_exact(matrix)
     kappa = agr.cohen_kappa(table["majority_generator"], table["algo_generator"])
     difficulty, difficulty_test = generator_difficulty(votes, gens)
@@ -169,11 +195,12 @@ def analyze(study: Study, *, placebo_threshold: float = 0.80, min_votes: int = 3
         "accuracy_vs_attempts": attempts.to_dict(orient="records"),
         "robustness": robustness.to_dict(orient="records"),
     }
-    summary["policy"] = dict(POLICY)
+    summary["policy"] = {**POLICY, "allocation": allocation_policy(allocation)}
     summary["inputs"] = {"bundle": str(study.bundle_root), "responses": study.responses_source,
                          "bundle_software": study.bundle_software, "bundle_created_at": study.bundle_created_at,
                          "targets": int(len(targets)), "generators": list(gens), "attempts": int(study.attempts),
-                         "bootstrap_resamples": int(n_bootstrap), "seed": int(seed), "conditions": conditions}
+                         "bootstrap_resamples": int(n_bootstrap), "seed": int(seed), "conditions": conditions,
+                         "allocation": allocation}
     summary = clean(summary)
 
     comparison = paper_comparison(summary)

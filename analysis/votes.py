@@ -7,6 +7,10 @@ A *vote* is a non-placebo answer by a kept (valid) participant. Policies:
 - Majority vote: the generator with the most votes; ties go to the lowest generator id in sort order (contract).
   ``majority_ties`` counts the tied targets among those entering the agreement analysis (``n_votes >= min_votes``);
   ``majority_ties_all_voted`` counts them over every voted target.
+- Variable votes per target (``dynamic`` allocation, which stops collecting votes on a target once its majority of
+  k is settled): a target enters the agreement analysis when the *kept* votes settle its majority of
+  ``min_votes`` (:func:`settled_mask`, the app's own rule ``study_app/allocation.settled``: e.g. 2 agreeing of 3),
+  not only when it has ``min_votes`` votes. ``settled_targets`` counts the settled targets under every allocation.
 """
 
 from __future__ import annotations
@@ -16,6 +20,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from analysis.app_rules import MODES, settled
+
+ALLOCATIONS: tuple[str, ...] = tuple(MODES)  # what the study app can run: balanced, random, dynamic
 
 
 def valid_votes(responses: pd.DataFrame, participants: pd.DataFrame) -> pd.DataFrame:
@@ -58,12 +66,44 @@ def majority_vote(votes: pd.DataFrame, generators: Sequence[str]) -> pd.DataFram
     return out
 
 
-def vote_summary(majority: pd.DataFrame, *, min_votes: int) -> dict[str, Any]:
-    """votes_total, images_voted, votes_per_image_mean/_std, min_votes, images_with_min_votes, majority_ties."""
+def settled_mask(counts: np.ndarray, k: int) -> np.ndarray:
+    """Whether each vote-count vector (last axis: generators in sort order) settles a majority of ``k``: the app's
+    rule (``study_app/allocation.settled``) applied once per distinct vector, so it is cheap on resample batches."""
+    c = np.asarray(counts)
+    flat = np.rint(c.reshape(-1, c.shape[-1])).astype(np.int64)
+    if flat.shape[0] == 0:
+        return np.zeros(c.shape[:-1], dtype=bool)
+    uniq, inverse = np.unique(flat, axis=0, return_inverse=True)
+    ok = np.fromiter((settled(row.tolist(), k) for row in uniq), dtype=bool, count=len(uniq))
+    return ok[inverse.reshape(-1)].reshape(c.shape[:-1])
+
+
+def _vote_columns(majority: pd.DataFrame) -> list[str]:
+    return [c for c in majority.columns if c.startswith("votes_")]  # added in generator-id sort order
+
+
+def check_allocation(allocation: str | None) -> None:
+    if allocation is not None and allocation not in ALLOCATIONS:
+        raise ValueError(f"allocation must be one of {', '.join(ALLOCATIONS)} (or not stated), got {allocation!r}")
+
+
+def in_agreement(majority: pd.DataFrame, *, min_votes: int, allocation: str | None = None) -> np.ndarray:
+    """Which voted targets enter the agreement analysis: ``>= min_votes`` votes; in a ``dynamic`` study, a majority
+    of ``min_votes`` that the votes already settle (a target that reached ``min_votes`` votes is settled too)."""
+    check_allocation(allocation)
+    if allocation == "dynamic":
+        return settled_mask(majority.loc[:, _vote_columns(majority)].to_numpy(), min_votes)
+    return majority["n_votes"].to_numpy() >= min_votes
+
+
+def vote_summary(majority: pd.DataFrame, *, min_votes: int, allocation: str | None = None) -> dict[str, Any]:
+    """votes_total, images_voted, votes_per_image_mean/_std, min_votes, images_with_min_votes, majority_ties,
+    settled_targets (see the module's policies for ``dynamic`` studies)."""
     if min_votes < 1:
         raise ValueError(f"min_votes must be >= 1, got {min_votes}")
     n = majority["n_votes"].to_numpy(dtype=float)
-    enough = majority["n_votes"].to_numpy() >= min_votes
+    enough = in_agreement(majority, min_votes=min_votes, allocation=allocation)
+    settled_all = settled_mask(majority.loc[:, _vote_columns(majority)].to_numpy(), min_votes)
     return {
         "votes_total": int(n.sum()),
         "images_voted": int(n.size),
@@ -73,6 +113,7 @@ def vote_summary(majority: pd.DataFrame, *, min_votes: int) -> dict[str, Any]:
         "images_with_min_votes": int(enough.sum()),
         "majority_ties": int((majority["tie"].to_numpy() & enough).sum()),
         "majority_ties_all_voted": int(majority["tie"].sum()),
+        "settled_targets": int(settled_all.sum()),
     }
 
 

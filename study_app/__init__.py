@@ -52,7 +52,8 @@ the Trial rows and kept in the server process between messages (study_app/sessio
 only its own rows. PARTICIPANT_FIELDS: none (per-participant state is on the Player: small, no pickled blob).
 
 Session config keys (settings.py; defaults in brackets): ``bundle`` [$STUDY_BUNDLE or ``demo_bundle``],
-``rounds`` [120], ``practice_rounds`` [2], ``placebo_probability`` [0.05], ``allocation`` [``balanced``|``random``],
+``rounds`` [120], ``practice_rounds`` [2], ``placebo_probability`` [0.05], ``allocation``
+[``balanced``|``random``|``dynamic``],
 ``votes_per_target`` [3], ``dropout_timeout_s`` [600], ``completion_url`` [''], ``completion_code`` [''],
 ``consent_text`` [a default text], ``stimulus_base_url`` ['' = $STIMULUS_BASE_URL or ``/static/stimuli/``],
 ``participation_fee`` [2.00 USD].
@@ -248,8 +249,10 @@ def vars_for_admin_report(subsession: Subsession) -> dict[str, Any]:
     practice = set(st.practice_targets)
     votes = [v for i, v in enumerate(st.votes) if i not in practice]  # practice targets get no votes
     reached = sum(1 for v in votes if v >= cfg.votes_per_target)
+    settled = sum(1 for i, c in enumerate(st.tallies)
+                  if i not in practice and allocation.settled(c, cfg.votes_per_target))
     return dict(n_targets=len(votes), votes_total=sum(votes), votes_per_target=cfg.votes_per_target,
-                targets_reached=reached, holds=len(st.holds),
+                targets_reached=reached, holds=len(st.holds), allocation=cfg.allocation, targets_settled=settled,
                 participants_needed=allocation.participants_needed(
                     votes_per_target=cfg.votes_per_target, n_targets=len(votes),
                     answers_per_participant=max(1, cfg.rounds - math.ceil(cfg.rounds * cfg.placebo_probability))))
@@ -281,20 +284,22 @@ def _rebuild_state(session: Any) -> SessionState:
     v = _svars(session)
     study = stimuli.cached_study(v["study_bundle"], v["study_fingerprint"])
     rows = (db.query(Participant.code, Trial.phase, Trial.target_index, Trial.is_placebo, Trial.choice,
-                     Trial.served_at, Trial.shown_at, Trial.answered_at)
+                     Trial.served_at, Trial.shown_at, Trial.answered_at, Trial.chosen_generator)
             .join(Player, Trial.player_id == Player.id)
             .join(Participant, Player.participant_id == Participant.id)
             .filter(Player.session_id == session.id))
-    trials = (TrialRow(participant_code=code, phase=phase, target_index=target, is_placebo=bool(placebo),
+    trials = [TrialRow(participant_code=code, phase=phase, target_index=target, is_placebo=bool(placebo),
                        answered=choice is not None,
-                       last_time=max(t for t in (served, shown, answered) if t is not None))
-              for code, phase, target, placebo, choice, served, shown, answered in rows)
+                       last_time=max(t for t in (served, shown, answered) if t is not None), chosen_generator=chosen)
+              for code, phase, target, placebo, choice, served, shown, answered, chosen in rows]
     votes, holds = session_state.derive_allocation(len(study.target_ids), trials)
+    generators = tuple(sorted(study.generator_ids))
+    tallies = session_state.derive_tallies(len(study.target_ids), generators, trials)
     settings = study_settings(session.config)
     return session_state.put(SessionState(
         code=session.code, settings=settings, base_url=stimuli.base_url(settings.stimulus_base_url),
         bundle=v["study_bundle"], fingerprint=v["study_fingerprint"], practice_targets=list(v["practice_targets"]),
-        votes=votes, holds=holds))
+        votes=votes, holds=holds, generators=generators, tallies=tallies))
 
 
 def _study(player: Player) -> Study:
@@ -340,11 +345,12 @@ def _serve(player: Player, study: Study, phase: str, round_number: int, now: flo
         placebo = round_number in _ints(player.placebo_rounds)
         allocation.release_dropouts(st.holds, now=now, timeout_s=st.settings.dropout_timeout_s)
         load = allocation.loads(st.votes, st.holds)
-        prefer = "most" if placebo and mode == "balanced" else "least"
+        prefer = "most" if placebo and mode != "random" else "least"
         exclude = conditions.main_exclusions(
             source_of=study.source_of, members=study.source_members, condition_of=study.condition_of,
             n_conditions=len(study.conditions), seen=seen, reserved=practice_pool)
-        target = allocation.choose_target(load, exclude=exclude, rng=rng, mode=mode, prefer=prefer)
+        target = allocation.choose_target(load, exclude=exclude, rng=rng, mode=mode, prefer=prefer,
+                                          tallies=st.tallies, k=st.settings.votes_per_target)
     if target is None:  # prevented by the check at session creation
         raise StudyConfigError(f"no unseen target left for participant {participant.code} ({phase} round "
                                f"{round_number})")
@@ -447,7 +453,7 @@ def answer_message(player: Player, study: Study, phase: str, data: dict[str, Any
         else:
             player.rounds_done += 1
             if not trial.is_placebo:
-                _state(player).votes[trial.target_index] += 1
+                session_state.count_vote(_state(player), trial.target_index, cell.row)
         player.cur_trial_id, player.next_trial_id = player.next_trial_id, 0
     reply: dict[str, Any] = {"type": "ack", "round": trial.round_number, "duplicate": not is_new}
     if phase == PRACTICE:

@@ -1,0 +1,101 @@
+"""The planner (``python -m analysis plan``) and the analysis of a dynamic study (issue 17)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from analysis import load
+from analysis.cli import main
+from analysis.plan import Crowd, closed_form_participants, simulate_session
+from analysis.study import analyze
+from tests.analysis.builders import build_bundle, vote
+
+
+@pytest.mark.parametrize("rounds, placebo", [(30, 0.05), (24, 0.1)])
+def test_balanced_simulation_matches_the_closed_form_count(rounds: int, placebo: float) -> None:
+    """Without dropouts, one participant at a time, balanced needs ceil(k * targets / answers) participants
+    (placebo rounds are random per participant, the closed form takes their expected number rounded up)."""
+    crowd = Crowd(dropout=0.0, careless=0.0, placebo=placebo)
+    closed = closed_form_participants(n_targets=150, k=3, rounds=rounds, placebo=placebo)
+    run = simulate_session(n_targets=150, k=3, rounds=rounds, allocation="balanced", crowd=crowd, seed=1,
+                           concurrent=1)
+    assert run.finished and run.dropouts == 0
+    assert abs(run.completed - closed) <= 1, (run.completed, closed)
+    concurrent = simulate_session(n_targets=150, k=3, rounds=rounds, allocation="balanced", crowd=crowd, seed=1,
+                                  concurrent=5)
+    assert closed - 1 <= concurrent.completed <= closed + 5  # those in the study when it is done finish and are paid
+
+
+def test_plan_prints_every_number(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["plan", "--targets", "90", "--votes-per-target", "3", "--rounds", "30", "--allocation", "dynamic",
+                 "--replications", "1", "--fee", "3.5"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    for text in ("participants needed", "paid rounds", "expected cost", "label agreement", "mean participant accuracy",
+                 "closed form, balanced without dropouts: ceil(k * targets / answers per participant) = 10"):
+        assert text in out, out
+    assert "simulating dynamic studies" in err  # the progress bar
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--targets", "0"], "--targets: must be >= 2"),
+    (["--allocation", "greedy"], "invalid choice: 'greedy'"),
+    (["--skill", "1.5"], "--skill: must be in [0, 1]"),
+    (["--fee", "-1"], "--fee: must be a non-negative amount"),
+    (["--rounds", "500"], "needs at least that many --targets"),
+])
+def test_plan_bad_input_is_one_line(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    base = {"--targets": "60", "--votes-per-target": "3", "--rounds": "20"}
+    args = ["plan"]
+    for key, value in base.items():
+        if key not in argv:
+            args += [key, value]
+    try:
+        code = main(args + argv)
+    except SystemExit as e:
+        code = int(e.code or 0)
+    out, err = capsys.readouterr()
+    assert code == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1 and message in err, err
+
+
+def test_dynamic_study_uses_the_settled_majority(tmp_path: Path) -> None:
+    """t0: two agreeing votes (settled of 3); t1: 1-1 (open); t2: three votes; t3: one vote. Everyone passes
+    their placebo round, so all three participants are kept."""
+    targets = {"t0": ("dcgan", "dcgan"), "t1": ("progan", "progan"), "t2": ("stylegan", "progan"),
+               "t3": ("dcgan", "dcgan")}
+    bundle = build_bundle(tmp_path / "b", targets)
+    truth = {t: v[0] for t, v in targets.items()}
+    rows = []
+    for code, answers in {"a": [("t0", "dcgan"), ("t1", "progan"), ("t2", "progan"), ("t3", "dcgan")],
+                          "b": [("t0", "dcgan"), ("t1", "stylegan"), ("t2", "stylegan")],
+                          "c": [("t2", "stylegan")]}.items():
+        for r, (t, g) in enumerate(answers, 1):
+            rows.append(vote(code, r, t, g, truth=truth[t]))
+        rows.append(vote(code, len(answers) + 1, "t3", "PLACEBO", truth="dcgan", placebo=True))
+    study = load(bundle, rows)
+    fixed = analyze(study, n_bootstrap=0, allocation="balanced").summary
+    dyn = analyze(study, n_bootstrap=0, allocation="dynamic").summary
+    unstated = analyze(study, n_bootstrap=0).summary
+    assert fixed["images_with_min_votes"] == unstated["images_with_min_votes"] == 1      # t2 only
+    assert dyn["images_with_min_votes"] == 2                                             # t0 (2 of 3) and t2
+    assert fixed["settled_targets"] == dyn["settled_targets"] == 2
+    assert sum(dyn["agreement_matrix"].values()) == 2 and dyn["label_agreement"] == 0.5  # t0 agrees, t2 not
+    assert dyn["inputs"]["allocation"] == "dynamic" and "settled" in dyn["policy"]["allocation"]
+    assert unstated["inputs"]["allocation"] is None
+    with pytest.raises(ValueError, match="allocation must be one of"):
+        analyze(study, n_bootstrap=0, allocation="greedy")
+
+
+def test_report_says_which_allocation_ran(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from analysis.simulate import simulate_study, write_study
+
+    bundle, responses = write_study(tmp_path / "in", simulate_study(n_targets=20, n_participants=8, rounds=15,
+                                                                    seed=2))
+    code = main(["report", "--bundle", str(bundle), "--responses", str(responses), "--out", str(tmp_path / "out"),
+                 "--bootstrap", "0", "--allocation", "dynamic"])
+    assert code == 0, capsys.readouterr().err
+    html = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    assert "Allocation: <strong>dynamic</strong>" in html and "settled" in html
