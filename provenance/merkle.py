@@ -42,9 +42,20 @@ class TreeHashes:
     """
 
     def __init__(self, leaf_hashes: Iterable[bytes] = ()) -> None:
-        self.levels: list[bytearray] = [bytearray()]
-        self.size = 0
-        self.extend(leaf_hashes)
+        """Built level by level (one pass per level, the same hashes as appending one leaf at a time)."""
+        hashes = list(leaf_hashes)
+        level = bytearray(b"".join(hashes))
+        if len(level) != HASH_SIZE * len(hashes):
+            raise ValueError(f"every leaf hash is {HASH_SIZE} bytes")
+        self.levels: list[bytearray] = [level]
+        self.size = len(hashes)
+        n = self.size
+        while n >= 2:
+            sha = hashlib.sha256
+            level = bytearray(b"".join(sha(b"\x01" + level[2 * HASH_SIZE * i:2 * HASH_SIZE * (i + 1)]).digest()
+                                       for i in range(n // 2)))
+            self.levels.append(level)
+            n //= 2
 
     def append(self, h: bytes) -> None:
         if len(h) != HASH_SIZE:

@@ -114,6 +114,15 @@ def test_consistency_proofs_match_and_verify_for_every_old_size(tree: TreeHashes
         verify_consistency(4, 4, mth(LEAVES[:4]), mth(LEAVES[1:5]), [])
 
 
+def test_bulk_build_equals_appending_one_by_one() -> None:
+    for n in range(0, 70):
+        one = TreeHashes()
+        for x in LEAVES[:n] + [b"extra%d" % i for i in range(max(0, n - 64))]:
+            one.append(leaf_hash(x))
+        bulk = TreeHashes(leaf_hash(x) for x in LEAVES[:n] + [b"extra%d" % i for i in range(max(0, n - 64))])
+        assert bulk.levels == one.levels and bulk.size == one.size == n
+
+
 def test_subtree_store_is_linear() -> None:
     t = TreeHashes(leaf_hash(x) for x in LEAVES[:50])
     assert sum(len(lvl) for lvl in t.levels) // 32 < 2 * 50
