@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from provenance.c2pa_credentials import CredentialError
 from provenance.log import Log, LogError, export, init_log, read_entries_file
 from provenance.merkle import ProofError
 from provenance.note import b64
@@ -66,6 +67,14 @@ def make_parser() -> argparse.ArgumentParser:
     s.add_argument("--init", metavar="NAME", default=None,
                    help="first create a witness named NAME (key STATE/key, mode 0600; verifier key STATE/vkey)")
     s.add_argument("--no-write", action="store_true", help="print the cosigned checkpoint, leave DIR as it is")
+    s = sub.add_parser("keygen-c2pa", help="make a test CA and a C2PA signer certificate + key (keys mode 0600)")
+    s.add_argument("dir", type=Path, metavar="DIR")
+    s = sub.add_parser("inspect", help="show an image's C2PA manifest, its validation and its log inclusion")
+    s.add_argument("image", type=Path, metavar="IMG")
+    s.add_argument("--trust-anchor", type=Path, default=None, metavar="CA.pem",
+                   help="trust this CA (otherwise a valid signature is reported as untrusted)")
+    s.add_argument("--log", type=Path, default=None, metavar="DIR", help="an export: look the image's pixels up in it")
+    s.add_argument("--vkey", type=Path, default=None)
     s = sub.add_parser("tiles", help="write the C2SP tlog-tiles static layout of the log")
     s.add_argument("log", type=Path, metavar="LOG")
     s.add_argument("--out", required=True, type=Path)
@@ -79,6 +88,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (LogError, VerifyError) as e:
         print(f"error: {e}", file=sys.stderr)
         return e.exit_code
+    except CredentialError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     except ProofError as e:  # a proof we made did not verify: the stored data is inconsistent
         print(f"error: {e}", file=sys.stderr)
         return 1
@@ -93,6 +105,8 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     if c == "witness":
         return _witness(args)
+    if c in ("keygen-c2pa", "inspect"):
+        return _c2pa_command(args)
     if c in ("append", "checkpoint", "export", "tiles"):
         entries = read_entries_file(args.entries) if c == "append" else None  # checked before the log is opened
         with Log.open(args.log) as log:
@@ -160,3 +174,36 @@ def _witness(args: argparse.Namespace) -> int:
         cp = cosigned.checkpoint
         print(f"cosigned {cp.origin} size {cp.size}: {line.rstrip()}")
     return 0
+
+
+def _c2pa_command(args: argparse.Namespace) -> int:
+    from provenance.c2pa_credentials import describe, make_test_ca, read_credentials
+
+    if args.command == "keygen-c2pa":
+        p = make_test_ca(args.dir)
+        print(f"test CA {p['ca']}; signer certificate chain {p['cert']} and key {p['key']} (mode 0600): "
+              f"generate --c2pa-cert {p['cert']} --c2pa-key {p['key']}; verifiers trust it with "
+              f"--trust-anchor {p['ca']}")
+        return 0
+    try:
+        data = args.image.read_bytes()
+    except OSError as e:
+        raise VerifyError(f"{args.image}: unreadable ({type(e).__name__})", exit_code=2) from None
+    anchor = args.trust_anchor.read_bytes() if args.trust_anchor is not None else None
+    rc, lines = describe(read_credentials(data, trust_anchor=anchor), trusted_anchor=anchor is not None)
+    for line in lines:
+        print(line)
+    if args.log is not None:
+        from provenance.entry import image_pixel_hash
+
+        v = verify_export(args.log, vkey=args.vkey)
+        digest, _ = image_pixel_hash(str(args.image))
+        found = find_image(v, digest)
+        cp = v.checkpoint.checkpoint
+        if found:
+            inclusion(v, found[0])
+            print(f"log: its pixels are entry #{found[0]} of {cp.origin} (size {cp.size}); inclusion proof verified")
+        else:
+            print(f"log: its pixels are NOT in {cp.origin} (size {cp.size})")
+            rc = 1
+    return rc

@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 import torch
 
 from contracts.errors import ContractError
+from provenance.c2pa_credentials import CredentialError
 from provenance.log import LogError
 from provenance.verify import VerifyError
 from reconstruction_pipeline.distances import Distance, DistanceError, build_distance, distance_names
@@ -125,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PipelineError as e:
         print(f"error: {e}", file=sys.stderr)
         return e.exit_code
-    except (DistanceError, ContractError, LogError) as e:
+    except (DistanceError, ContractError, LogError, CredentialError) as e:
         print(f"error: {e}", file=sys.stderr)
         return getattr(e, "exit_code", 1)
     except VerifyError as e:
@@ -224,6 +225,9 @@ def _add_provenance_parsers(sub: Any, build: argparse.ArgumentParser, fmt: type[
     g.add_argument("--ledger", type=Path, default=None, metavar="LOG", help="provenance log to append the entries to")
     g.add_argument("--batch-size", type=_int_range(1), default=64)
     g.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
+    g.add_argument("--c2pa-cert", type=Path, default=None, metavar="CERT",
+                   help="★ embed signed C2PA credentials (certificate chain PEM, python -m provenance keygen-c2pa)")
+    g.add_argument("--c2pa-key", type=Path, default=None, metavar="KEY", help="the C2PA signer's private key (PEM)")
     a = sub.add_parser("audit", formatter_class=fmt,
                        help="audit a suspect image against a published provenance log and its reveals")
     a.add_argument("--log", type=Path, required=True, metavar="DIR", help="the export (entries.jsonl, checkpoint, vkey)")
@@ -269,6 +273,12 @@ def _ledger_hook(path: Path | None, generators: Sequence[Generator], out: Path,
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
+    from PIL import Image
+
+    from contracts.atomic import atomic_write_bytes
+    from provenance.c2pa_credentials import C2paSigner, manifest_definition, sign_png
+    from provenance.entry import pixel_sha256
+    from reconstruction_pipeline.bundle_builder import png_bytes
     from reconstruction_pipeline.generate import (REVEALS_FILE, generation_seed, log_generations, make_logged,
                                                   model_sha256, params_generate, render, write_png)
 
@@ -277,19 +287,34 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if args.out.exists() and (not args.out.is_dir() or any(args.out.iterdir())):
         raise PipelineError(f"--out {args.out}: exists and is not an empty directory", exit_code=2)
     ledger = _open_ledger(args.ledger)  # a bad log: one line, before any work
+    signer = None
+    if args.c2pa_cert is not None or args.c2pa_key is not None:
+        if args.c2pa_cert is None or args.c2pa_key is None:
+            raise PipelineError("give both --c2pa-cert and --c2pa-key (python -m provenance keygen-c2pa DIR)",
+                                exit_code=2)
+        signer = C2paSigner.load(args.c2pa_cert, args.c2pa_key)
     seeds = [generation_seed(args.seed, g.id, i) for i in range(args.n)]
     params = params_generate(device)
     pixels = render(g, seeds, params, device=device, batch_size=args.batch_size)
     files = [f"{i:06d}.png" for i in range(args.n)]
     items = make_logged(g.id, model_sha256(g), seeds, pixels, params) if ledger is not None else []
-    for f, px in zip(files, pixels):
-        write_png(args.out / f, px)
+    # logged first, released after: every image on disk has its durable entry (and its reveal)
+    args.out.mkdir(parents=True, exist_ok=True)
+    idx = log_generations(ledger, items, args.out / REVEALS_FILE, files) if ledger is not None else []
+    for k, (f, px) in enumerate(zip(files, pixels)):
+        if signer is None:
+            write_png(args.out / f, px)
+        else:
+            definition = manifest_definition(generator=g.id, origin=ledger.origin if ledger else None,
+                                             index=idx[k] if idx else None,
+                                             image_sha256=pixel_sha256(px.tobytes()))
+            atomic_write_bytes(args.out / f, sign_png(png_bytes(Image.fromarray(px, mode="RGB")), signer, definition))
+    signed = " with C2PA credentials" if signer is not None else ""
     if ledger is None:
-        print(f"{args.n} images from {g.id} in {args.out} (not logged: no --ledger)")
+        print(f"{args.n} images from {g.id} in {args.out}{signed} (not logged: no --ledger)")
         return 0
-    idx = log_generations(ledger, items, args.out / REVEALS_FILE, files)
-    print(f"{args.n} images from {g.id} in {args.out}; logged as entries {idx[0]}..{idx[-1]} of {ledger.origin} "
-          f"(size {ledger.size}); reveals in {args.out / REVEALS_FILE} (private: keep it for audits)")
+    print(f"{args.n} images from {g.id} in {args.out}{signed}; logged as entries {idx[0]}..{idx[-1]} of "
+          f"{ledger.origin} (size {ledger.size}); reveals in {args.out / REVEALS_FILE} (private: keep it for audits)")
     ledger.close()
     return 0
 

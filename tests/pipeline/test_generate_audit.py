@@ -171,3 +171,24 @@ def test_build_ledger_logs_every_target_once(tmp_path: Path, capsys: pytest.Capt
     r = json.loads((tmp_path / "r.json").read_text())
     assert r["reveals"]["reproduced"] == 6 and len(r["found"]) == 1
     assert r["found"][0]["entry"]["generator"] == "tiny-mlp"
+
+
+def test_generate_embeds_c2pa_credentials_naming_the_log_entry(tmp_path: Path) -> None:
+    from provenance.c2pa_credentials import LOG_ASSERTION, make_test_ca, read_credentials
+
+    keys = make_test_ca(tmp_path / "keys")
+    init_log(tmp_path / "log", origin="example.com/c2pa-log").close()
+    assert main(["generate", "--generator", "tiny-cppn", "-n", "2", "--seed", "2", "--out", str(tmp_path / "gen"),
+                 "--ledger", str(tmp_path / "log"), "--device", "cpu", "--c2pa-cert", str(keys["cert"]),
+                 "--c2pa-key", str(keys["key"])]) == 0
+    with Log.open(tmp_path / "log") as log:
+        export(log, tmp_path / "pub")
+    v = verify_export(tmp_path / "pub")
+    for i in range(2):
+        data = (tmp_path / "gen" / f"{i:06d}.png").read_bytes()
+        creds = read_credentials(data, trust_anchor=keys["ca"].read_bytes())
+        assert creds is not None and creds["state"] == "Trusted"
+        log_assertion = next(a for a in creds["manifest"]["assertions"] if a["label"] == LOG_ASSERTION)["data"]
+        assert log_assertion["origin"] == "example.com/c2pa-log" and log_assertion["index"] == i
+        px = np.asarray(Image.open(tmp_path / "gen" / f"{i:06d}.png").convert("RGB"))
+        assert pixel_sha256(px.tobytes()) == v.entries[i]["image_sha256"] == log_assertion["image_sha256"]
