@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from provenance.c2pa_credentials import CredentialError
+from provenance.timestamp import TimestampError
 from provenance.log import Log, LogError, export, init_log, read_entries_file
 from provenance.merkle import ProofError
 from provenance.note import b64
@@ -50,6 +51,8 @@ def make_parser() -> argparse.ArgumentParser:
                    help="a checkpoint of this log seen earlier: the export must extend it")
     s.add_argument("--witness", type=Path, action="append", default=[], metavar="VKEY",
                    help="require a valid cosignature by this witness key (repeatable)")
+    s.add_argument("--tsa-root", type=Path, default=None, metavar="ROOT.pem",
+                   help="★ require DIR/checkpoint.tsr, an RFC 3161 timestamp of the checkpoint by a TSA under this root")
     s = sub.add_parser("prove", help="inclusion proof (JSON) of an entry against DIR's checkpoint")
     s.add_argument("dir", type=Path, metavar="DIR")
     g = s.add_mutually_exclusive_group(required=True)
@@ -67,6 +70,10 @@ def make_parser() -> argparse.ArgumentParser:
     s.add_argument("--init", metavar="NAME", default=None,
                    help="first create a witness named NAME (key STATE/key, mode 0600; verifier key STATE/vkey)")
     s.add_argument("--no-write", action="store_true", help="print the cosigned checkpoint, leave DIR as it is")
+    s = sub.add_parser("timestamp", help="★ RFC 3161: have a timestamp authority sign the time of DIR's checkpoint "
+                                         "(DIR/checkpoint.tsr)")
+    s.add_argument("dir", type=Path, metavar="DIR")
+    s.add_argument("--tsa", required=True, metavar="URL", help="the timestamp authority's URL (HTTP POST)")
     s = sub.add_parser("keygen-c2pa", help="make a test CA and a C2PA signer certificate + key (keys mode 0600)")
     s.add_argument("dir", type=Path, metavar="DIR")
     s = sub.add_parser("inspect", help="show an image's C2PA manifest, its validation and its log inclusion")
@@ -88,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (LogError, VerifyError) as e:
         print(f"error: {e}", file=sys.stderr)
         return e.exit_code
-    except CredentialError as e:
+    except (CredentialError, TimestampError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     except ProofError as e:  # a proof we made did not verify: the stored data is inconsistent
@@ -107,6 +114,13 @@ def _run(args: argparse.Namespace) -> int:
         return _witness(args)
     if c in ("keygen-c2pa", "inspect"):
         return _c2pa_command(args)
+    if c == "timestamp":
+        from provenance.timestamp import stamp_export
+
+        verify_export(args.dir)
+        t = stamp_export(args.dir, args.tsa)
+        print(f"timestamped: {args.dir}/checkpoint.tsr, time {t.isoformat()} by {args.tsa}")
+        return 0
     if c in ("append", "checkpoint", "export", "tiles"):
         entries = read_entries_file(args.entries) if c == "append" else None  # checked before the log is opened
         with Log.open(args.log) as log:
@@ -131,6 +145,14 @@ def _run(args: argparse.Namespace) -> int:
         cp = v.checkpoint.checkpoint
         extra = f"; extends {args.previous}" if args.previous else ""
         extra += f"; cosigned by {len(args.witness)} witness(es)" if args.witness else ""
+        if args.tsa_root is not None:
+            from provenance.timestamp import TSR_FILE, verify_timestamp
+
+            tsr = args.dir / TSR_FILE
+            if not tsr.is_file():
+                raise VerifyError(f"{tsr}: missing (no RFC 3161 timestamp; make one with `timestamp DIR --tsa URL`)")
+            t = verify_timestamp(tsr.read_bytes(), v.checkpoint.note.text.encode("utf-8"), args.tsa_root.read_bytes())
+            extra += f"; timestamped {t.isoformat()}"
         key = (" (key from the export itself: pass --vkey with the key you obtained independently)"
                if v.vkey_from_export else "")
         print(f"OK: {cp.origin}: {cp.size} entries, root {b64(cp.root)}, signed by {v.verifier.name}{extra}{key}")
