@@ -44,8 +44,9 @@ def validate_entry(obj: Any) -> dict[str, Any]:
         raise EntryError(f"entry keys: missing {missing}, unexpected {extra}" if missing or extra else "entry keys")
     if obj["v"] != 1 or isinstance(obj["v"], bool):
         raise EntryError(f"entry v: expected 1, got {obj['v']!r}")
-    if not isinstance(obj["generator"], str) or not obj["generator"] or len(obj["generator"]) > 200:
-        raise EntryError("entry generator: a non-empty string id")
+    g = obj["generator"]
+    if not isinstance(g, str) or not g or len(g) > 200 or not g.isprintable():
+        raise EntryError("entry generator: a non-empty printable string id (no control characters), at most 200")
     for k in ("model", "seed_commitment", "image_sha256"):
         if not isinstance(obj[k], str) or not _HEX64.fullmatch(obj[k]):
             raise EntryError(f"entry {k}: expected 64 lowercase hex digits (a SHA-256)")

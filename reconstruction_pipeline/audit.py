@@ -103,8 +103,8 @@ def regenerate(v: Verified, reveals: dict[int, Reveal], generators: dict[str, Ge
         seeds = []
         for i in idx:
             s = reveals[i].reveal["seed"]
-            if not isinstance(s, int) or isinstance(s, bool):
-                raise PipelineError(f"entry {i}: only integer seeds can be regenerated here")
+            if not isinstance(s, int) or isinstance(s, bool) or not 0 <= s < 2**63:
+                raise PipelineError(f"entry {i}: only integer seeds in 0..2^63-1 can be regenerated here")
             seeds.append(s)
         px = render(g, seeds, json.loads(params_json), device=device, batch_size=batch_size)
         for i, p in zip(idx, px):

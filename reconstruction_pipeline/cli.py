@@ -241,12 +241,16 @@ def _add_provenance_parsers(sub: Any, build: argparse.ArgumentParser, fmt: type[
 
 
 def _load_one(spec: str, device: torch.device) -> Generator:
-    from reconstruction_pipeline.zoo import ZooError, load_generator
-
     if "=" in spec:
         return GeneratorSource(None, (spec,)).load(device=device)[0]
+    return _zoo_generator(spec, device)
+
+
+def _zoo_generator(gen_id: str, device: torch.device) -> Generator:
+    from reconstruction_pipeline.zoo import ZooError, load_generator
+
     try:
-        return load_generator(spec, device=device)
+        return load_generator(gen_id, device=device)
     except ZooError as e:
         raise PipelineError(str(e), exit_code=2) from None
 
@@ -333,7 +337,9 @@ def cmd_audit(args: argparse.Namespace) -> int:
     suspect = load_suspect(args.suspect)
     plugins = {spec.split("=", 1)[0]: spec for spec in args.generator}
     ids = sorted({r.reveal["generator"] for r in reveals.values()})
-    generators = {i: _load_one(plugins.get(i, i), device) for i in ids}
+    # ids come from the (untrusted) log: only the user's own --generator specs are imported, any other id must be
+    # a zoo generator's (an id like "x=pkg.mod:f" from a log never names code to import)
+    generators = {i: _load_one(plugins[i], device) if i in plugins else _zoo_generator(i, device) for i in ids}
     report = audit(v, reveals, generators, suspect, device=device, batch_size=args.batch_size)
     if args.zoo is not None:
         zoo = GeneratorSource(args.zoo, ()).load(device=device)

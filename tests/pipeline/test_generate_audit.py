@@ -192,3 +192,25 @@ def test_generate_embeds_c2pa_credentials_naming_the_log_entry(tmp_path: Path) -
         assert log_assertion["origin"] == "example.com/c2pa-log" and log_assertion["index"] == i
         px = np.asarray(Image.open(tmp_path / "gen" / f"{i:06d}.png").convert("RGB"))
         assert pixel_sha256(px.tobytes()) == v.entries[i]["image_sha256"] == log_assertion["image_sha256"]
+
+
+def test_a_generator_id_from_the_log_never_names_code_to_import(tmp_path: Path, tiny: list[Generator],
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """A hostile log whose generator id looks like a plugin spec (``ID=pkg.mod:factory``): the audit refuses it as
+    an unknown zoo generator instead of importing the module it names."""
+    import sys
+
+    evil = "x=tests.pipeline.plugin_generators:random_deconv"
+    log = init_log(tmp_path / "log", origin="example.com/hostile")
+    reveal = Reveal(bytes(32), make_reveal(evil, 1, params_generate(CPU)))
+    log.append([{"v": 1, "generator": evil, "model": "0" * 64, "seed_commitment": reveal.commitment(),
+                 "image_sha256": "0" * 64, "size": [8, 8], "time": "2026-12-02T11:00:00Z"}])
+    export(log, tmp_path / "pub")
+    (tmp_path / "rev.jsonl").write_text(json.dumps({"salt": "00" * 32, "reveal": reveal.reveal}) + "\n")
+    Image.new("RGB", (8, 8)).save(tmp_path / "s.png")
+    sys.modules.pop("tests.pipeline.plugin_generators", None)
+    rc = main(["audit", "--log", str(tmp_path / "pub"), "--reveals", str(tmp_path / "rev.jsonl"),
+               "--suspect", str(tmp_path / "s.png"), "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "unknown generator 'x=tests.pipeline.plugin_generators:random_deconv'" in err
+    assert "tests.pipeline.plugin_generators" not in sys.modules
