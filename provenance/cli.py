@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
@@ -82,6 +82,10 @@ def make_parser() -> argparse.ArgumentParser:
                    help="trust this CA (otherwise a valid signature is reported as untrusted)")
     s.add_argument("--log", type=Path, default=None, metavar="DIR", help="an export: look the image's pixels up in it")
     s.add_argument("--vkey", type=Path, default=None)
+    s = sub.add_parser("verify-tiles", help="a monitor: fetch a tiled mirror (URL or directory), check every tile, "
+                                            "entry and the signature, recompute the root")
+    s.add_argument("source", metavar="URL_OR_DIR")
+    s.add_argument("--vkey", type=Path, required=True, help="the log's verifier key, obtained independently")
     s = sub.add_parser("tiles", help="write the C2SP tlog-tiles static layout of the log")
     s.add_argument("log", type=Path, metavar="LOG")
     s.add_argument("--out", required=True, type=Path)
@@ -114,6 +118,16 @@ def _run(args: argparse.Namespace) -> int:
         return _witness(args)
     if c in ("keygen-c2pa", "inspect"):
         return _c2pa_command(args)
+    if c == "verify-tiles":
+        from provenance.tiles import http_fetcher, read_tiles
+        from provenance.verify import load_verifier
+
+        src = args.source
+        fetch = http_fetcher(src) if src.startswith(("http://", "https://")) else _file_fetcher(Path(src))
+        sc, _, _ = read_tiles(fetch, load_verifier(args.vkey))
+        cp = sc.checkpoint
+        print(f"OK: {cp.origin}: {cp.size} entries from the tiles at {src}, root {b64(cp.root)}")
+        return 0
     if c == "timestamp":
         from provenance.timestamp import stamp_export
 
@@ -229,3 +243,12 @@ def _c2pa_command(args: argparse.Namespace) -> int:
             print(f"log: its pixels are NOT in {cp.origin} (size {cp.size})")
             rc = 1
     return rc
+
+
+def _file_fetcher(root: Path) -> Callable[[str], bytes]:
+    def fetch(path: str) -> bytes:
+        try:
+            return (root / path).read_bytes()
+        except OSError as e:
+            raise LogError(f"{root / path}: {type(e).__name__}") from None
+    return fetch

@@ -9,11 +9,13 @@ kept if identical and is an error if not (the log would have changed its history
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from contracts.atomic import atomic_write_bytes, atomic_write_text
 from provenance.log import Log, LogError
 from provenance.merkle import HASH_SIZE, TreeHashes
+from provenance.note import SignedCheckpoint, Verifier
 
 TILE_WIDTH = 256
 TILE_HEIGHT = 8
@@ -80,3 +82,73 @@ def write_tiles(log: Log, out: str | Path) -> dict[str, int]:
     atomic_write_text(out / "vkey", log.signer.verifier.vkey() + "\n")
     atomic_write_text(out / "checkpoint", sc.render())  # last: it names a size whose tiles now all exist
     return written
+
+
+def read_tiles(fetch: Callable[[str], bytes], verifier: Verifier) -> tuple[SignedCheckpoint, TreeHashes, list[bytes]]:
+    """A mirror's reader (a monitor): fetch ``checkpoint`` and every tile and entry bundle it implies through
+    ``fetch(path)`` (HTTP or files), check the signature, that each entry hashes to its level-0 tile hash, that the
+    higher tiles match, and that the root is the checkpoint's. Raises :class:`LogError` naming the first problem."""
+    from provenance.entry import EntryError, parse_leaf
+    from provenance.merkle import leaf_hash
+    from provenance.note import NoteError, open_checkpoint
+
+    try:
+        sc = open_checkpoint(fetch("checkpoint"), verifier)
+    except NoteError as e:
+        raise LogError(f"checkpoint: {e}") from None
+    size = sc.checkpoint.size
+    hashes: list[bytes] = []
+    leaves: list[bytes] = []
+    for n in range((size + TILE_WIDTH - 1) // TILE_WIDTH):
+        w = min(TILE_WIDTH, size - n * TILE_WIDTH)
+        tile = fetch(tile_path(0, n, w))
+        bundle = fetch(tile_path("entries", n, w))
+        if len(tile) != w * HASH_SIZE:
+            raise LogError(f"{tile_path(0, n, w)}: {len(tile)} bytes, expected {w * HASH_SIZE}")
+        i = 0
+        for k in range(w):
+            if i + 2 > len(bundle):
+                raise LogError(f"{tile_path('entries', n, w)}: holds fewer than {w} entries")
+            ln = int.from_bytes(bundle[i:i + 2], "big")
+            leaf = bundle[i + 2:i + 2 + ln]
+            i += 2 + ln
+            try:
+                parse_leaf(leaf)
+            except EntryError as e:
+                raise LogError(f"entry {n * TILE_WIDTH + k}: {e}") from None
+            h = tile[k * HASH_SIZE:(k + 1) * HASH_SIZE]
+            if leaf_hash(leaf) != h:
+                raise LogError(f"entry {n * TILE_WIDTH + k} does not hash to its level-0 tile hash")
+            leaves.append(leaf)
+            hashes.append(h)
+        if i != len(bundle):
+            raise LogError(f"{tile_path('entries', n, w)}: trailing bytes after {w} entries")
+    tree = TreeHashes(hashes)
+    level = 1
+    while (size >> (level * TILE_HEIGHT)) > 0:
+        want = tile_hashes(tree, level, size)
+        count = len(want) // HASH_SIZE
+        for n in range((count + TILE_WIDTH - 1) // TILE_WIDTH):
+            w = min(TILE_WIDTH, count - n * TILE_WIDTH)
+            if fetch(tile_path(level, n, w)) != want[n * TILE_WIDTH * HASH_SIZE:(n * TILE_WIDTH + w) * HASH_SIZE]:
+                raise LogError(f"{tile_path(level, n, w)} does not match the tiles below it")
+        level += 1
+    if tree.root() != sc.checkpoint.root:
+        raise LogError("the tiles' root is not the checkpoint's: the mirror is inconsistent or tampered with")
+    return sc, tree, leaves
+
+
+def http_fetcher(base_url: str, *, timeout_s: float = 30.0) -> Callable[[str], bytes]:
+    import urllib.error
+    import urllib.request
+
+    base = base_url if base_url.endswith("/") else base_url + "/"
+
+    def fetch(path: str) -> bytes:
+        try:
+            with urllib.request.urlopen(base + path, timeout=timeout_s) as r:
+                data: bytes = r.read()
+                return data
+        except (urllib.error.URLError, OSError) as e:
+            raise LogError(f"{base + path}: {getattr(e, 'reason', e)}") from None
+    return fetch

@@ -220,3 +220,30 @@ def test_postgres_log_is_append_only_and_exports_the_same_format(tmp_path: Path)
         conn.close()
         log.close()
         other.close()
+
+
+def test_a_tiled_mirror_behind_nginx_verifies_and_tampering_is_caught(tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """The scale-out path: the tiles are plain files behind a real nginx; a monitor reads only the mirror."""
+    from deploy.local import NGINX, Nginx, free_port
+
+    if not Path(NGINX).exists():
+        pytest.fail(f"nginx not found at {NGINX}: run scripts/setup.sh --system", pytrace=False)
+    log = make_log(tmp_path / "log", 300)
+    write_tiles(log, tmp_path / "mirror")
+    vkey = str(tmp_path / "log" / "vkey")
+    with Nginx(upstream_port=free_port(), static={"/mirror/": tmp_path / "mirror"}) as nginx:
+        assert main(["verify-tiles", f"{nginx.url}/mirror/", "--vkey", vkey]) == 0
+        assert capsys.readouterr().out.startswith("OK: example.com/test-log: 300 entries from the tiles")
+        bundle = tmp_path / "mirror" / "tile" / "entries" / "001.p" / "44"
+        data = bytearray(bundle.read_bytes())
+        data[-5] ^= 1  # one byte of the last entry
+        bundle.write_bytes(bytes(data))
+        assert main(["verify-tiles", f"{nginx.url}/mirror/", "--vkey", vkey]) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "entry 299" in err[0]
+    log.append([entry(i, tag="x") for i in range(3)])
+    write_tiles(log, tmp_path / "fresh")
+    (tmp_path / "fresh" / "tile" / "1" / "000.p" / "1").write_bytes(bytes(32))
+    assert main(["verify-tiles", str(tmp_path / "fresh"), "--vkey", vkey]) == 1
+    assert "tile/1/000.p/1 does not match the tiles below it" in capsys.readouterr().err
