@@ -126,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PipelineError as e:
         print(f"error: {e}", file=sys.stderr)
         return e.exit_code
-    except (DistanceError, ContractError, LogError, CredentialError) as e:
+    except (LogError, CredentialError) as e:
         print(f"error: {e}", file=sys.stderr)
         return getattr(e, "exit_code", 1)
     except VerifyError as e:
