@@ -214,3 +214,23 @@ def test_a_generator_id_from_the_log_never_names_code_to_import(tmp_path: Path, 
     err = capsys.readouterr().err
     assert rc == 2 and "unknown generator 'x=tests.pipeline.plugin_generators:random_deconv'" in err
     assert "tests.pipeline.plugin_generators" not in sys.modules
+
+
+@pytest.mark.postgres
+def test_generate_into_a_postgresql_team_log(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from deploy.local import PG_BIN, Postgres
+
+    if not (PG_BIN / "initdb").exists():
+        pytest.fail(f"PostgreSQL 15 not found at {PG_BIN}: run scripts/setup.sh --system", pytrace=False)
+    with Postgres() as pg:
+        init_log(tmp_path / "log", origin="example.com/team-log", db=pg.create_database("team")).close()
+        for who in ("alice", "bob"):
+            assert main(["generate", "--generator", "tiny-mlp", "-n", "3", "--seed", str(len(who)), "--out",
+                         str(tmp_path / who), "--ledger", str(tmp_path / "log"), "--device", "cpu"]) == 0
+        with Log.open(tmp_path / "log") as log:
+            export(log, tmp_path / "pub")
+    v = verify_export(tmp_path / "pub")
+    assert len(v.entries) == 6
+    bob = [json.loads(x)["index"] for x in (tmp_path / "bob" / "reveals.jsonl").read_text().splitlines()]
+    assert bob == [3, 4, 5]
+    capsys.readouterr()
