@@ -178,6 +178,9 @@ def test_split_view_larger_fork_is_refused(capsys: pytest.CaptureFixture[str], t
     assert run(capsys, "witness", tmp_path / "w", tmp_path / "ea")[0] == 0
     rc, out, _ = run(capsys, "verify", tmp_path / "ea", "--witness", tmp_path / "w" / "vkey")
     assert rc == 0 and "cosigned by 1 witness" in out
+    once = (tmp_path / "ea" / "checkpoint").read_text()
+    assert run(capsys, "witness", tmp_path / "w", tmp_path / "ea")[0] == 0  # a re-run adds no second line
+    assert (tmp_path / "ea" / "checkpoint").read_text() == once and once.count("\u2014 w.example/1 ") == 1
 
 
 def test_witness_pins_the_log_key(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
