@@ -242,7 +242,8 @@ def review_grid(target: np.ndarray, rows: Sequence[tuple[str, Sequence[tuple[np.
 
 def build_bundle(out: str | Path, *, generators: Sequence[Generator], source: dict[str, object],
                  distance: Distance, device: torch.device, options: BuildOptions, runner: Runner,
-                 progress: bool = True, on_shard_done: Callable[[str], None] | None = None) -> Bundle:
+                 progress: bool = True, on_shard_done: Callable[[str], None] | None = None,
+                 on_targets: Callable[[TargetSet], None] | None = None) -> Bundle:
     """Build (or resume) the bundle in ``out``; returns the bundle as read back through the contract."""
     out = Path(out)
     identity = run_identity(options, generators, source, distance, device)
@@ -254,9 +255,14 @@ def build_bundle(out: str | Path, *, generators: Sequence[Generator], source: di
 
     targets = synthesize_targets(generators, per_generator=options.targets_per_generator, seed=options.seed,
                                  device=device)
+<<<<<<< HEAD
     if options.conditions is not None:
         targets = apply_conditions(targets, [resolve(c) for c in options.conditions], seed=options.seed,
                                    device=device, generators=generators, distance=distance)
+=======
+    if on_targets is not None:  # e.g. build --ledger: log every target before any reconstruction
+        on_targets(targets)
+>>>>>>> prov
     tasks = plan_shards(targets, generators, options)
     results: dict[str, ShardResult] = {}
     todo: list[ShardTask] = []

@@ -13,13 +13,16 @@ import math
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import torch
 
 from contracts.errors import ContractError
+from provenance.c2pa_credentials import CredentialError
+from provenance.log import LogError
+from provenance.verify import VerifyError
 from reconstruction_pipeline.distances import Distance, DistanceError, build_distance, distance_names
-from reconstruction_pipeline.generators import resolve_device
+from reconstruction_pipeline.generators import Generator, resolve_device
 from reconstruction_pipeline.sources import GeneratorSource, PipelineError
 from reconstruction_pipeline.targets import ImageInputError
 
@@ -110,6 +113,7 @@ def make_parser() -> argparse.ArgumentParser:
     a.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
     _add_generator_args(a)
     _add_reconstruction_args(a)
+    _add_provenance_parsers(sub, b, fmt)
     return parser
 
 
@@ -120,9 +124,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_build(args)
         if args.command == "evaluate":
             return cmd_evaluate(args)
+        if args.command in PROVENANCE_COMMANDS:
+            return PROVENANCE_COMMANDS[args.command](args)
         return cmd_attribute(args)
     except PipelineError as e:
         print(f"error: {e}", file=sys.stderr)
+        return e.exit_code
+    except (LogError, CredentialError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return getattr(e, "exit_code", 1)
+    except VerifyError as e:
+        print(f"error: the log export does not verify: {e}", file=sys.stderr)
         return e.exit_code
     except (DistanceError, ContractError) as e:
         print(f"error: {e}", file=sys.stderr)
@@ -177,8 +189,9 @@ def cmd_build(args: argparse.Namespace) -> int:
                     args.device)
     worker = ShardWorker(spec, device, generators, distance) if args.executor == "local" else None
     runner = Runner(args.executor, spec, worker, ray_workers=args.ray_workers, ray_address=args.ray_address)
+    on_targets = _ledger_hook(args.ledger, generators, args.out, device)  # opens the log before any work
     bundle = build_bundle(args.out, generators=generators, source=source.describe(), distance=distance, device=device,
-                          options=options, runner=runner, progress=not args.no_progress)
+                          options=options, runner=runner, progress=not args.no_progress, on_targets=on_targets)
     print(f"bundle written: {bundle.root} ({len(bundle.targets)} targets x {len(bundle.generator_ids)} generators x "
           f"{bundle.attempts} attempts)")
     return 0
@@ -212,3 +225,155 @@ def cmd_attribute(args: argparse.Namespace) -> int:
         dists = "  ".join(f"{g}={d:.6g}" for g, d in r.best_distance.items())
         print(f"{r.name}: {r.attributed}   (best {args.distance} distance per generator: {dists})")
     return 0
+
+
+# --------------------------------------------------------------------------------- provenance (paper section VII)
+
+def _add_provenance_parsers(sub: Any, build: argparse.ArgumentParser, fmt: type[argparse.HelpFormatter]) -> None:
+    build.add_argument("--ledger", type=Path, default=None, metavar="LOG",
+                       help="log every synthesised target in this provenance log (python -m provenance init)")
+    g = sub.add_parser("generate", formatter_class=fmt, help="generate images from seeds; with --ledger, log each one")
+    g.add_argument("--generator", required=True, metavar="ID | ID=pkg.mod:factory[:ckpt]",
+                   help="a zoo generator id (zoo list) or a plugin")
+    g.add_argument("-n", type=_int_range(1), required=True, help="number of images")
+    g.add_argument("--seed", type=_int_range(0, 2**63 - 1), default=0, help="derives every image's seed")
+    g.add_argument("--out", type=Path, required=True, help="new or empty directory for the PNGs (and reveals.jsonl)")
+    g.add_argument("--ledger", type=Path, default=None, metavar="LOG", help="provenance log to append the entries to")
+    g.add_argument("--batch-size", type=_int_range(1), default=64)
+    g.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
+    g.add_argument("--c2pa-cert", type=Path, default=None, metavar="CERT",
+                   help="★ embed signed C2PA credentials (certificate chain PEM, python -m provenance keygen-c2pa)")
+    g.add_argument("--c2pa-key", type=Path, default=None, metavar="KEY", help="the C2PA signer's private key (PEM)")
+    a = sub.add_parser("audit", formatter_class=fmt,
+                       help="audit a suspect image against a published provenance log and its reveals")
+    a.add_argument("--log", type=Path, required=True, metavar="DIR", help="the export (entries.jsonl, checkpoint, vkey)")
+    a.add_argument("--vkey", type=Path, default=None, help="the log's verifier key obtained independently")
+    a.add_argument("--reveals", type=Path, required=True, metavar="FILE", help="the developer's reveals.jsonl")
+    a.add_argument("--suspect", type=Path, required=True, metavar="IMG")
+    _add_generator_args(a)
+    _add_reconstruction_args(a)
+    a.add_argument("--batch-size", type=_int_range(1), default=64, help="regeneration batch size")
+    a.add_argument("--report", type=Path, default=None, help="write the JSON report here (default: print it)")
+
+
+def _load_one(spec: str, device: torch.device) -> Generator:
+    if "=" in spec:
+        return GeneratorSource(None, (spec,)).load(device=device)[0]
+    return _zoo_generator(spec, device)
+
+
+def _zoo_generator(gen_id: str, device: torch.device) -> Generator:
+    from reconstruction_pipeline.zoo import ZooError, load_generator
+
+    try:
+        return load_generator(gen_id, device=device)
+    except ZooError as e:
+        raise PipelineError(str(e), exit_code=2) from None
+
+
+def _open_ledger(path: Path | None) -> Any:
+    from provenance.log import Log
+
+    return None if path is None else Log.open(path)
+
+
+def _ledger_hook(path: Path | None, generators: Sequence[Generator], out: Path,
+                 device: torch.device) -> Callable[[Any], None] | None:
+    ledger = _open_ledger(path)
+    if ledger is None:
+        return None
+
+    def hook(targets: Any) -> None:
+        from reconstruction_pipeline.generate import ledger_targets
+
+        n = ledger_targets(ledger, generators, targets, out / ".work", device)
+        print(f"ledger: {n} targets logged in {path} (reveals: {out / '.work' / 'reveals.jsonl'}, private)"
+              if n else f"ledger: targets already logged (reveals in {out / '.work'})")
+    return hook
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from PIL import Image
+
+    from contracts.atomic import atomic_write_bytes
+    from provenance.c2pa_credentials import C2paSigner, manifest_definition, sign_png
+    from provenance.entry import pixel_sha256
+    from reconstruction_pipeline.bundle_builder import png_bytes
+    from reconstruction_pipeline.generate import (REVEALS_FILE, generation_seed, log_generations, make_logged,
+                                                  model_sha256, params_generate, render, write_png)
+
+    device = _device(args.device)
+    g = _load_one(args.generator, device)
+    if args.out.exists() and (not args.out.is_dir() or any(args.out.iterdir())):
+        raise PipelineError(f"--out {args.out}: exists and is not an empty directory", exit_code=2)
+    ledger = _open_ledger(args.ledger)  # a bad log: one line, before any work
+    signer = None
+    if args.c2pa_cert is not None or args.c2pa_key is not None:
+        if args.c2pa_cert is None or args.c2pa_key is None:
+            raise PipelineError("give both --c2pa-cert and --c2pa-key (python -m provenance keygen-c2pa DIR)",
+                                exit_code=2)
+        signer = C2paSigner.load(args.c2pa_cert, args.c2pa_key)
+    seeds = [generation_seed(args.seed, g.id, i) for i in range(args.n)]
+    params = params_generate(device)
+    pixels = render(g, seeds, params, device=device, batch_size=args.batch_size)
+    files = [f"{i:06d}.png" for i in range(args.n)]
+    items = make_logged(g.id, model_sha256(g), seeds, pixels, params) if ledger is not None else []
+    # logged first, released after: every image on disk has its durable entry (and its reveal)
+    args.out.mkdir(parents=True, exist_ok=True)
+    idx = log_generations(ledger, items, args.out / REVEALS_FILE, files) if ledger is not None else []
+    for k, (f, px) in enumerate(zip(files, pixels)):
+        if signer is None:
+            write_png(args.out / f, px)
+        else:
+            definition = manifest_definition(generator=g.id, origin=ledger.origin if ledger else None,
+                                             index=idx[k] if idx else None,
+                                             image_sha256=pixel_sha256(px.tobytes()))
+            atomic_write_bytes(args.out / f, sign_png(png_bytes(Image.fromarray(px, mode="RGB")), signer, definition))
+    signed = " with C2PA credentials" if signer is not None else ""
+    if ledger is None:
+        print(f"{args.n} images from {g.id} in {args.out}{signed} (not logged: no --ledger)")
+        return 0
+    print(f"{args.n} images from {g.id} in {args.out}{signed}; logged as entries {idx[0]}..{idx[-1]} of "
+          f"{ledger.origin} (size {ledger.size}); reveals in {args.out / REVEALS_FILE} (private: keep it for audits)")
+    ledger.close()
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    import json
+
+    from contracts.atomic import atomic_write_text
+    from reconstruction_pipeline.attribution import attribute_images
+    from reconstruction_pipeline.audit import (add_attribution, audit, load_log, load_suspect, match_reveals,
+                                               read_reveals, to_tensor)
+
+    device = _device(args.device)
+    v = load_log(args.log, args.vkey)
+    reveals = match_reveals(v, read_reveals(args.reveals))
+    suspect = load_suspect(args.suspect)
+    plugins = {spec.split("=", 1)[0]: spec for spec in args.generator}
+    ids = sorted({r.reveal["generator"] for r in reveals.values()})
+    # ids come from the (untrusted) log: only the user's own --generator specs are imported, any other id must be
+    # a zoo generator's (an id like "x=pkg.mod:f" from a log never names code to import)
+    generators = {i: _load_one(plugins[i], device) if i in plugins else _zoo_generator(i, device) for i in ids}
+    report = audit(v, reveals, generators, suspect, device=device, batch_size=args.batch_size)
+    if args.zoo is not None:
+        zoo = GeneratorSource(args.zoo, ()).load(device=device)
+        r = zoo[0].resolution
+        if suspect.shape[:2] == (r, r):
+            res = attribute_images([str(args.suspect)], to_tensor(suspect[None]), zoo, attempts=args.attempts,
+                                   steps=args.steps, lr=args.lr, distance=_distance(args, device), seed=args.seed,
+                                   device=device)[0]
+            add_attribution(report, args.zoo, res.attributed, res.best_distance)
+        else:
+            report["attribution"] = {"zoo": args.zoo, "skipped": f"the suspect is not {r}x{r}"}
+    text = json.dumps(report, indent=2)
+    print(report["verdict"])
+    if args.report is not None:
+        atomic_write_text(args.report, text + "\n")
+    else:
+        print(text)
+    return 1 if report["reveals"]["problems"] else 0
+
+
+PROVENANCE_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {"generate": cmd_generate, "audit": cmd_audit}

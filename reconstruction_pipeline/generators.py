@@ -80,13 +80,18 @@ def weights_fingerprint(generator: nn.Module) -> str:
     """SHA-256 (first 16 hex digits) of every parameter and buffer, by name: changes whenever the weights do.
 
     Part of a build's identity, so a resumed build never mixes shards made with different weights."""
+    return weights_sha256(generator)[:16]
+
+
+def weights_sha256(generator: nn.Module) -> str:
+    """The full SHA-256 (hex) behind :func:`weights_fingerprint`: a provenance log entry's ``model``."""
     h = hashlib.sha256()
     for name, t in sorted({**dict(generator.named_parameters()), **dict(generator.named_buffers())}.items()):
         h.update(name.encode())
         h.update(str(t.dtype).encode())
         h.update(str(tuple(t.shape)).encode())
         h.update(t.detach().to("cpu").contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
-    return h.hexdigest()[:16]
+    return h.hexdigest()
 
 
 def seeded_latents(seeds: Sequence[int], latent_dim: int, *, device: torch.device | str = "cpu",
