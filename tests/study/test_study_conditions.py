@@ -120,15 +120,17 @@ def test_serving_loop_keeps_every_rule_under_each_policy() -> None:
     for mode in allocation.MODES:
         rng = random.Random(5)
         votes = [0] * len(source_of)
+        tallies = [[0, 0, 0] for _ in source_of]      # dynamic mode: per-target votes per generator
         for _ in range(30):
             seen: list[int] = []
             for _ in range(rounds):
                 exclude = conditions.main_exclusions(source_of=source_of, members=members, condition_of=condition_of,
                                                      n_conditions=n_cond, seen=seen, reserved=())
-                t = allocation.choose_target(votes, exclude=exclude, rng=rng, mode=mode)
+                t = allocation.choose_target(votes, exclude=exclude, rng=rng, mode=mode, tallies=tallies, k=3)
                 assert t is not None
                 seen.append(t)
                 votes[t] += 1
+                tallies[t][rng.randrange(3)] += 1
             assert len({source_of[t] for t in seen}) == rounds
             counts = Counter(condition_of[t] for t in seen)
             assert max(counts.values()) - min(counts.values()) <= 1 and len(counts) == n_cond
