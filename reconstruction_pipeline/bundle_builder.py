@@ -255,14 +255,11 @@ def build_bundle(out: str | Path, *, generators: Sequence[Generator], source: di
 
     targets = synthesize_targets(generators, per_generator=options.targets_per_generator, seed=options.seed,
                                  device=device)
-<<<<<<< HEAD
+    if on_targets is not None:  # e.g. build --ledger: log every generated (clean) target before any condition or reconstruction
+        on_targets(targets)
     if options.conditions is not None:
         targets = apply_conditions(targets, [resolve(c) for c in options.conditions], seed=options.seed,
                                    device=device, generators=generators, distance=distance)
-=======
-    if on_targets is not None:  # e.g. build --ledger: log every target before any reconstruction
-        on_targets(targets)
->>>>>>> prov
     tasks = plan_shards(targets, generators, options)
     results: dict[str, ShardResult] = {}
     todo: list[ShardTask] = []
