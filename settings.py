@@ -29,15 +29,15 @@ def _production_requested() -> bool:
 
 
 def production_problems(env: dict[str, str]) -> list[str]:
-    """What is missing or too weak for a safe production start, one line each (deploy.credentials: the one rule
-    the launcher applies too)."""
+    """What is missing or too weak for a safe production start, one line each, most basic first
+    (deploy.credentials: the one rule the launcher applies too)."""
     return secret_problems(env)
 
 
 if _production_requested():
     _problems = production_problems(dict(environ))
     if _problems:
-        sys.exit("\n".join(f"refusing to start in production: {p} (see docs/experimenter.md)" for p in _problems))
+        sys.exit(f"refusing to start in production: {_problems[0]} (see docs/experimenter.md)")  # one line
 
 # Participant ids at the door (deploy/gate.py): per room, the crowd platform's id alphabet, for participant_label,
 # STUDY_ID and SESSION_ID; anything else gets a plain 400 page before oTree takes a participant place.
@@ -67,6 +67,7 @@ SESSION_CONFIG_DEFAULTS = dict(
     completion_url=_COMPLETION_URL,
     completion_code=_COMPLETION_CODE,
     consent_text="",                  # empty: study_app.DEFAULT_CONSENT
+    expected_minutes=0,               # duration told on the consent page; 0: computed from the rounds
     stimulus_base_url="",             # empty: $STIMULUS_BASE_URL, else /static/stimuli/
 )
 
@@ -111,7 +112,7 @@ if environ.get("MTURK_QUALIFICATION_ID"):
     ]
 
 PARTICIPANT_FIELDS: list[str] = []
-SESSION_FIELDS = ["study_bundle", "study_fingerprint", "practice_targets"]
+SESSION_FIELDS = ["study_bundle", "study_fingerprint", "practice_targets", "study_files"]
 
 ROOMS = [
     dict(
