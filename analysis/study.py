@@ -8,6 +8,7 @@ It composes the tidy functions of the other modules; each of them can be called 
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,6 +57,7 @@ class Analysis:
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     generators: tuple[str, ...] = ()
     generator_labels: dict[str, str] = field(default_factory=dict)
+    practice_targets: tuple[str, ...] = ()   # left out of votes per image and coverage (never in a real round)
 
 
 def clean(value: Any) -> Any:
@@ -75,7 +77,7 @@ def clean(value: Any) -> Any:
 
 
 def analyze(study: Study, *, placebo_threshold: float = 0.80, min_votes: int = 3, n_bootstrap: int = 2000,
-            seed: int = 0, dawid_skene_iterations: int = 100) -> Analysis:
+            seed: int = 0, dawid_skene_iterations: int = 100, practice_targets: Collection[str] = ()) -> Analysis:
     """Every number and table of the report. Pure: reads nothing, writes nothing."""
     if not 0.0 <= placebo_threshold <= 1.0:
         raise ValueError(f"placebo_threshold must be in [0, 1], got {placebo_threshold}")
@@ -131,7 +133,9 @@ def analyze(study: Study, *, placebo_threshold: float = 0.80, min_votes: int = 3
     difficulty, difficulty_test = generator_difficulty(votes, gens)
     ds_labels, ds_summary = dawid_skene(votes, targets, min_votes=min_votes, n_iter=dawid_skene_iterations)
     rt_table, rt_tests = response_times(votes)
-    counts = majority.set_index("target_id")["n_votes"].reindex(targets["target_id"], fill_value=0).to_numpy()
+    practice = tuple(sorted(set(practice_targets) - set(majority["target_id"])))  # a voted target was a real one
+    real_targets = targets.loc[~targets["target_id"].isin(practice), "target_id"]
+    counts = majority.set_index("target_id")["n_votes"].reindex(real_targets, fill_value=0).to_numpy()
     kept = participants[participants["valid"]]
     vpp = float(kept["answers"].mean()) if len(kept) else None
     keep_rate = len(kept) / len(participants) if len(participants) else None
@@ -141,7 +145,7 @@ def analyze(study: Study, *, placebo_threshold: float = 0.80, min_votes: int = 3
     attempts = accuracy_vs_attempts(study.reconstructions, targets, attempts=study.attempts)
     algo_acc = accuracy_by_generator(targets)
     placebo = placebo_distribution(participants)
-    vpi = votes_per_image_distribution(majority, n_targets=len(targets))
+    vpi = votes_per_image_distribution(majority, n_targets=len(real_targets))
 
     summary["beyond_paper"] = {
         "proportions_wilson95": proportions.to_dict(orient="records"),
@@ -188,7 +192,8 @@ def analyze(study: Study, *, placebo_threshold: float = 0.80, min_votes: int = 3
         "response_times": rt_table,
         "coverage": pd.DataFrame(cover["designs"]),
     }
-    return Analysis(summary=summary, tables=tables, generators=gens, generator_labels=dict(study.generator_labels))
+    return Analysis(summary=summary, tables=tables, generators=gens, generator_labels=dict(study.generator_labels),
+                    practice_targets=practice)
 
 
 def paper_comparison(summary: dict[str, Any]) -> pd.DataFrame:
