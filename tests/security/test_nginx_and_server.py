@@ -100,7 +100,7 @@ def test_admin_pages_work_under_the_csp(hardened: Hardened, admin: BrowserContex
         resp = page.goto(base + path)
         assert resp is not None and resp.status == 200, path
         assert "default-src 'self'" in resp.headers.get("content-security-policy", ""), path
-        page.wait_for_timeout(300)
+        page.wait_for_timeout(100)
     assert not [m for m in console if "Content Security Policy" in m], console
 
 
