@@ -154,19 +154,15 @@
     statusLine.textContent = text;
   }
 
-  // oTree's live.js drops replies with otree_success: false (a server error) silently: show them.
-  var serverErrors = 0;
+  // oTree's live.js drops replies with otree_success: false (a server error) silently: say so in the page (the
+  // unacknowledged answer keeps being resent by send()'s timer, and the page asks for the state again).
   liveSocket.addEventListener('message', function (e) {
     var data;
     try { data = JSON.parse(e.data); } catch (err) { return; }
-    if (!data || data.otree_success !== false) return;
-    serverErrors += 1;
-    if (serverErrors >= 3) {
-      pause('The server could not process your answer. Your answers so far are saved; please contact the researcher.');
-    } else {
-      statusLine.textContent = 'Server error; retrying...';
-      setTimeout(function () { request(); send(); }, 2000);
-    }
+    if (!data || data.otree_success !== false || finished) return;
+    statusLine.textContent = 'The server could not process the last request; retrying... Your answers so far ' +
+      'are saved. If this message stays, please contact the researcher.';
+    setTimeout(request, 3000);
   });
 
   window.liveRecv = function (msg) {
@@ -183,7 +179,6 @@
       return;
     }
     statusLine.textContent = '';
-    serverErrors = 0;
     show(msg);
   };
 
