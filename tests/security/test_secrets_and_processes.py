@@ -12,8 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from deploy.credentials import secret_problems
-from deploy.launcher import otree_servers
 from deploy.local import OTreeServer, free_port, production_env, sqlite_project_view
 from tests.helpers import make_bundle
 
@@ -38,6 +36,7 @@ def _env(**overrides: str | None) -> dict[str, str]:
 
 
 def test_one_rule_for_every_secret() -> None:
+    from deploy.credentials import secret_problems
     assert secret_problems(STRONG) == []
     for var, value in WEAK:
         env = {**STRONG, var: value} if value is not None else {k: v for k, v in STRONG.items() if k != var}
@@ -97,6 +96,7 @@ def test_killed_launcher_leaves_no_server_and_a_restart_names_any_orphan(tmp_pat
         if left:  # oTree's timeoutsubprocess child may survive: the restart names it instead of half-starting
             lines = restart.stderr.strip().splitlines()
             assert restart.returncode == 2 and len(lines) == 1 and f"pid {left[0]}" in lines[0], restart.stderr
+            from deploy.launcher import otree_servers
             assert [pid for pid, _ in otree_servers(server.port)] == left
     finally:
         for pid in server.processes() if server.proc and server.proc.poll() is None else []:
