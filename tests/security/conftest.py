@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import shutil
 import secrets
 import threading
@@ -20,17 +19,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, sync_playwright
+from playwright.sync_api import Browser, BrowserContext
 
 from contracts.bundle import Bundle
 from deploy.local import (NGINX, PG_BIN, REPO, Nginx, OTreeServer, Postgres, create_session, production_env, session_participants,
                           sqlite_project_view)
 from tests.helpers import make_bundle
+from tests.study_live.conftest import INSTALL_HINT
 
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-INSTALL_HINT = "run scripts/setup.sh --system (apt-get install -y chromium postgresql nginx-light)"
+# `browser` (the session's one chromium) comes from tests/conftest.py
 
 STIMULI = "/stimuli/"
 ADMIN_PASSWORD = "admin-" + secrets.token_hex(8)
@@ -94,15 +91,6 @@ def raw_get(base: str, path: str, headers: dict[str, str] | None = None, method:
 def require(path: str | Path, what: str) -> None:
     if not Path(path).exists() and not shutil.which(str(path)):
         pytest.fail(f"{what} not found at {path}: {INSTALL_HINT}", pytrace=False)
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
-    require(CHROMIUM, "chromium")
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="session")
