@@ -5,7 +5,8 @@ a participant place for it, and its admin pages print labels unescaped. This ASG
 answers with a plain 400 page, before any place is taken, when a request carries:
 
 * a ``participant_label``, ``STUDY_ID`` or ``SESSION_ID`` outside the crowd platform's id alphabet (per room, see
-  :data:`ALPHABETS` and ``settings.PARTICIPANT_ID_RULES``), or no label where the room requires one;
+  :data:`ALPHABETS` and ``settings.PARTICIPANT_ID_RULES``), or no label where the room requires one; MTurk's
+  ``workerId`` / ``assignmentId`` / ``hitId`` outside MTurk's;
 * a control character (NUL included) anywhere in its path or query, or a query that is not UTF-8;
 * a ``.``/``..`` path segment, encoded or not (oTree's static handler, Starlette 0.14, CVE-2023-29159, serves the
   sibling folders of ``_static`` through ``/static/..%2f_static_x/``);
@@ -63,6 +64,8 @@ class RoomRule:
 
 
 DEFAULT_RULE = RoomRule("lab")
+MTURK_PARAMS = {"workerId": RoomRule("mturk"), "assignmentId": RoomRule(r"[A-Za-z0-9_]{1,64}"),
+                "hitId": RoomRule(r"[A-Za-z0-9]{1,64}")}
 
 
 def _describe(rule: RoomRule) -> str:
@@ -90,6 +93,9 @@ def problem(*, method: str, path: str, query: bytes, rooms: Mapping[str, RoomRul
     if room is not None:
         rule = rooms.get(room, default)
     values = dict(params)
+    for key, fixed in MTURK_PARAMS.items():  # oTree's MTurk entry stores these too (and shows them to the admin)
+        if key in values and values[key] != "" and not fixed.matches(values[key]):
+            return f"The {key} in this link is not valid: it must be {_describe(fixed)}."
     for key in CHECKED_PARAMS:
         if key in values and values[key] != "" and not rule.matches(values[key]):
             return f"The {key} in this link is not valid: it must be {_describe(rule)}."

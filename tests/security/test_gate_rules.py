@@ -33,6 +33,9 @@ def test_required_label_and_other_doors() -> None:
     assert check("/room/lab") is None
     assert check("/join/abcd", "participant_label=%3Cimg%3E") is not None   # the lab alphabet elsewhere
     assert check("/InitializeParticipant/abc", "participant_label=ok-1") is None
+    assert check("/MTurkStart/abc", "workerId=A1B2C3D4E5&assignmentId=3X4Y5Z") is None
+    assert "workerId" in (check("/MTurkStart/abc", "workerId=%3Cimg%3E") or "")
+    assert check("/MTurkLandingPage/abc", "assignmentId=ASSIGNMENT_ID_NOT_AVAILABLE") is None   # MTurk's preview
 
 
 @pytest.mark.parametrize("path, query", [
