@@ -7,11 +7,16 @@ Environment variables (see docs/experimenter.md):
   STUDY_ROUNDS          rounds per participant (default 120, the paper)
   STUDY_COMPLETION_URL  completion redirect, e.g. https://app.prolific.com/submissions/complete?cc=CODE
   STUDY_COMPLETION_CODE completion code shown to participants
-  OTREE_PRODUCTION=1    production mode: requires OTREE_ADMIN_PASSWORD, OTREE_AUTH_LEVEL=STUDY, OTREE_SECRET_KEY
+  OTREE_PRODUCTION=1    production mode: requires OTREE_ADMIN_PASSWORD (>= 12 characters), OTREE_AUTH_LEVEL=STUDY,
+                        OTREE_SECRET_KEY (>= 32), OTREE_REST_KEY (>= 16) unless STUDY_REST=0 (deploy/credentials.py)
 """
 
 import sys
 from os import environ
+
+from deploy import gate
+from deploy.credentials import secret_problems
+from deploy.gate import RoomRule
 
 # --------------------------------------------------------------------------------------------------- security
 
@@ -24,22 +29,24 @@ def _production_requested() -> bool:
 
 
 def production_problems(env: dict[str, str]) -> list[str]:
-    """What is missing for a safe production start (empty when all is set)."""
-    problems = []
-    if not env.get("OTREE_ADMIN_PASSWORD"):
-        problems.append("OTREE_ADMIN_PASSWORD")
-    if env.get("OTREE_AUTH_LEVEL") != "STUDY":
-        problems.append("OTREE_AUTH_LEVEL=STUDY")
-    if not env.get("OTREE_SECRET_KEY"):
-        problems.append("OTREE_SECRET_KEY")
-    return problems
+    """What is missing or too weak for a safe production start, one line each, most basic first
+    (deploy.credentials: the one rule the launcher applies too)."""
+    return secret_problems(env)
 
 
 if _production_requested():
-    _missing = production_problems(dict(environ))
-    if _missing:
-        sys.exit("refusing to start in production: set " + ", ".join(_missing) + " in the environment "
-                 "(oTree leaves the admin pages, REST API and data exports open otherwise; see docs/experimenter.md)")
+    _problems = production_problems(dict(environ))
+    if _problems:
+        sys.exit(f"refusing to start in production: {_problems[0]} (see docs/experimenter.md)")  # one line
+
+# Participant ids at the door (deploy/gate.py): per room, the crowd platform's id alphabet, for participant_label,
+# STUDY_ID and SESSION_ID; anything else gets a plain 400 page before oTree takes a participant place.
+PARTICIPANT_ID_RULES = {
+    "prolific": RoomRule("prolific", label_required=True),   # 24 hex characters, the label is required
+    "lab": RoomRule("lab"),                                  # [A-Za-z0-9_-]{1,64}, optional
+    # an MTurk room would be RoomRule("mturk") ([A-Z0-9]{8,64}); or any regular expression
+}
+gate.install_on_import(rooms=PARTICIPANT_ID_RULES, default=RoomRule("lab"))
 
 # --------------------------------------------------------------------------------------------------- sessions
 
@@ -60,6 +67,7 @@ SESSION_CONFIG_DEFAULTS = dict(
     completion_url=_COMPLETION_URL,
     completion_code=_COMPLETION_CODE,
     consent_text="",                  # empty: study_app.DEFAULT_CONSENT
+    expected_minutes=0,               # duration told on the consent page; 0: computed from the rounds
     stimulus_base_url="",             # empty: $STIMULUS_BASE_URL, else /static/stimuli/
 )
 
@@ -104,7 +112,7 @@ if environ.get("MTURK_QUALIFICATION_ID"):
     ]
 
 PARTICIPANT_FIELDS: list[str] = []
-SESSION_FIELDS = ["study_bundle", "study_fingerprint", "practice_targets"]
+SESSION_FIELDS = ["study_bundle", "study_fingerprint", "practice_targets", "study_files"]
 
 ROOMS = [
     dict(

@@ -80,6 +80,9 @@ def _statistics(weights: np.ndarray, votes_matrix: sparse.csr_matrix, n_targets:
             "soft_agreement": soft, "human_majority_accuracy": human_acc}
 
 
+MIN_PARTICIPANTS_FOR_INTERVAL = 2  # participant-level intervals need at least two kept participants
+
+
 def participant_intervals(participants: pd.DataFrame, votes: pd.DataFrame, targets: pd.DataFrame,
                           generators: Sequence[str], *, min_votes: int, n_resamples: int, seed: int,
                           confidence: float = 0.95, batch: int | None = None,
@@ -163,6 +166,12 @@ def participant_intervals(participants: pd.DataFrame, votes: pd.DataFrame, targe
         else:
             lo, hi = float(b_lo), float(b_hi)
             method = "participant-clustered bootstrap (percentile)"
+        if n_p < MIN_PARTICIPANTS_FOR_INTERVAL or not math.isfinite(est):
+            # one participant: every resample is that participant (an interval of zero width reads as certainty);
+            # an undefined statistic has no interval (max(0, nan) would have made one of the full range)
+            lo = hi = b_lo = b_hi = math.nan
+        elif k in JACKKNIFE_STATISTICS and not math.isfinite(se):
+            lo = hi = math.nan
         out.append({"statistic": k, "estimate": est, "ci_low": lo, "ci_high": hi, "method": method,
                     "bootstrap_low": float(b_lo), "bootstrap_high": float(b_hi), "jackknife_se": se,
                     "resamples": int(n_resamples if n_p else 0), "resamples_defined": int(defined.size),

@@ -103,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
                           "majority of --min-votes (default: not stated, analysed as fixed k)")
     from analysis.plan import add_plan_parser
     add_plan_parser(sub, _fraction, _int_at_least)
+    rep.add_argument("--trials", type=Path, default=None,
+                     help="the study's trial export (study_app: custom_export_trials): its practice targets, never "
+                          "in a real round, are left out of votes per image and coverage")
     return parser
 
 
@@ -123,8 +126,25 @@ def _check_out(out: Path, bundle: Path, responses: Path) -> None:
                                      "choose another output directory or remove it")
 
 
+def practice_targets(trials: Path) -> set[str]:
+    """Targets shown only in practice rounds, from the trial export (columns ``phase``, ``target_id``)."""
+    import csv
+
+    from contracts.csvfile import read_text
+    practice: set[str] = set()
+    real: set[str] = set()
+    rows = csv.DictReader(read_text(trials, missing="no such trial export").splitlines())
+    if not {"phase", "target_id"} <= set(rows.fieldnames or ()):
+        raise ContractError(trials, "not a trial export: needs the columns phase and target_id "
+                                    "(admin -> Data -> study_app: custom_export_trials)")
+    for row in rows:
+        (practice if row["phase"] == "practice" else real).add(row["target_id"])
+    return practice - real
+
+
 def write_report(out: Path, *, bundle: Path, responses: Path, placebo_threshold: float, min_votes: int,
-                 n_bootstrap: int, seed: int, allocation: str | None = None) -> dict[str, float]:
+                 n_bootstrap: int, seed: int, allocation: str | None = None,
+                 trials: Path | None = None) -> dict[str, float]:
     """Load, analyse and write DIR atomically. Returns seconds per stage."""
     from analysis import figures as fig
     from analysis.load import load
@@ -141,7 +161,8 @@ def write_report(out: Path, *, bundle: Path, responses: Path, placebo_threshold:
     times["load"] = time.perf_counter() - t0
     t = time.perf_counter()
     result = analyze(study, placebo_threshold=placebo_threshold, min_votes=min_votes, n_bootstrap=n_bootstrap,
-                     seed=seed, allocation=allocation)
+                     seed=seed, allocation=allocation,
+                     practice_targets=practice_targets(trials) if trials else ())
     times["analyze"] = time.perf_counter() - t
     t = time.perf_counter()
     gens = list(result.generators)
@@ -214,7 +235,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             times = write_report(args.out, bundle=args.bundle, responses=args.responses,
                                  placebo_threshold=args.placebo_threshold, min_votes=args.min_votes,
-                                 n_bootstrap=args.bootstrap, seed=args.seed, allocation=args.allocation)
+                                 n_bootstrap=args.bootstrap, seed=args.seed, allocation=args.allocation,
+                                 trials=args.trials)
         except ContractError as e:
             print(f"error: {e}", file=sys.stderr)
             return EXIT_BAD_INPUT

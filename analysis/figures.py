@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from analysis.algorithm import confusion_wide
 
@@ -104,6 +105,8 @@ def votes_per_image(distribution: pd.DataFrame, *, min_votes: int) -> bytes:
     ax.axvline(min_votes - 0.5, color="#c0392b", linestyle="--", label=f">= {min_votes} votes: agreement analysis")
     ax.set_xlabel("votes per image")
     ax.set_ylabel("images")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # counts: whole numbers only
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.legend(fontsize=8)
     return _png(fig)
 

@@ -44,8 +44,9 @@ def generator_difficulty(votes: pd.DataFrame, generators: Sequence[str]) -> tupl
     present = [g for g in gens if (votes["true_generator"] == g).any()]
     n_clusters = votes["participant_code"].nunique()
     if len(present) < 2 or n_clusters < 2:
-        test["note"] = f"not fitted: needs votes on >= 2 generators from >= 2 participants " \
-                       f"(have {len(present)} generators, {n_clusters} participants)"
+        test["note"] = (f"not fitted: needs votes on >= 2 generators from >= 2 participants "
+                        f"(have {len(present)} generator{'' if len(present) == 1 else 's'}, "
+                        f"{n_clusters} participant{'' if n_clusters == 1 else 's'})")
         return table, test
     perfect = [g for g in present if votes.loc[votes["true_generator"] == g, "correct"].all()
                or not votes.loc[votes["true_generator"] == g, "correct"].any()]

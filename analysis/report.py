@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import html
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -62,7 +63,16 @@ def _pct(value: Any, digits: int = 1) -> str:
 
 
 def _num(value: Any, digits: int = 3) -> str:
-    return "n/a" if value is None else f"{float(value):.{digits}g}"
+    return "n/a" if _missing(value) else f"{float(value):.{digits}g}"
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def plural(n: int, word: str, words: str | None = None) -> str:
+    """``1 participant``, ``2 participants`` (``words``: the irregular plural)."""
+    return f"{n} {word if n == 1 else (words or word + 's')}"
 
 
 def html_table(frame: pd.DataFrame, *, max_rows: int = 60) -> str:
@@ -127,10 +137,16 @@ def render_html(result: Analysis, figures: Mapping[str, bytes], *, table_files: 
     intervals = {r["statistic"]: r for r in b["participant_intervals"]}
     prop = {r["quantity"]: r for r in b["proportions_wilson95"]}
 
-    def interval(name: str, digits: int = 1) -> str:
+    def interval(name: str, digits: int = 1, *, percent: bool = True) -> str:
+        """The participant-level 95% interval, only where it is defined (>= 2 kept participants, a defined
+        estimate); ``percent=False`` for statistics that are not proportions (Cohen's kappa)."""
         r = intervals.get(name)
-        if not r or r["ci_low"] is None or r["ci_high"] is None:
-            return "no interval"
+        if s["participants_valid"] < 2:
+            return "no interval with fewer than 2 kept participants"
+        if not r or _missing(r["estimate"]) or _missing(r["ci_low"]) or _missing(r["ci_high"]):
+            return "no interval: undefined"
+        if not percent:
+            return f"95% CI {float(r['ci_low']):.{digits + 1}f} to {float(r['ci_high']):.{digits + 1}f}"
         return f"95% CI {_pct(r['ci_low'], digits)} to {_pct(r['ci_high'], digits)}"
 
     def wilson(name: str) -> str:
@@ -142,7 +158,7 @@ def render_html(result: Analysis, figures: Mapping[str, bytes], *, table_files: 
     rows = []
     for r in t["paper_comparison"].to_dict(orient="records"):
         key = r["quantity"]
-        ci = ("" if r["ci_low"] is None or pd.isna(r["ci_low"]) else
+        ci = ("" if r["ci_low"] is None or pd.isna(r["ci_low"]) or _missing(r["ours"]) else
               f"{_fmt(key, r['ci_low'])} to {_fmt(key, r['ci_high'])} ({e(r['interval'])})")
         ours = r["ours"] if r["ours"] is None or not pd.isna(r["ours"]) else None
         rows.append(f'<tr><td class="l">{e(LABELS.get(key, key))}</td><td class="l"><code>{e(key)}</code></td>'
@@ -174,8 +190,10 @@ def render_html(result: Analysis, figures: Mapping[str, bytes], *, table_files: 
         "Wilson for a proportion of independent targets).</p>",
         comparison,
         "<h2>2. Participants and the placebo filter</h2>",
-        f"<p>{s['participants_total']} participants answered at least one round; {s['participants_valid']} passed "
-        f"the placebo check (placebo accuracy above {s['placebo_threshold']:g}) and {n_ex} were excluded. Kept "
+        f"<p>{plural(s['participants_total'], 'participant')} answered at least one round; "
+        f"{s['participants_valid']} passed "
+        f"the placebo check (placebo accuracy above {s['placebo_threshold']:g}) and {n_ex} "
+        f"{'was' if n_ex == 1 else 'were'} excluded. Kept "
         f"participants attributed {_pct(s['accuracy_mean'], 2)} of non-placebo rounds correctly on average "
         f"(sample sd {_pct(s['accuracy_std'], 2)}; {interval('accuracy_mean', 2)}).</p>",
         _figure(figures["participant_accuracy"], "participant accuracy histograms",
@@ -186,19 +204,23 @@ def render_html(result: Analysis, figures: Mapping[str, bytes], *, table_files: 
         "<code>tables/placebo_distribution.csv</code>):</p>",
         html_table(_by_placebo_accuracy(t["placebo_distribution"])),
         "<h2>3. Votes per image</h2>",
-        f"<p>Kept participants cast {s['votes_total']} votes on {s['images_voted']} images: "
+        f"<p>Kept participants cast {plural(s['votes_total'], 'vote')} on {plural(s['images_voted'], 'image')}: "
         f"{_num(s['votes_per_image_mean'])} votes per voted image on average (sd {_num(s['votes_per_image_std'])})."
-        f" {s['images_with_min_votes']} images received at least {s['min_votes']} votes and enter the agreement "
-        f"analysis; on {s['majority_ties']} of them the majority vote was a tie, broken towards the lowest "
-        "generator id.</p>",
+        f" {plural(s['images_with_min_votes'], 'image')} received at least {plural(s['min_votes'], 'vote')} and "
+        f"enter the agreement analysis; on {s['majority_ties']} of them the majority vote was a tie, broken towards "
+        "the lowest generator id."
+        + (f" The {plural(len(result.practice_targets), 'practice target')} (never in a real round, so never "
+           "voted on) are left out of these counts and the figure." if result.practice_targets else "")
+        + "</p>",
         _figure(figures["votes_per_image"], "votes per image",
                 "How many images received 0, 1, 2, ... votes. Blue bars are the images that enter the human versus "
                 "algorithm comparison."),
         "<h2>4. Humans against the algorithm</h2>",
-        f"<p>On the {s['images_with_min_votes']} images with at least {s['min_votes']} votes, the human majority "
+        f"<p>On the {plural(s['images_with_min_votes'], 'image')} with at least {plural(s['min_votes'], 'vote')}, "
+        "the human majority "
         f"vote and the algorithm picked the same generator on {_pct(s['label_agreement'], 2)} of images "
         f"({interval('label_agreement')}). Cohen's kappa between the two is {_num(b['cohen_kappa'])} "
-        f"({interval('cohen_kappa')}; kappa corrects for agreement by chance). On average "
+        f"({interval('cohen_kappa', percent=False)}; kappa corrects for agreement by chance). On average "
         f"{_pct(b['soft_agreement'])} of an image's voters chose the algorithm's generator (soft agreement, as "
         f"LPIPS' 2AFC score; {interval('soft_agreement')}).</p>",
         _figure(figures["agreement_matrix"], "agreement matrix",
@@ -207,7 +229,7 @@ def render_html(result: Analysis, figures: Mapping[str, bytes], *, table_files: 
                 f"human, {PAPER['human_incorrect_algo_correct']} only algorithm, "
                 f"{PAPER['human_incorrect_algo_incorrect']} both wrong."),
         f"<p>Exact McNemar test on the same images (does the algorithm beat the human majority?): "
-        f"{mc['human_only_correct']} images only the humans got right, {mc['algo_only_correct']} only the "
+        f"{plural(mc['human_only_correct'], 'image')} only the humans got right, {mc['algo_only_correct']} only the "
         f"algorithm; p = {_num(mc['p_value'])}. The human majority is correct on "
         f"{wilson('human majority vote correct (>= min_votes)')}; the algorithm on the same images "
         f"{wilson('algorithm correct (>= min_votes images)')}.</p>",
@@ -248,11 +270,13 @@ def render_html(result: Analysis, figures: Mapping[str, bytes], *, table_files: 
                 "line: median, whiskers: 1.5 IQR, outliers not drawn)."),
         html_table(t["response_times"]),
         f"<p>Mann–Whitney U over votes: p = {_num(rt['mann_whitney_p'])} (treats votes as independent). Within "
-        f"participants ({rt['participants_paired']} with both kinds of answer), the median of (median time correct "
+        f"participants ({plural(rt['participants_paired'], 'participant')} with both kinds of answer), the median of "
+        "(median time correct "
         f"- median time incorrect) is {_num(rt['median_paired_difference_ms'], 4)} ms, Wilcoxon signed-rank "
         f"p = {_num(rt['wilcoxon_p'])}.</p>",
         f"<h2>9. How many more participants for {cov['k']} votes on every target?</h2>",
-        f"<p>{cov['targets_below_k']} of {cov['targets']} targets have fewer than {cov['k']} votes. With "
+        f"<p>{cov['targets_below_k']} of {plural(cov['targets'], 'target')} have fewer than "
+        f"{plural(cov['k'], 'vote')}. With "
         f"{_num(cov['votes_per_participant'])} votes per kept participant and a keep rate of "
         f"{_pct(cov['keep_rate'])}: <em>balanced</em> = serve the least-voted target next; <em>random_p50 / p95</em>"
         " = uniformly random targets as in the paper, chance that every target reaches k (Poisson approximation); "

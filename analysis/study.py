@@ -8,6 +8,7 @@ It composes the tidy functions of the other modules; each of them can be called 
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,6 +83,7 @@ class Analysis:
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     generators: tuple[str, ...] = ()
     generator_labels: dict[str, str] = field(default_factory=dict)
+    practice_targets: tuple[str, ...] = ()   # left out of votes per image and coverage (never in a real round)
 
 
 def clean(value: Any) -> Any:
@@ -101,11 +103,13 @@ def clean(value: Any) -> Any:
 
 
 def analyze(study: Study, *, placebo_threshold: float = 0.80, min_votes: int = 3, n_bootstrap: int = 2000,
-            seed: int = 0, dawid_skene_iterations: int = 100, allocation: str | None = None) -> Analysis:
+            seed: int = 0, dawid_skene_iterations: int = 100, allocation: str | None = None,
+            practice_targets: Collection[str] = ()) -> Analysis:
     """Every number and table of the report. Pure: reads nothing, writes nothing.
 
     ``allocation``: the study app's allocation that collected the votes (``balanced``, ``random``, ``dynamic``;
     None: not stated). For ``dynamic`` the agreement analysis uses the targets with a settled majority.
+    ``practice_targets``: targets shown only in practice rounds (left out of votes per image and coverage).
     """
     check_allocation(allocation)
     if not 0.0 <= placebo_threshold <= 1.0:
@@ -167,7 +171,9 @@ def analyze(study: Study, *, placebo_threshold: float = 0.80, min_votes: int = 3
     difficulty, difficulty_test = generator_difficulty(votes, gens)
     ds_labels, ds_summary = dawid_skene(votes, targets, min_votes=min_votes, n_iter=dawid_skene_iterations)
     rt_table, rt_tests = response_times(votes)
-    counts = majority.set_index("target_id")["n_votes"].reindex(targets["target_id"], fill_value=0).to_numpy()
+    practice = tuple(sorted(set(practice_targets) - set(majority["target_id"])))  # a voted target was a real one
+    real_targets = targets.loc[~targets["target_id"].isin(practice), "target_id"]
+    counts = majority.set_index("target_id")["n_votes"].reindex(real_targets, fill_value=0).to_numpy()
     kept = participants[participants["valid"]]
     vpp = float(kept["answers"].mean()) if len(kept) else None
     keep_rate = len(kept) / len(participants) if len(participants) else None
@@ -177,7 +183,7 @@ def analyze(study: Study, *, placebo_threshold: float = 0.80, min_votes: int = 3
     attempts = accuracy_vs_attempts(study.reconstructions, targets, attempts=study.attempts)
     algo_acc = accuracy_by_generator(targets)
     placebo = placebo_distribution(participants)
-    vpi = votes_per_image_distribution(majority, n_targets=len(targets))
+    vpi = votes_per_image_distribution(majority, n_targets=len(real_targets))
     robustness = robustness_table(votes, targets, summary["by_condition"], n_bootstrap=n_bootstrap, seed=seed)
 
     summary["beyond_paper"] = {
@@ -228,7 +234,8 @@ def analyze(study: Study, *, placebo_threshold: float = 0.80, min_votes: int = 3
         "coverage": pd.DataFrame(cover["designs"]),
         "robustness": robustness,
     }
-    return Analysis(summary=summary, tables=tables, generators=gens, generator_labels=dict(study.generator_labels))
+    return Analysis(summary=summary, tables=tables, generators=gens, generator_labels=dict(study.generator_labels),
+                    practice_targets=practice)
 
 
 def paper_comparison(summary: dict[str, Any]) -> pd.DataFrame:

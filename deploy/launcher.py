@@ -5,21 +5,28 @@
 
 What it adds to ``otree prodserver``:
 
-* it refuses to start (one line, exit 2) unless the environment carries an admin password, ``OTREE_AUTH_LEVEL=STUDY``
-  and a secret key (oTree itself leaves the admin pages, the REST API and the data exports open when the auth level is
+* it refuses to start (one line, exit 2) unless the environment carries an admin password (>= 12 characters),
+  ``OTREE_AUTH_LEVEL=STUDY``, a secret key (>= 32) and a REST key (>= 16; deploy/credentials.py) (oTree itself leaves the admin pages, the REST API and the data exports open when the auth level is
   unset), and a ``DATABASE_URL`` (oTree would otherwise fall back to ./db.sqlite3 silently);
 * it sets ``OTREE_PRODUCTION=1`` and binds 127.0.0.1 unless told otherwise (prodserver's default is 0.0.0.0; put nginx
   in front, see deploy/nginx.conf);
 * oTree's prodserver spawns an ``otree timeoutsubprocess`` child that survives a SIGTERM of its parent; the launcher
   runs the server in its own process group and, on SIGTERM/SIGINT or when the server dies, ends the whole group, so
-  nothing is left behind.
+  nothing is left behind;
+* if the launcher itself is killed (``kill -9``), the kernel sends the server SIGTERM (``PR_SET_PDEATHSIG``); an
+  oTree process for the same port still running at the next start (e.g. the orphaned ``timeoutsubprocess``) makes
+  the launcher refuse with one line naming its pid, as does a busy port. Under systemd use deploy/study.service
+  (``KillMode=mixed``: the whole group is stopped).
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
+import ctypes.util
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -27,8 +34,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType
 
-REQUIRED_AUTH_LEVEL = "STUDY"
-MIN_SECRET_LENGTH = 16
+from deploy.credentials import REQUIRED_AUTH_LEVEL, secret_problems
+
+__all__ = ["REQUIRED_AUTH_LEVEL", "LaunchError", "check_environment", "main", "otree_servers", "stop_group"]
 
 
 class LaunchError(Exception):
@@ -36,24 +44,54 @@ class LaunchError(Exception):
 
 
 def check_environment(env: Mapping[str, str]) -> None:
-    """Raise :class:`LaunchError` naming the first missing or unsafe setting. Pure: reads only ``env``."""
-    if not env.get("OTREE_ADMIN_PASSWORD", "").strip():
-        raise LaunchError("OTREE_ADMIN_PASSWORD is not set: export a strong admin password before starting "
-                          "the production server")
-    level = env.get("OTREE_AUTH_LEVEL", "")
-    if level != REQUIRED_AUTH_LEVEL:
-        raise LaunchError(f"OTREE_AUTH_LEVEL is {level!r}, must be {REQUIRED_AUTH_LEVEL!r}: without it oTree leaves "
-                          "admin pages, the REST API and data exports open to anyone")
-    secret = env.get("OTREE_SECRET_KEY", "")
-    if len(secret.strip()) < MIN_SECRET_LENGTH:
-        raise LaunchError(f"OTREE_SECRET_KEY is missing or shorter than {MIN_SECRET_LENGTH} characters: export a "
-                          "random secret, e.g. $(python3 -c 'import secrets; print(secrets.token_hex(32))')")
+    """Raise :class:`LaunchError` naming the first missing or unsafe setting (deploy.credentials: the one secrets
+    rule, which settings.py applies too). Pure: reads only ``env``."""
+    problems = secret_problems(env)
+    if problems:
+        raise LaunchError(problems[0])
     url = env.get("DATABASE_URL", "")
     if not url:
         raise LaunchError("DATABASE_URL is not set: production needs a database that survives a crash, e.g. "
                           "postgresql://user:password@localhost/study")
     if url.startswith("sqlite") and ":memory:" in url:
         raise LaunchError("DATABASE_URL points at an in-memory SQLite database, which loses every answer on a crash")
+
+
+def otree_servers(port: int, *, proc_root: Path = Path("/proc")) -> list[tuple[int, str]]:
+    """(pid, command line) of every running ``otree prodserver``/``otree timeoutsubprocess`` for ``port``: what
+    an earlier launcher killed with SIGKILL (no chance to clean up) may have left behind."""
+    found = []
+    for cmdline in proc_root.glob("[0-9]*/cmdline"):
+        try:
+            argv = cmdline.read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        for i, arg in enumerate(argv[:-1]):
+            if Path(arg).name == "otree" and argv[i + 1] in ("prodserver", "timeoutsubprocess", "devserver_inner"):
+                where = argv[i + 2] if len(argv) > i + 2 else ""
+                if where.rsplit(":", 1)[-1] == str(port):
+                    found.append((int(cmdline.parent.name), " ".join(a for a in argv if a)))
+                break
+    return found
+
+
+def port_in_use(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def _die_with_parent() -> None:
+    """In the server's process (before exec): SIGTERM it when the launcher dies, even by SIGKILL (Linux)."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def server_command(*, otree: str, host: str, port: int) -> list[str]:
@@ -130,6 +168,14 @@ def main(argv: list[str] | None = None) -> int:
             raise LaunchError(f"--port {args.port} is not a valid TCP port (1-65535)")
         check_environment(os.environ)
         otree = find_otree()
+        left = otree_servers(args.port)
+        if left:
+            pid, command_line = left[0]
+            raise LaunchError(f"an oTree server from an earlier run is still running on port {args.port} (pid {pid}: "
+                              f"{command_line}): stop it with `kill {pid}`, then start the launcher again")
+        if port_in_use(args.host, args.port):
+            raise LaunchError(f"port {args.port} on {args.host} is already in use: stop what listens there or pass "
+                              "another --port")
     except LaunchError as e:
         print(f"launcher: {e}", file=sys.stderr)
         return 2
@@ -142,7 +188,8 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)  # before the server exists, so no signal can orphan it
     signal.signal(signal.SIGINT, on_signal)
-    proc = subprocess.Popen(cmd, cwd=args.project_dir, env=env, start_new_session=True)
+    proc = subprocess.Popen(cmd, cwd=args.project_dir, env=env, start_new_session=True,
+                            preexec_fn=_die_with_parent)
     print(f"launcher: oTree prodserver pid {proc.pid} on http://{args.host}:{args.port}", flush=True)
     while proc.poll() is None and not stop["requested"]:
         time.sleep(0.1)

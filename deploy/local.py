@@ -294,6 +294,7 @@ class Nginx:
         self.conf = self.prefix / "nginx.conf"
         self.conf.write_text(render_nginx(listen=f"127.0.0.1:{self.port}", upstream=f"127.0.0.1:{upstream_port}",
                                           prefix=self.prefix, static=static, workers=workers,
+                                          public_origin=f"http://127.0.0.1:{self.port}",
                                           user="root" if os.geteuid() == 0 else None))
         self.proc: subprocess.Popen[bytes] | None = None
 

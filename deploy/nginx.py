@@ -2,6 +2,7 @@
 proxies the rest, websockets included, to the oTree server.
 
     python -m deploy.nginx --listen 80 --upstream 127.0.0.1:8000 --prefix /srv/study \\
+        --public-origin https://study.example.org \\
         --static /study_images/=/srv/study/bundle/images --user www-data > /srv/study/nginx.conf
 """
 
@@ -30,16 +31,38 @@ def static_location(url_prefix: str, directory: Path) -> str:
             f"        }}\n")
 
 
-def render(*, listen: str, upstream: str, prefix: Path, static: Mapping[str, Path], user: str | None = None,
-           workers: int | str = "auto", access_log: bool = False,
+PROXY = """            proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection $connection_upgrade;
+            proxy_set_header Host $http_host;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_read_timeout 3600s;
+            proxy_send_timeout 3600s;
+"""
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?|https?://\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
+
+
+def check_origin(origin: str) -> str:
+    """The public origin as browsers send it in ``Origin``: scheme://host[:port], no path, no trailing slash."""
+    if not _ORIGIN.fullmatch(origin):
+        raise ValueError(f"--public-origin {origin!r} must be scheme://host[:port] exactly as in the browser's "
+                         "address bar, e.g. https://study.example.org (no path, no trailing slash)")
+    return origin
+
+
+def render(*, listen: str, upstream: str, prefix: Path, static: Mapping[str, Path], public_origin: str,
+           user: str | None = None, workers: int | str = "auto", access_log: bool = False,
            mime_types: str = DEBIAN_MIME_TYPES) -> str:
-    """The nginx.conf text. ``static`` maps URL prefixes ("/study_images/") to directories served from disk."""
+    """The nginx.conf text. ``static`` maps URL prefixes ("/study_images/") to directories served from disk;
+    ``public_origin`` is the only Origin allowed to open admin websockets."""
     locations = "".join(static_location(u, d) for u, d in static.items())
     values = dict(
         USER_LINE=f"user {user};" if user else "# (no user line: nginx keeps the user that started it)",
         WORKERS=str(workers), PREFIX=str(prefix), MIME_TYPES=mime_types,
         ACCESS_LOG=f"{prefix}/access.log" if access_log else "off",
-        UPSTREAM=upstream, LISTEN=listen, STATIC_LOCATIONS=locations)
+        UPSTREAM=upstream, LISTEN=listen, STATIC_LOCATIONS=locations, PROXY=PROXY,
+        PUBLIC_ORIGIN=check_origin(public_origin))
     # ${NAME} (upper case) are ours; nginx's own $variables pass through untouched.
     return _PLACEHOLDER.sub(lambda m: values[m.group(1)], TEMPLATE.read_text(encoding="utf-8"))
 
@@ -64,12 +87,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--prefix", type=Path, required=True, help="directory for nginx's pid, logs and temp files")
     p.add_argument("--static", action="append", default=[], metavar="URL_PREFIX=DIR",
                    help="serve DIR at URL_PREFIX (repeatable)")
+    p.add_argument("--public-origin", required=True,
+                   help="the study's address as participants and the admin open it, e.g. https://study.example.org "
+                        "(admin websockets from any other origin are refused)")
     p.add_argument("--user", default=None, help="user for worker processes (www-data on Debian)")
     p.add_argument("--access-log", action="store_true", help="write an access log under --prefix")
     args = p.parse_args(argv)
     try:
         text = render(listen=args.listen, upstream=args.upstream, prefix=args.prefix.resolve(),
-                      static=_parse_static(args.static), user=args.user, access_log=args.access_log)
+                      static=_parse_static(args.static), public_origin=args.public_origin, user=args.user, access_log=args.access_log)
     except ValueError as e:
         print(f"deploy.nginx: {e}", file=sys.stderr)
         return 2

@@ -44,8 +44,9 @@ from tqdm import tqdm
 
 from contracts.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
 from contracts.bundle import (IMAGES_DIR, MANIFEST_FILE, Bundle, Manifest, Reconstruction, ReconstructionConfig,
-                              Target, content_name, write_bundle)
+                              Target, content_name, read_bundle, write_bundle)
 from contracts.conditions import CLEAN_CONDITION
+from contracts.errors import ContractError
 from reconstruction_pipeline import __version__
 from reconstruction_pipeline.conditions import resolve
 from reconstruction_pipeline.distances import Distance
@@ -248,6 +249,11 @@ def build_bundle(out: str | Path, *, generators: Sequence[Generator], source: di
     out = Path(out)
     identity = run_identity(options, generators, source, distance, device)
     state = prepare_out_dir(out, identity)
+    if state == "done":  # finished with this exact configuration: rewrite nothing (a live study may be serving it)
+        try:
+            return read_bundle(out)
+        except ContractError:
+            pass  # damaged since: assemble it again below
     work = out / WORK_DIR
     if state != "new":
         remove_stale_temporaries(out)

@@ -9,6 +9,7 @@ import argparse
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -34,6 +35,17 @@ def wait_for_server(url: str, proc: subprocess.Popen[bytes], timeout: float = 60
     raise SystemExit(f"demo: the oTree server did not answer on {url} within {timeout:.0f} s")
 
 
+def port_free(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether ``port`` can be bound (checked before anything starts, so a busy port creates no session)."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
 def create_session(base: str, rest_key: str, participants: int) -> dict[str, str]:
     body = json.dumps({"session_config_name": "demo", "num_participants": participants}).encode()
     req = urllib.request.Request(f"{base}/api/sessions", data=body, method="POST",
@@ -56,6 +68,10 @@ def main() -> int:
     env["PATH"] = f"{ROOT / '.venv' / 'bin'}{os.pathsep}{env.get('PATH', '')}"
     rest_key = env.setdefault("OTREE_REST_KEY", "demo-rest-key")
     base = f"http://localhost:{args.port}"
+    if not port_free(args.port):
+        print(f"demo: port {args.port} is already in use (another demo or server?): stop it, or run with "
+              f"PORT=<free port> scripts/demo.sh", file=sys.stderr)
+        return 2
     proc = subprocess.Popen(["otree", "devserver", str(args.port)], cwd=ROOT, env=env, start_new_session=True)
 
     def stop(*_: object) -> None:
@@ -72,13 +88,16 @@ def main() -> int:
         session = create_session(base, rest_key, args.participants)
         print(f"""
 ==================================================================================================
- Demo study is live (oTree devserver, SQLite in memory: data is lost when it stops).
+ Demo study is live on {base} (oTree devserver: SQLite held in memory, written to ./db.sqlite3 only
+ when the server stops cleanly with Ctrl-C; a crash or kill -9 loses every answer since the start. Never collect
+ real data with it: docs/experimenter.md).
 
  Participant link (open in a browser; each visit is a new participant, {args.participants} in this session):
      {session['session_wide_url']}
  Admin (monitor, data, sessions):
      {session['admin_url']}
-     {base}/export            -> "study_app: custom_export" is the responses export (contract columns)
+ Export in the browser: {base}/ExportIndex (the admin's "Data" tab) -> "study_app: custom_export"
+     is the responses export (the contract's columns)
  Export from the command line:
      curl -s -H "otree-rest-key: {rest_key}" "{base}/api/export_app_custom?app=study_app" > responses.csv
  Analyse it:

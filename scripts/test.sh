@@ -10,7 +10,7 @@ rm -rf test-results && mkdir -p test-results
 existing() { for d in "$@"; do [ -e "$d" ] && echo "$d"; done; }
 rc=0
 pipeline_tests=$(existing tests/contracts tests/zoo tests/pipeline)
-study_tests=$(existing tests/contracts tests/study tests/study_live tests/analysis tests/e2e tests/provenance)
+study_tests=$(existing tests/contracts tests/study tests/study_live tests/security tests/analysis tests/e2e tests/provenance)
 echo "== pipeline environment: $pipeline_tests"
 # shellcheck disable=SC2086
 .venv-pipeline/bin/python -m pytest $pipeline_tests --junitxml=test-results/pipeline.xml "$@" || rc=$?

@@ -23,6 +23,8 @@ Server -> browser:
 - ``{"type": "round", "phase": "practice"|"main", "round": R, "of": N, "token": T, "rows": n, "cols": 3,
   "target": URL, "images": [URL x rows*cols, slot order], "preload": [URLs of round R+1]}``
 - ``{"type": "done", "phase": ...}`` -- every round of this page is answered; submit the page.
+- ``{"type": "paused", "message": text}`` -- the session's bundle changed on disk since the session was created:
+  nothing more is served; the page shows the message (the admin report names the changed file).
 - ``{"type": "ack", "round": R, "duplicate": bool, "state": <round|done message>}`` -- the answer is stored
   (``duplicate``: it had already been stored, nothing counted twice). Practice acks also carry
   ``"feedback": {"correct": bool, "correct_slots": [slots of the source row]}`` (practice targets only).
@@ -55,7 +57,7 @@ Session config keys (settings.py; defaults in brackets): ``bundle`` [$STUDY_BUND
 ``rounds`` [120], ``practice_rounds`` [2], ``placebo_probability`` [0.05], ``allocation``
 [``balanced``|``random``|``dynamic``],
 ``votes_per_target`` [3], ``dropout_timeout_s`` [600], ``completion_url`` [''], ``completion_code`` [''],
-``consent_text`` [a default text], ``stimulus_base_url`` ['' = $STIMULUS_BASE_URL or ``/static/stimuli/``],
+``consent_text`` [a default text], ``expected_minutes`` [0: computed from the rounds], ``stimulus_base_url`` ['' = $STIMULUS_BASE_URL or ``/static/stimuli/``],
 ``participation_fee`` [2.00 USD].
 
 Environment: ``STUDY_BUNDLE`` (default bundle), ``STIMULUS_BASE_URL`` (where browsers fetch images; when unset,
@@ -64,19 +66,25 @@ session creation copies the bundle's images into ``_static/stimuli/``), plus oTr
 
 from __future__ import annotations
 
+import hashlib
 import math
 import random
 import secrets
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from otree.api import BaseConstants, BaseGroup, BasePlayer, BaseSubsession, ExtraModel, Page, models
+from otree.api import BaseConstants, BaseGroup, BasePlayer, BaseSubsession, ExtraModel, Page, models, widgets
 
+from contracts.bundle import MANIFEST_FILE, RECONSTRUCTIONS_FILE, TARGETS_FILE
 from contracts.responses import EXPORT_COLUMNS, PLACEBO, is_correct, make_response
 from study_app import allocation, conditions, rounds, session_state, stimuli
+from study_app.csv_safety import neutralise
 from study_app.rounds import AnswerError, Layout
+from deploy.gate import MIN_SCREEN, RoomRule
 from study_app.session_state import SessionState, TrialRow
 from study_app.stimuli import Study, StudyConfigError
 
@@ -105,7 +113,10 @@ class Group(BaseGroup):
 
 
 class Player(BasePlayer):
-    consent = models.BooleanField(initial=False, label="I have read the information above and agree to take part.")
+    consent = models.BooleanField(  # no initial value: neither answer is preselected
+        label="I have read the information above and agree to take part.",
+        choices=[[True, "Yes, I agree to take part"], [False, "No, I do not want to take part"]],
+        widget=widgets.RadioSelect)
     prolific_study_id = models.StringField(blank=True, initial="")
     prolific_session_id = models.StringField(blank=True, initial="")
     placebo_rounds = models.StringField(initial="")   # "3,57": 1-based placebo rounds of this participant
@@ -214,6 +225,7 @@ def creating_session(subsession: Subsession) -> None:
     rng = random.Random(f"{session.code}|setup")
     session.study_bundle = str(study.root)
     session.study_fingerprint = study.fingerprint
+    session.study_files = bundle_digests(study.root)
     session.practice_targets = sorted(rng.sample(practice_pool, cfg.practice_rounds))
     players = subsession.get_players()
     for player in players:
@@ -244,14 +256,20 @@ def _one_group_per_player(subsession: Subsession, players: list[Player]) -> None
 
 def vars_for_admin_report(subsession: Subsession) -> dict[str, Any]:
     session = subsession.session
-    st = session_state.get(session.code) or _rebuild_state(session)
+    changed = bundle_changes(session)
+    try:
+        st = session_state.get(session.code) or _rebuild_state(session)
+        _study_of(st)
+    except StudyConfigError as e:
+        return dict(paused=True, bundle_changes=changed or [str(e)], bundle=_svars(session)["study_bundle"])
     cfg = st.settings
     practice = set(st.practice_targets)
     votes = [v for i, v in enumerate(st.votes) if i not in practice]  # practice targets get no votes
     reached = sum(1 for v in votes if v >= cfg.votes_per_target)
     settled = sum(1 for i, c in enumerate(st.tallies)
                   if i not in practice and allocation.settled(c, cfg.votes_per_target))
-    return dict(n_targets=len(votes), votes_total=sum(votes), votes_per_target=cfg.votes_per_target,
+    return dict(paused=False, bundle_changes=changed, bundle=_svars(session)["study_bundle"], n_targets=len(votes),
+                votes_total=sum(votes), votes_per_target=cfg.votes_per_target,
                 targets_reached=reached, holds=len(st.holds), allocation=cfg.allocation, targets_settled=settled,
                 participants_needed=allocation.participants_needed(
                     votes_per_target=cfg.votes_per_target, n_targets=len(votes),
@@ -302,8 +320,35 @@ def _rebuild_state(session: Any) -> SessionState:
         votes=votes, holds=holds, generators=generators, tallies=tallies))
 
 
+BUNDLE_FILES = (MANIFEST_FILE, TARGETS_FILE, RECONSTRUCTIONS_FILE)
+PAUSED_TEXT = "This study is paused; your answers are saved — please contact the researcher."
+
+
+def bundle_digests(root: str | Path) -> dict[str, str]:
+    """SHA-256 of the bundle's metadata files (images are named by their content hash, so these cover them)."""
+    out = {}
+    for name in BUNDLE_FILES:
+        try:
+            out[name] = hashlib.sha256((Path(root) / name).read_bytes()).hexdigest()
+        except OSError:
+            out[name] = "missing"
+    return out
+
+
+def bundle_changes(session: Any) -> list[str]:
+    """The bundle files that differ from when the session was created (empty: unchanged)."""
+    v = _svars(session)
+    before = v.get("study_files") or {}
+    now = bundle_digests(v["study_bundle"])
+    return [f"{name} ({'deleted' if now.get(name) == 'missing' else 'changed'})"
+            for name in BUNDLE_FILES if name in before and before[name] != now.get(name)]
+
+
 def _study(player: Player) -> Study:
-    st = _state(player)
+    return _study_of(_state(player))
+
+
+def _study_of(st: SessionState) -> Study:
     return stimuli.cached_study(st.bundle, st.fingerprint)
 
 
@@ -478,7 +523,11 @@ def handle_live(player: Player, data: Any, phase: str, *, now: float | None = No
 
 
 def _handle_live(player: Player, data: Any, phase: str, *, now: float) -> dict[str, Any]:
-    study = _study(player)
+    try:
+        study = _study(player)
+    except StudyConfigError as e:  # the bundle changed under the live session: stop serving, tell the participant
+        print(f"study_app: session {player.session.code} paused: {e}", file=sys.stderr, flush=True)
+        return {"type": "paused", "message": PAUSED_TEXT}
     if not isinstance(data, dict) or data.get("type") not in ("state", "answer"):
         return {"type": "error", "code": "bad_message", "message": "expected {type: state|answer, ...}",
                 "state": state_message(player, study, phase, now=now)}
@@ -523,7 +572,8 @@ def live_rounds(player: Player, data: Any) -> dict[int, dict[str, Any]]:
 
 
 def custom_export(players: list[Player]) -> Iterator[list[Any]]:
-    """The responses export (contracts.responses): one row per answered real round; practice excluded."""
+    """The responses export (contracts.responses): one row per answered real round; practice excluded.
+    Participant-controlled cells (the label) are neutralised against formula injection (study_app.csv_safety)."""
     yield list(EXPORT_COLUMNS)
     by_id = {p.id: p for p in players}
     if not by_id:
@@ -533,7 +583,8 @@ def custom_export(players: list[Player]) -> Iterator[list[Any]]:
     for t in trials:
         participant = by_id[t.player_id].participant
         yield make_response(
-            participant_code=participant.code, participant_label=participant.label or "", round_number=t.round_number,
+            participant_code=participant.code, participant_label=neutralise(participant.label or ""),
+            round_number=t.round_number,
             target_id=t.target_id, true_generator=t.true_generator, row_order=t.row_order.split("|"),
             chosen_generator=t.chosen_generator, chosen_attempt=t.chosen_attempt, response_ms=t.response_ms,
             condition=t.condition,
@@ -558,8 +609,8 @@ def custom_export_trials(players: list[Player]) -> Iterator[list[Any]]:
     for t in query.order_by(Trial.player_id, Trial.id):  # type: ignore[attr-defined]
         player = by_id[t.player_id]
         participant = player.participant
-        yield [player.session.code, participant.code, participant.label or "", player.prolific_study_id,
-               player.prolific_session_id, t.phase, t.round_number, t.target_id, int(t.is_placebo), t.row_order,
+        yield [player.session.code, participant.code, neutralise(participant.label or ""),
+               neutralise(player.prolific_study_id or ""), neutralise(player.prolific_session_id or ""), t.phase, t.round_number, t.target_id, int(t.is_placebo), t.row_order,
                t.layout, t.served_at, t.shown_at, t.answered_at, t.choice, t.chosen_generator, t.chosen_attempt,
                t.response_ms]
 
@@ -575,16 +626,36 @@ class Consent(Page):
     def vars_for_template(player: Player) -> dict[str, Any]:
         cfg = player.session.config
         return dict(consent_text=cfg.get("consent_text") or DEFAULT_CONSENT, rounds=cfg["rounds"],
-                    fee=player.session.config.get("participation_fee", 0))
+                    minutes=expected_minutes(cfg), fee=player.session.config.get("participation_fee", 0),
+                    min_width=MIN_SCREEN[0], min_height=MIN_SCREEN[1])
 
     @staticmethod
     def error_message(player: Player, values: dict[str, Any]) -> str | None:
-        if not values.get("consent"):
-            return "Please tick the box to agree before you continue (or close this tab to decline)."
+        if values.get("consent") is not True:
+            return ("To take part, choose \"Yes, I agree to take part\" (or close this tab if you do not want to "
+                    "take part).")
         for key in ("prolific_study_id", "prolific_session_id"):
-            if len(values.get(key) or "") > 64:
-                return f"{key} is too long"
+            value = values.get(key) or ""
+            if value and not FORM_ID_RULE.matches(value):
+                return f"{key} is not valid: please open the study again from the recruiting platform's link."
         return None
+
+
+SECONDS_PER_ROUND = 9.0   # measured pace of the paper's task: 120 rounds in about 20 minutes with the instructions
+OVERHEAD_MINUTES = 2      # consent and instructions
+
+
+def expected_minutes(config: Any) -> int:
+    """The duration participants are told: the config's ``expected_minutes`` if set, else computed from the
+    configured rounds (practice included)."""
+    override = config.get("expected_minutes")
+    if override:
+        return int(override)
+    n = int(config.get("rounds", 0)) + int(config.get("practice_rounds", 0))
+    return max(1, round(n * SECONDS_PER_ROUND / 60) + OVERHEAD_MINUTES)
+
+
+FORM_ID_RULE = RoomRule("lab")  # STUDY_ID / SESSION_ID posted by the consent page: the widest id alphabet
 
 
 class Instructions(Page):

@@ -102,8 +102,11 @@ def test_recorded_seeds_reproduce_targets_and_extras(bundle_dir: Path, tiny: lis
 
 def test_rerun_with_same_arguments_changes_nothing(bundle_dir: Path, tmp_path: Path) -> None:
     before = _snapshot(bundle_dir)
+    files = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in bundle_dir.rglob("*") if p.is_file()}
     assert _build(bundle_dir, "--display-size", "32", "--resample", "nearest", "--targets-per-shard", "2") == 0
     assert _snapshot(bundle_dir) == before
+    # nothing rewritten at all: the manifest byte-identical (created_at included), no file touched
+    assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in bundle_dir.rglob("*") if p.is_file()} == files
 
 
 def test_different_configuration_is_refused(bundle_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, sync_playwright
 
 from contracts.bundle import Bundle
 from deploy.local import NGINX, PG_BIN, Postgres
@@ -41,12 +40,6 @@ def nginx_available() -> None:
 
 
 @pytest.fixture(scope="session")
-def chromium_path() -> str:
-    require(CHROMIUM, "chromium")
-    return CHROMIUM
-
-
-@pytest.fixture(scope="session")
 def study_bundle(tmp_path_factory: pytest.TempPathFactory) -> Bundle:
     # 3 generators x 3 attempts: the paper's 3x3 grid; enough targets for every live test's sessions
     return make_bundle(tmp_path_factory.mktemp("live"), n_targets=12, image_size=16, seed=7)
@@ -61,10 +54,5 @@ def live_study(postgres: Postgres, study_bundle: Bundle, nginx_available: None,
     yield live
     stop_live_study(live)
 
-
-@pytest.fixture(scope="session")
-def browser(chromium_path: str) -> Iterator[Browser]:
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS, headless=True)
-        yield b
-        b.close()
+# `browser` (one Playwright and one chromium for the whole session) is in tests/conftest.py: tests/security uses
+# it too, and two sync Playwright instances cannot run in one thread.

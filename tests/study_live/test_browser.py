@@ -116,7 +116,7 @@ def _phone_sees_larger_screen_message(browser: Browser, url: str) -> None:
         p = phone.new_page()
         p.goto(url)
         assert p.locator(".study-narrow").first.is_visible()
-        assert "larger screen" in p.locator(".study-narrow").first.inner_text()
+        assert "at least 900 × 500 pixels" in p.locator(".study-narrow").first.inner_text()
         assert not p.locator(".study-task").first.is_visible()
     finally:
         phone.close()

@@ -18,8 +18,8 @@ from tests.helpers import make_bundle
 
 REPO = Path(__file__).resolve().parents[2]
 BASELINE = REPO / "bench" / "baseline_app"
-GOOD = {"OTREE_ADMIN_PASSWORD": "pw", "OTREE_AUTH_LEVEL": "STUDY", "OTREE_SECRET_KEY": "s" * 32,
-        "DATABASE_URL": "postgresql://u@localhost/db"}
+GOOD = {"OTREE_ADMIN_PASSWORD": "p" * 12, "OTREE_AUTH_LEVEL": "STUDY", "OTREE_SECRET_KEY": "s" * 32,
+        "OTREE_REST_KEY": "r" * 16, "DATABASE_URL": "postgresql://u@localhost/db"}
 
 
 @pytest.mark.parametrize("drop,expect", [

@@ -143,8 +143,31 @@
     document.getElementById('form').submit();
   }
 
+  function pause(text) {
+    // nothing more will come: say so in the page instead of spinning on "Loading..."
+    finished = true;
+    clearTimeout(resendTimer);
+    pending = null;
+    board.classList.add('loading');
+    progress.textContent = '';
+    feedback.innerHTML = '';
+    statusLine.textContent = text;
+  }
+
+  // oTree's live.js drops replies with otree_success: false (a server error) silently: say so in the page (the
+  // unacknowledged answer keeps being resent by send()'s timer, and the page asks for the state again).
+  liveSocket.addEventListener('message', function (e) {
+    var data;
+    try { data = JSON.parse(e.data); } catch (err) { return; }
+    if (!data || data.otree_success !== false || finished) return;
+    statusLine.textContent = 'The server could not process the last request; retrying... Your answers so far ' +
+      'are saved. If this message stays, please contact the researcher.';
+    setTimeout(request, 3000);
+  });
+
   window.liveRecv = function (msg) {
     if (!msg) { statusLine.textContent = 'Server error; retrying...'; setTimeout(request, 2000); return; }
+    if (msg.type === 'paused') { pause(msg.message); return; }
     if (msg.type === 'ack' || msg.type === 'error') {
       if (msg.type === 'error') console.warn('study: answer rejected:', msg.code, msg.message);
       if (pending && (msg.type === 'error' || msg.round === pending.round)) {
@@ -160,7 +183,14 @@
   };
 
   // (Re)connected: ask where we are, and resend an unacknowledged answer.
-  liveSocket.addEventListener('open', function () { statusLine.textContent = ''; request(); send(); });
-  liveSocket.addEventListener('close', function () { statusLine.textContent = 'Connection lost; reconnecting...'; });
+  liveSocket.addEventListener('open', function () {
+    if (finished) return;
+    statusLine.textContent = '';
+    request();
+    send();
+  });
+  liveSocket.addEventListener('close', function () {
+    if (!finished) statusLine.textContent = 'Connection lost; reconnecting...';
+  });
   request();
 })();

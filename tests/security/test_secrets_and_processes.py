@@ -1,0 +1,129 @@
+"""Weak secrets (issue 10 #3), the launcher and orphans (#13), the demo's busy port (#9): real processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from deploy.local import OTreeServer, free_port, production_env, sqlite_project_view
+from tests.helpers import make_bundle
+
+REPO = Path(__file__).resolve().parents[2]
+BASELINE = REPO / "bench" / "baseline_app"
+STRONG = {"OTREE_ADMIN_PASSWORD": "p" * 12, "OTREE_AUTH_LEVEL": "STUDY", "OTREE_SECRET_KEY": "k" * 32,
+          "OTREE_REST_KEY": "r" * 16, "DATABASE_URL": "postgresql://u@localhost/db"}
+WEAK = [("OTREE_ADMIN_PASSWORD", "a"), ("OTREE_ADMIN_PASSWORD", "p" * 11), ("OTREE_SECRET_KEY", "a"),
+        ("OTREE_SECRET_KEY", "k" * 31), ("OTREE_REST_KEY", "x"), ("OTREE_REST_KEY", None)]
+
+
+def _env(**overrides: str | None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTREE_", "STUDY_"))}
+    env.update(STRONG)
+    for k, v in overrides.items():
+        if v is None:
+            env.pop(k, None)
+        else:
+            env[k] = v
+    env["PYTHONPATH"] = str(REPO)
+    return env
+
+
+def test_one_rule_for_every_secret() -> None:
+    from deploy.credentials import secret_problems
+    assert secret_problems(STRONG) == []
+    for var, value in WEAK:
+        env = {**STRONG, var: value} if value is not None else {k: v for k, v in STRONG.items() if k != var}
+        problems = secret_problems(env)
+        assert len(problems) == 1 and problems[0].startswith(var), (var, value, problems)
+    # REST off (STUDY_REST=0, no key): no REST key needed
+    assert secret_problems({**{k: v for k, v in STRONG.items() if k != "OTREE_REST_KEY"}, "STUDY_REST": "0"}) == []
+
+
+@pytest.mark.parametrize("var, value", WEAK)
+def test_launcher_and_plain_prodserver_refuse_weak_secrets(var: str, value: str | None, tmp_path: Path) -> None:
+    """The launcher accepted OTREE_ADMIN_PASSWORD=a and no REST key; `otree prodserver` took OTREE_SECRET_KEY=a."""
+    port = free_port()
+    launcher = subprocess.run([sys.executable, "-m", "deploy.launcher", "--port", str(port)], cwd=REPO,
+                              env=_env(**{var: value}), capture_output=True, text=True, timeout=60)
+    lines = launcher.stderr.strip().splitlines()
+    assert launcher.returncode == 2 and len(lines) == 1 and var in lines[0], launcher.stderr
+    otree = Path(sys.executable).with_name("otree")
+    plain = subprocess.run([str(otree), "prodserver", f"127.0.0.1:{port}"], cwd=REPO, env=_env(**{var: value}),
+                           capture_output=True, text=True, timeout=60)
+    lines = [x for x in plain.stderr.splitlines() if x.strip()]
+    assert plain.returncode != 0 and len(lines) == 1 and var in lines[0], plain.stderr[-2000:]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_killed_launcher_leaves_no_server_and_a_restart_names_any_orphan(tmp_path: Path) -> None:
+    """#13: kill -9 of the launcher left prodserver running; the documented restart then failed on a busy port."""
+    bundle = make_bundle(tmp_path, n_targets=4)
+    view = sqlite_project_view(BASELINE, tmp_path / "view")
+    env = production_env(database_url="sqlite:///db.sqlite3", rest_key="r" * 24,
+                         extra={"BASELINE_BUNDLE": str(bundle.root), "BASELINE_ROUNDS": "2"})
+    server = OTreeServer(project_dir=view, env=env, log_path=tmp_path / "otree.log").start()
+    try:
+        assert server.proc is not None
+        children = server.processes()
+        os.kill(server.proc.pid, signal.SIGKILL)   # the launcher only: no clean-up of its own
+        server.proc.wait()
+        prodserver = [p for p in children if b"prodserver" in Path(f"/proc/{p}/cmdline").read_bytes()]
+        deadline = time.monotonic() + 15
+        while any(_alive(p) for p in prodserver) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not [p for p in prodserver if _alive(p)], "prodserver outlived its launcher"
+        with socket.socket() as s:             # its port is free again
+            s.bind(("127.0.0.1", server.port))
+        left = [p for p in children if _alive(p)]
+        restart = subprocess.run([sys.executable, "-m", "deploy.launcher", "--port", str(server.port),
+                                  "--project-dir", str(view)], cwd=REPO, env={**env, "PYTHONPATH": str(REPO)},
+                                 capture_output=True, text=True, timeout=60)
+        if left:  # oTree's timeoutsubprocess child may survive: the restart names it instead of half-starting
+            lines = restart.stderr.strip().splitlines()
+            assert restart.returncode == 2 and len(lines) == 1 and f"pid {left[0]}" in lines[0], restart.stderr
+            from deploy.launcher import otree_servers
+            assert [pid for pid, _ in otree_servers(server.port)] == left
+    finally:
+        for pid in server.processes() if server.proc and server.proc.poll() is None else []:
+            os.kill(pid, signal.SIGKILL)
+        for pid in children:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        server.proc = None
+
+
+def test_launcher_refuses_a_busy_port() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        r = subprocess.run([sys.executable, "-m", "deploy.launcher", "--port", str(port)], cwd=REPO,
+                           env=_env(), capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and f"port {port}" in r.stderr, r.stderr
+
+
+def test_demo_refuses_a_busy_port_before_creating_a_session() -> None:
+    """#9: a second demo printed "Demo study is live" with new links, then failed to bind and exited."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        r = subprocess.run([sys.executable, "scripts/serve_demo.py", "--port", str(port)], cwd=REPO,
+                           env=_env(), capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "is live" not in r.stdout
+    assert r.stderr.count("\n") == 1 and f"port {port} is already in use" in r.stderr, r.stderr
