@@ -153,8 +153,10 @@ def train_classifier(generators: Sequence[Generator], *, zoo: str, steps: int = 
     xn, _ = _samples(generators, 64, seed, "classifier-norm", device=device)
     with torch.no_grad():
         spec = model.spectrum(xn)
-        model.mean.copy_(spec.mean(0))
-        model.std.copy_(spec.std(0).clamp_min(1e-3))
+        mean: torch.Tensor = model.mean  # type: ignore[assignment]
+        std: torch.Tensor = model.std  # type: ignore[assignment]
+        mean.copy_(spec.mean(0))
+        std.copy_(spec.std(0).clamp_min(1e-3))
     opt = torch.optim.Adam(model.net.parameters(), lr=lr)
     for step in range(steps):
         model.train()

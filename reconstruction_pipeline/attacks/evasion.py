@@ -33,7 +33,7 @@ def tangent_basis(generator: Generator, seeds: torch.Tensor) -> torch.Tensor:
     n, k = seeds.shape
     z = seeds.repeat_interleave(k, dim=0)  # N*k x k
     eye = torch.eye(k, dtype=seeds.dtype, device=seeds.device).repeat(n, 1)  # N*k x k: tangent e_j for row (i, j)
-    _, jv = torch.func.jvp(generator.synthesize, (z,), (eye,))  # N*k x 3 x H x W
+    jv: torch.Tensor = torch.func.jvp(generator.synthesize, (z,), (eye,))[1]  # N*k x 3 x H x W
     jac = jv.reshape(n, k, -1).transpose(1, 2)  # N x D x k
     q, _ = torch.linalg.qr(jac.double(), mode="reduced")
     return q.to(seeds.dtype)
