@@ -1,15 +1,23 @@
 """The stimulus bundle: the directory the pipeline writes and the study app and the analysis read.
 
-Layout (shared/design/contracts.md)::
+Layout (shared/design/contracts.md, and conditions.md for schema_version 2)::
 
     BUNDLE/
-      manifest.json         schema_version, created_at, generators, reconstruction, software
-      targets.csv           target_id, true_generator, image
+      manifest.json         schema_version, created_at, generators, reconstruction, software, conditions (v2)
+      targets.csv           target_id, true_generator, image, condition (v2), source_target (v2)
       reconstructions.csv   target_id, generator, attempt, distance, image
       images/               display images with opaque (content-hash) names
 
 This module is the only code that reads or writes those three files. Extra manifest keys and extra CSV columns
 are allowed and preserved (``extra``); the listed ones are required.
+
+Versions: this module writes schema_version 2 by default and reads 1 and 2. A version 1 bundle has no conditions:
+it is read as one condition, ``clean``, every target's ``condition`` is ``clean`` and its ``source_target`` its own
+id, so every reader sees the same :class:`Target` fields whatever the version. A :class:`Manifest` with
+``schema_version=1`` is written without the version 2 keys and columns (byte-for-byte a version 1 bundle, for
+readers that predate version 2); it can only hold clean targets.
+
+Condition names follow the one canonical rule of :mod:`contracts.conditions`.
 """
 
 from __future__ import annotations
@@ -27,16 +35,20 @@ from pathlib import Path
 from typing import Any
 
 from contracts.atomic import atomic_write_json, atomic_write_text
+from contracts.conditions import (CLEAN, CLEAN_CONDITION, KINDS, Condition, ConditionSpecError, canonical_condition,
+                                  parse_condition)
 from contracts.csvfile import iter_rows, read_text
 from contracts.errors import ContractError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_SCHEMA_VERSIONS: tuple[int, ...] = (1, 2)
 MANIFEST_FILE = "manifest.json"
 TARGETS_FILE = "targets.csv"
 RECONSTRUCTIONS_FILE = "reconstructions.csv"
 IMAGES_DIR = "images"
 
 TARGET_COLUMNS: tuple[str, ...] = ("target_id", "true_generator", "image")
+TARGET_COLUMNS_V2: tuple[str, ...] = (*TARGET_COLUMNS, "condition", "source_target")
 RECONSTRUCTION_COLUMNS: tuple[str, ...] = ("target_id", "generator", "attempt", "distance", "image")
 MANIFEST_KEYS: tuple[str, ...] = ("schema_version", "created_at", "generators", "reconstruction", "software")
 GENERATOR_KEYS: tuple[str, ...] = ("id", "label", "source", "resolution", "latent_dim")
@@ -86,23 +98,40 @@ class Manifest:
     created_at: str = field(default_factory=lambda: utc_now_iso())
     schema_version: int = SCHEMA_VERSION
     extra: Mapping[str, Any] = field(default_factory=dict)
+    conditions: tuple[Condition, ...] = (CLEAN_CONDITION,)  # build order; version 1: (clean,)
 
     @property
     def generator_ids(self) -> tuple[str, ...]:
         return tuple(g.id for g in self.generators)
 
+    @property
+    def condition_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.conditions)
+
     def to_json(self) -> dict[str, Any]:
-        return {"schema_version": self.schema_version, "created_at": self.created_at,
-                "generators": [g.to_json() for g in self.generators],
-                "reconstruction": self.reconstruction.to_json(), "software": self.software, **dict(self.extra)}
+        out: dict[str, Any] = {"schema_version": self.schema_version, "created_at": self.created_at,
+                               "generators": [g.to_json() for g in self.generators],
+                               "reconstruction": self.reconstruction.to_json(), "software": self.software}
+        if self.schema_version >= 2:
+            out["conditions"] = [c.to_json() for c in self.conditions]
+        return {**out, **dict(self.extra)}
 
 
 @dataclass(frozen=True)
 class Target:
+    """One target. ``condition``: its condition's name (``clean`` in a version 1 bundle); ``source_target``: the id
+    of the clean target it was made from (its own id when clean; given as empty, it is set to ``target_id``)."""
+
     target_id: str
     true_generator: str
     image: str
     extra: Mapping[str, str] = field(default_factory=dict)
+    condition: str = CLEAN
+    source_target: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.source_target:
+            object.__setattr__(self, "source_target", self.target_id)
 
 
 @dataclass(frozen=True)
@@ -131,6 +160,20 @@ class Bundle:
     @property
     def attempts(self) -> int:
         return self.manifest.reconstruction.attempts
+
+    @property
+    def conditions(self) -> tuple[Condition, ...]:
+        return self.manifest.conditions
+
+    @property
+    def condition_names(self) -> tuple[str, ...]:
+        return self.manifest.condition_names
+
+    def condition(self, name: str) -> Condition:
+        for c in self.manifest.conditions:
+            if c.name == name:
+                return c
+        raise KeyError(name)
 
     def target(self, target_id: str) -> Target:
         for t in self.targets:
@@ -192,18 +235,33 @@ def read_bundle(root: str | Path, *, check_images: bool = True) -> Bundle:
     targets: list[Target] = []
     seen_targets: set[str] = set()
     path = root / TARGETS_FILE
-    for line, row, extra in _read_csv(path, TARGET_COLUMNS):
-        t = Target(_id(path, line, row, "target_id"), row["true_generator"], row["image"], extra)
+    v2 = manifest.schema_version >= 2
+    condition_names = set(manifest.condition_names)
+    pairs: set[tuple[str, str]] = set()
+    source_truth: dict[str, tuple[str, int]] = {}  # source_target -> (true_generator, first line)
+    for line, row, extra in _read_csv(path, TARGET_COLUMNS_V2 if v2 else TARGET_COLUMNS):
+        if v2:
+            t = Target(_id(path, line, row, "target_id"), row["true_generator"], row["image"], extra,
+                       row["condition"], _id(path, line, row, "source_target"))
+        else:
+            t = Target(_id(path, line, row, "target_id"), row["true_generator"], row["image"], extra)
         if t.target_id in seen_targets:
             raise ContractError(path, f"duplicate target_id {t.target_id!r}", line=line)
         if t.true_generator not in gen_ids:
             raise ContractError(path, f"true_generator {t.true_generator!r} is not a generator of manifest.json "
                                       f"({', '.join(sorted(gen_ids))})", line=line)
+        if v2:
+            _check_target_condition(path, line, t, condition_names, pairs, source_truth)
         _check_image(root, path, line, t.image, check_images)
         seen_targets.add(t.target_id)
         targets.append(t)
     if not targets:
         raise ContractError(path, "no targets")
+    by_id = {t.target_id: t for t in targets}
+    for source in source_truth:
+        if source in by_id and by_id[source].condition != CLEAN:
+            raise ContractError(path, f"source_target {source!r} is a target of condition "
+                                      f"{by_id[source].condition!r}; a source_target must be a clean target")
 
     recs: list[Reconstruction] = []
     seen: set[tuple[str, str, int]] = set()
@@ -236,6 +294,62 @@ def read_bundle(root: str | Path, *, check_images: bool = True) -> Bundle:
     return Bundle(root, manifest, tuple(targets), tuple(recs))
 
 
+def _check_target_condition(path: Path, line: int, t: Target, names: set[str], pairs: set[tuple[str, str]],
+                            source_truth: dict[str, tuple[str, int]]) -> None:
+    if t.condition not in names:
+        raise ContractError(path, f"condition {t.condition!r} is not a condition of manifest.json "
+                                  f"({', '.join(sorted(names))})", line=line)
+    if (t.condition == CLEAN) != (t.source_target == t.target_id):
+        raise ContractError(path, f"target {t.target_id!r}: source_target must be the target's own id exactly when "
+                                  f"its condition is {CLEAN!r} (condition {t.condition!r}, source_target "
+                                  f"{t.source_target!r})", line=line)
+    if (t.source_target, t.condition) in pairs:
+        raise ContractError(path, f"two targets of source_target {t.source_target!r} under condition "
+                                  f"{t.condition!r}", line=line)
+    pairs.add((t.source_target, t.condition))
+    first = source_truth.setdefault(t.source_target, (t.true_generator, line))
+    if first[0] != t.true_generator:
+        raise ContractError(path, f"target {t.target_id!r}: true_generator {t.true_generator!r} differs from "
+                                  f"{first[0]!r} of another target of source_target {t.source_target!r} "
+                                  f"(line {first[1]})", line=line)
+
+
+def _read_conditions(path: Path, raw: object) -> tuple[Condition, ...]:
+    if not isinstance(raw, list) or not raw:
+        raise ContractError(path, "`conditions` must be a non-empty list of {name, kind, params} objects")
+    out: list[Condition] = []
+    for i, c in enumerate(raw):
+        if not isinstance(c, dict) or any(k not in c for k in ("name", "kind", "params")):
+            raise ContractError(path, f"conditions[{i}] must be an object with keys name, kind, params")
+        name, kind, params = c["name"], c["kind"], c["params"]
+        try:
+            canonical = canonical_condition(name)
+            spec_kind, spec_params = parse_condition(name)
+        except ConditionSpecError as e:
+            raise ContractError(path, f"conditions[{i}].name: {e}") from None
+        if name != canonical:
+            raise ContractError(path, f"conditions[{i}].name {name!r} is not canonical; write {canonical!r}")
+        if kind not in KINDS:
+            raise ContractError(path, f"conditions[{i}].kind {kind!r} must be one of {', '.join(KINDS)}")
+        if (kind == CLEAN) != (spec_kind == CLEAN) or (spec_kind == CLEAN and spec_params):
+            raise ContractError(path, f"conditions[{i}]: the condition named {CLEAN!r} (no parameters) and only it "
+                                      f"has kind {CLEAN!r} (got name {name!r}, kind {kind!r})")
+        if not isinstance(params, dict) or _plain(params) != _plain(spec_params):
+            raise ContractError(path, f"conditions[{i}].params {json.dumps(params)} disagree with its name {name!r} "
+                                      f"(expected {json.dumps(spec_params)})")
+        out.append(Condition(name, kind, spec_params))
+    names = [c.name for c in out]
+    if len(set(names)) != len(names):
+        raise ContractError(path, f"duplicate condition names: {names}")
+    return tuple(out)
+
+
+def _plain(params: Mapping[str, object]) -> dict[str, tuple[str, object]]:
+    """Parameters for comparison: numbers by value (50 == 50.0), strings as strings, never a number equal to a bool."""
+    return {k: (("num", float(v)) if isinstance(v, (int, float)) and not isinstance(v, bool) else (type(v).__name__, v))
+            for k, v in params.items()}
+
+
 def _read_manifest(path: Path) -> Manifest:
     if not path.is_file():
         raise ContractError(path, "missing (is this a stimulus bundle directory?)")
@@ -248,9 +362,17 @@ def _read_manifest(path: Path) -> Manifest:
     missing = [k for k in MANIFEST_KEYS if k not in raw]
     if missing:
         raise ContractError(path, f"missing key(s): {', '.join(missing)}")
-    if raw["schema_version"] != SCHEMA_VERSION:
-        raise ContractError(path, f"schema_version {raw['schema_version']!r}; this software reads version "
-                                  f"{SCHEMA_VERSION} (rebuild the bundle with this version of the pipeline)")
+    version = raw["schema_version"]
+    if isinstance(version, bool) or version not in READABLE_SCHEMA_VERSIONS:
+        raise ContractError(path, f"schema_version {version!r}; this software reads versions "
+                                  f"{', '.join(map(str, READABLE_SCHEMA_VERSIONS))} (rebuild the bundle with this "
+                                  "version of the pipeline)")
+    if version >= 2:
+        if "conditions" not in raw:
+            raise ContractError(path, "missing key: conditions (required by schema_version 2)")
+        conditions = _read_conditions(path, raw["conditions"])
+    else:
+        conditions = (CLEAN_CONDITION,)
     gens_raw = raw["generators"]
     if not isinstance(gens_raw, list) or not gens_raw:
         raise ContractError(path, "`generators` must be a non-empty list")
@@ -280,8 +402,9 @@ def _read_manifest(path: Path) -> Manifest:
         raise ContractError(path, "`reconstruction`: steps, attempts and seed must be integers, lr a number") from None
     if config.attempts < 1:
         raise ContractError(path, f"`reconstruction.attempts` must be >= 1, got {config.attempts}")
-    return Manifest(tuple(gens), config, str(raw["software"]), str(raw["created_at"]), SCHEMA_VERSION,
-                    {k: v for k, v in raw.items() if k not in MANIFEST_KEYS})
+    known = (*MANIFEST_KEYS, "conditions") if version >= 2 else MANIFEST_KEYS
+    return Manifest(tuple(gens), config, str(raw["software"]), str(raw["created_at"]), int(version),
+                    {k: v for k, v in raw.items() if k not in known}, conditions)
 
 
 def _read_csv(path: Path, columns: Sequence[str]) -> Iterable[tuple[int, dict[str, str], dict[str, str]]]:
@@ -321,11 +444,16 @@ def _check_image(root: Path, path: Path, line: int, image: str, check_exists: bo
         raise ContractError(path, f"image {image!r} does not exist in {root}", line=line)
 
 
+_HEX = set("0123456789abcdef")
+
+
 def _check_opaque_names(root: Path, targets: Sequence[Target], recs: Sequence[Reconstruction],
                         manifest: Manifest) -> None:
     """Display image names must reveal nothing about generator, target or attempt."""
     words = {g.id.lower() for g in manifest.generators} | {g.label.lower() for g in manifest.generators if g.label}
     words |= {t.target_id.lower() for t in targets}
+    # condition kinds too (a pure-hex kind such as "fade" could occur in a content hash by chance: not checked)
+    words |= {c.spec_kind for c in manifest.conditions if c.spec_kind != CLEAN and not set(c.spec_kind) <= _HEX}
     words = {w for w in words if len(w) >= 3}
     tables: tuple[tuple[Sequence[Target | Reconstruction], str], ...] = (
         (targets, TARGETS_FILE), (recs, RECONSTRUCTIONS_FILE))
@@ -352,7 +480,16 @@ def write_manifest(root: str | Path, manifest: Manifest) -> None:
     atomic_write_json(Path(root) / MANIFEST_FILE, manifest.to_json())
 
 
-def write_targets(root: str | Path, targets: Sequence[Target]) -> None:
+def write_targets(root: str | Path, targets: Sequence[Target], *, schema_version: int = SCHEMA_VERSION) -> None:
+    """targets.csv; version 1 (no condition columns) only for clean targets."""
+    if schema_version >= 2:
+        atomic_write_text(Path(root) / TARGETS_FILE, _csv_text(TARGET_COLUMNS_V2, [
+            ([t.target_id, t.true_generator, t.image, t.condition, t.source_target], t.extra) for t in targets]))
+        return
+    not_clean = [t.target_id for t in targets if t.condition != CLEAN or t.source_target != t.target_id]
+    if not_clean:
+        raise ValueError(f"schema_version 1 holds clean targets only; target {not_clean[0]!r} is not clean "
+                         "(write schema_version 2)")
     atomic_write_text(Path(root) / TARGETS_FILE,
                       _csv_text(TARGET_COLUMNS, [([t.target_id, t.true_generator, t.image], t.extra) for t in targets]))
 
@@ -371,7 +508,9 @@ def write_bundle(root: str | Path, manifest: Manifest, targets: Sequence[Target]
     The manifest is written last, so a directory with a manifest always has its tables.
     """
     root = Path(root)
-    write_targets(root, targets)
+    if manifest.schema_version < 2 and manifest.conditions != (CLEAN_CONDITION,):
+        raise ValueError("schema_version 1 has no conditions; write schema_version 2")
+    write_targets(root, targets, schema_version=manifest.schema_version)
     write_reconstructions(root, reconstructions)
     write_manifest(root, manifest)
     return read_bundle(root)

@@ -17,6 +17,13 @@ Bundle layout beyond the contract (extra files and columns are allowed by it):
 - ``data/loss_curves.csv``: distance of every attempt at the recorded steps;
 - extra columns: targets.csv ``target_seed``, ``data_row``; reconstructions.csv ``best_distance``, ``init_seed``,
   ``seed_file``, ``seed_row``.
+
+Conditions (``BuildOptions.conditions``, shared/design/conditions.md): every clean source target is put under every
+condition (:func:`~reconstruction_pipeline.targets.apply_conditions`, on the run's device), each (source, condition)
+is a target of its own, and a shard holds whole sources -- all their conditions -- so every condition of a candidate
+generator is reconstructed in the same batch. Such a bundle is schema_version 2 (``conditions`` in the manifest,
+``condition`` and ``source_target`` in targets.csv); ``data/targets.npy`` holds the targets as reconstructed (after
+the condition), ``target_seed`` is the source's. Without conditions the bundle is schema_version 1, exactly as before.
 """
 
 from __future__ import annotations
@@ -38,13 +45,15 @@ from tqdm import tqdm
 from contracts.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
 from contracts.bundle import (IMAGES_DIR, MANIFEST_FILE, Bundle, Manifest, Reconstruction, ReconstructionConfig,
                               Target, content_name, write_bundle)
+from contracts.conditions import CLEAN_CONDITION
 from reconstruction_pipeline import __version__
+from reconstruction_pipeline.conditions import resolve
 from reconstruction_pipeline.distances import Distance
 from reconstruction_pipeline.executors import ShardWorker, WorkSpec, run_local, run_ray
 from reconstruction_pipeline.generators import Generator, weights_fingerprint
 from reconstruction_pipeline.shards import ShardResult, ShardTask, load_result, save_result
 from reconstruction_pipeline.sources import PipelineError
-from reconstruction_pipeline.targets import TargetSet, init_seed, synthesize_targets
+from reconstruction_pipeline.targets import TargetSet, apply_conditions, init_seed, synthesize_targets
 
 WORK_DIR = ".work"
 CONFIG_FILE = "config.json"
@@ -66,12 +75,25 @@ class BuildOptions:
     resample: str = "lanczos"
     record_every: int = 10
     targets_per_shard: int = 32
+    conditions: tuple[str, ...] | None = None  # canonical names in build order; None: clean only, schema_version 1
 
     def identity(self) -> dict[str, Any]:
-        return {"targets_per_generator": self.targets_per_generator, "attempts": self.attempts, "steps": self.steps,
-                "lr": self.lr, "distance": self.distance, "seed": self.seed, "feature_weights": self.feature_weights,
-                "display_size": self.display_size, "resample": self.resample, "record_every": self.record_every,
-                "targets_per_shard": self.targets_per_shard}
+        out: dict[str, Any] = {
+            "targets_per_generator": self.targets_per_generator, "attempts": self.attempts, "steps": self.steps,
+            "lr": self.lr, "distance": self.distance, "seed": self.seed, "feature_weights": self.feature_weights,
+            "display_size": self.display_size, "resample": self.resample, "record_every": self.record_every,
+            "targets_per_shard": self.targets_per_shard}
+        if self.conditions is not None:
+            out["conditions"] = list(self.conditions)
+        return out
+
+    @property
+    def schema_version(self) -> int:
+        return 1 if self.conditions is None else 2
+
+    def sources_per_shard(self) -> int:
+        """With conditions a shard holds whole sources: ``targets_per_shard // conditions`` of them (at least 1)."""
+        return max(1, self.targets_per_shard // len(self.conditions)) if self.conditions else self.targets_per_shard
 
 
 @dataclass(frozen=True)
@@ -91,18 +113,21 @@ def run_identity(options: BuildOptions, generators: Sequence[Generator], source:
     return {"options": options.identity(), "source": source,
             "generators": [{**g.spec.info().to_json(), "weights_sha256": weights_fingerprint(g)} for g in generators],
             "distance": {"name": distance.name, **distance.describe()}, "device_type": device.type,
-            "schema": 1}
+            "schema": options.schema_version}
 
 
 def plan_shards(targets: TargetSet, generators: Sequence[Generator], options: BuildOptions) -> list[ShardTask]:
     """One task per candidate generator x chunk of ``targets_per_shard`` targets (all attempts), chunk-major: every
-    candidate of the first chunk, then of the next, so finished work covers whole targets early."""
+    candidate of the first chunk, then of the next, so finished work covers whole targets early. With conditions a
+    chunk is :meth:`BuildOptions.sources_per_shard` whole sources, all their conditions (``targets`` is ordered
+    source by source, see :func:`~reconstruction_pipeline.targets.apply_conditions`)."""
     tasks: list[ShardTask] = []
     n = len(targets.ids)
     arr = targets.images.numpy()
-    for ci, start in enumerate(range(0, n, options.targets_per_shard)):
+    chunk = options.sources_per_shard() * len(options.conditions) if options.conditions else options.targets_per_shard
+    for ci, start in enumerate(range(0, n, chunk)):
         for gi, g in enumerate(generators):
-            idx = tuple(range(start, min(n, start + options.targets_per_shard)))
+            idx = tuple(range(start, min(n, start + chunk)))
             seeds = tuple(init_seed(options.seed, targets.ids[i], g.id, a) for i in idx for a in range(options.attempts))
             tasks.append(ShardTask(key=f"{gi:03d}-{ci:05d}", generator=g.id, target_index=idx, targets=arr[list(idx)],
                                    init_seeds=seeds, attempts=options.attempts))
@@ -229,6 +254,9 @@ def build_bundle(out: str | Path, *, generators: Sequence[Generator], source: di
 
     targets = synthesize_targets(generators, per_generator=options.targets_per_generator, seed=options.seed,
                                  device=device)
+    if options.conditions is not None:
+        targets = apply_conditions(targets, [resolve(c) for c in options.conditions], seed=options.seed,
+                                   device=device, generators=generators, distance=distance)
     tasks = plan_shards(targets, generators, options)
     results: dict[str, ShardResult] = {}
     todo: list[ShardTask] = []
@@ -284,9 +312,11 @@ def assemble(out: Path, *, targets: TargetSet, generators: Sequence[Generator], 
     for ti in order:
         tid = targets.ids[ti]
         timg = targets.images[ti].numpy()
+        condition = targets.condition_of(ti)
         target_rows.append(Target(tid, targets.true_generators[ti], write_display_image(out, timg, size=size,
                                                                                           resample=resample),
-                                  {"target_seed": str(targets.seeds[ti]), "data_row": str(ti)}))
+                                  {"target_seed": str(targets.seeds[ti]), "data_row": str(ti)},
+                                  condition, targets.source_of(ti)))
         grid_rows: list[tuple[str, list[tuple[np.ndarray, float]]]] = []
         for g in generators:
             task, r0 = where[(ti, g.id)]
@@ -307,7 +337,8 @@ def assemble(out: Path, *, targets: TargetSet, generators: Sequence[Generator], 
             grid_rows.append((g.id, cells))
         cell = max(64, size or 0, targets.images.shape[-1])
         grid = review_grid(timg, grid_rows, cell=min(cell, 256),
-                           title=f"{tid}  true: {targets.true_generators[ti]}  ({distance.name} distance)")
+                           title=f"{tid}  true: {targets.true_generators[ti]}  ({distance.name} distance)"
+                                 + (f"  condition: {condition}" if options.conditions is not None else ""))
         atomic_write_bytes(out / "review" / f"{tid}.png", png_bytes(grid))
 
     _write_npy(out / "data" / "targets.npy", targets.images.numpy())
@@ -325,9 +356,13 @@ def assemble(out: Path, *, targets: TargetSet, generators: Sequence[Generator], 
                                             {"optimizer": "adam", "record_every": options.record_every,
                                              **distance.describe()}),
         software=software_version(),
+        # clean only: version 1, byte-for-byte as before conditions existed (readers that predate them keep working)
+        schema_version=options.schema_version,
         extra={"targets_per_generator": options.targets_per_generator,
                "display": {"size": size, "resample": resample},
                "build": identity},
+        conditions=(tuple(resolve(c).condition for c in options.conditions) if options.conditions is not None
+                    else (CLEAN_CONDITION,)),
     )
     return write_bundle(out, manifest, target_rows, recon_rows)
 

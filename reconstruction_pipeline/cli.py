@@ -92,6 +92,10 @@ def make_parser() -> argparse.ArgumentParser:
     b.add_argument("--record-every", type=_int_range(1), default=10, help="loss-curve subsampling in steps")
     b.add_argument("--targets-per-shard", type=_int_range(1), default=32,
                    help="targets per unit of work (x attempts = one batch on one generator); part of the run's identity")
+    b.add_argument("--conditions", default=None, metavar="SPECS",
+                   help="comma-separated conditions every source target is put under, e.g. clean,jpeg:q=50,mirror, "
+                        "or a preset (paper = Table I); writes schema_version 2 (default: clean only, version 1). "
+                        "Kinds: `python -m reconstruction_pipeline conditions`")
     b.add_argument("--executor", choices=["local", "ray"], default="local", help="where shards run")
     b.add_argument("--ray-workers", type=_int_range(1), default=2, help="Ray actors (each loads the models once)")
     b.add_argument("--ray-address", default=None, help="an existing Ray cluster (default: start a local one)")
@@ -142,21 +146,35 @@ def _distance(args: argparse.Namespace, device: torch.device) -> Distance:
     return build_distance(args.distance, device=device, feature_weights=args.feature_weights)
 
 
+def _conditions(text: str | None) -> tuple[str, ...] | None:
+    from reconstruction_pipeline.conditions import ConditionError, parse_condition_list
+
+    if text is None:
+        return None
+    try:
+        return tuple(rc.name for rc in parse_condition_list(text))
+    except ConditionError as e:
+        raise PipelineError(f"--conditions: {e}", exit_code=2) from None
+
+
 def cmd_build(args: argparse.Namespace) -> int:
     from reconstruction_pipeline.bundle_builder import BuildOptions, Runner, build_bundle
     from reconstruction_pipeline.executors import ShardWorker, WorkSpec
     from reconstruction_pipeline.shards import Settings
 
+    conditions = _conditions(args.conditions)  # a bad spec: one line, before anything is loaded or written
     if args.threads:
         torch.set_num_threads(args.threads)
     device = _device(args.device)
     source = GeneratorSource(args.zoo, tuple(args.generator))
     generators = source.load(device=device)  # unknown zoo / plugin: one line, before anything is written
+    from reconstruction_pipeline.attacks.conditions import check_conditions
+    check_conditions(conditions, [g.id for g in generators])  # e.g. a framing target not among the generators
     distance = _distance(args, device)  # missing weights: one line, before anything is written
     options = BuildOptions(targets_per_generator=args.targets_per_generator, attempts=args.attempts, steps=args.steps,
                            lr=args.lr, distance=args.distance, seed=args.seed, feature_weights=args.feature_weights,
                            display_size=args.display_size, resample=args.resample, record_every=args.record_every,
-                           targets_per_shard=args.targets_per_shard)
+                           targets_per_shard=args.targets_per_shard, conditions=conditions)
     spec = WorkSpec(source, args.distance, args.feature_weights, Settings(args.steps, args.lr, args.record_every),
                     args.device)
     worker = ShardWorker(spec, device, generators, distance) if args.executor == "local" else None

@@ -6,7 +6,11 @@ arguments (no NumPy/Python version, no order of calls), so a target's seed is th
 
 - the target seed of target ``j`` of generator ``g``: ``derive_seed(seed, "target", g, j)``;
 - the initial seed of attempt ``a`` of target ``t`` on candidate ``c``: ``derive_seed(seed, "init", t, c, a)``;
-- the opaque target id: ``"t" + hex(derive_seed(seed, "target-id", g, j))[:10]`` (reveals neither ``g`` nor ``j``).
+- the opaque target id: ``"t" + hex(derive_seed(seed, "target-id", g, j))[:10]`` (reveals neither ``g`` nor ``j``);
+- under a condition other than ``clean`` (schema_version 2): the target id is
+  ``"t" + hex(derive_seed(seed, "target-id", g, j, condition))[:10]`` and the condition's randomness comes from
+  ``derive_seed(seed, "condition", source_target_id, condition)`` (``condition`` = its canonical name), so a perturbed
+  target depends only on the build seed, its source and the condition.
 
 Latents come from :func:`~reconstruction_pipeline.generators.seeded_latents` (one ``torch.Generator`` per seed), so
 a result never depends on batch size.
@@ -23,6 +27,8 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from contracts.conditions import CLEAN
+from reconstruction_pipeline.conditions import ConditionContext, ResolvedCondition, apply_condition
 from reconstruction_pipeline.generators import Generator, seeded_latents
 
 
@@ -36,6 +42,16 @@ def target_id(seed: int, generator_id: str, index: int) -> str:
     return "t" + format(derive_seed(seed, "target-id", generator_id, index), "016x")[:10]
 
 
+def conditioned_target_id(seed: int, generator_id: str, index: int, condition: str) -> str:
+    if condition == CLEAN:
+        return target_id(seed, generator_id, index)
+    return "t" + format(derive_seed(seed, "target-id", generator_id, index, condition), "016x")[:10]
+
+
+def condition_seed(seed: int, source_target: str, condition: str) -> int:
+    return derive_seed(seed, "condition", source_target, condition)
+
+
 def init_seed(seed: int, target: str, candidate: str, attempt: int) -> int:
     return derive_seed(seed, "init", target, candidate, attempt)
 
@@ -45,13 +61,23 @@ class TargetSet:
     """Targets of a run, in a fixed order (by generator in the given order, then index).
 
     ids: opaque target ids; true_generators: the generator id that made each; seeds: its integer seed;
-    images: [T, 3, H, W] float32 in [-1, 1] exactly as the generator produced them (kept losslessly).
+    images: [T, 3, H, W] float32 in [-1, 1] exactly as the generator produced them (kept losslessly), or as the
+    condition left them; conditions / source_ids: each target's condition name and clean source's id (empty: all
+    clean, each its own source).
     """
 
     ids: tuple[str, ...]
     true_generators: tuple[str, ...]
     seeds: tuple[int, ...]
     images: torch.Tensor
+    conditions: tuple[str, ...] = ()
+    source_ids: tuple[str, ...] = ()
+
+    def condition_of(self, i: int) -> str:
+        return self.conditions[i] if self.conditions else CLEAN
+
+    def source_of(self, i: int) -> str:
+        return self.source_ids[i] if self.source_ids else self.ids[i]
 
 
 def synthesize_targets(generators: Sequence[Generator], *, per_generator: int, seed: int,
@@ -79,6 +105,52 @@ def synthesize_targets(generators: Sequence[Generator], *, per_generator: int, s
     if len(set(ids)) != len(ids):
         raise ValueError("target id collision; choose another --seed")
     return TargetSet(tuple(ids), tuple(gens), tuple(seeds), torch.cat(images).clamp(-1, 1))
+
+
+def apply_conditions(sources: TargetSet, conditions: Sequence[ResolvedCondition], *, seed: int,
+                     device: torch.device | str, generators: Sequence[Generator] = (),
+                     distance: object | None = None) -> TargetSet:
+    """Every clean source under every condition, each condition applied to all sources in one batch on ``device``.
+
+    Order (the build's unit of work follows it): source ``j`` of every generator in turn (j-major, so any prefix
+    covers the generators evenly), and within a source its conditions in the given order.
+    """
+    if not conditions:
+        raise ValueError("no conditions")
+    device = torch.device(device)
+    index_in_gen: list[int] = []
+    seen: dict[str, int] = {}
+    for g in sources.true_generators:
+        index_in_gen.append(seen.get(g, 0))
+        seen[g] = seen.get(g, 0) + 1
+    gen_order = list(dict.fromkeys(sources.true_generators))
+    order = sorted(range(len(sources.ids)), key=lambda i: (index_in_gen[i], gen_order.index(sources.true_generators[i])))
+    ctx = ConditionContext(device=device, generators={g.id: g for g in generators},
+                           true_generators=sources.true_generators, source_targets=sources.ids, distance=distance,
+                           target_seeds=sources.seeds)
+    applied: list[torch.Tensor] = []
+    for rc in conditions:
+        seeds = [condition_seed(seed, t, rc.name) for t in sources.ids]
+        applied.append(apply_condition(rc, sources.images, seeds, ctx).detach().float().cpu())
+    ids: list[str] = []
+    gens: list[str] = []
+    tseeds: list[int] = []
+    images: list[torch.Tensor] = []
+    conds: list[str] = []
+    srcs: list[str] = []
+    for i in order:
+        for ci, rc in enumerate(conditions):
+            g = sources.true_generators[i]
+            ids.append(conditioned_target_id(seed, g, index_in_gen[i], rc.name))
+            gens.append(g)
+            tseeds.append(sources.seeds[i])
+            images.append(applied[ci][i])
+            conds.append(rc.name)
+            srcs.append(sources.ids[i])
+    if len(set(ids)) != len(ids):
+        raise ValueError("target id collision; choose another --seed")
+    return TargetSet(tuple(ids), tuple(gens), tuple(tseeds), torch.stack(images).clamp(-1, 1), tuple(conds),
+                     tuple(srcs))
 
 
 class ImageInputError(ValueError):

@@ -18,6 +18,7 @@ from reconstruction_pipeline.attacks.context import AttackBatch, AttackContext, 
 from reconstruction_pipeline.attacks.spec import (ATTACKS, AttackError, AttackKind, AttackOutput, AttackSpec,
                                                   attack_names, parse_attack, register_attack)
 from reconstruction_pipeline.attacks.apply import apply_attack
+from reconstruction_pipeline.attacks import conditions as _conditions  # noqa: F401,E402  (condition kinds)
 
 __all__ = ["ATTACKS", "AttackBatch", "AttackContext", "AttackError", "AttackKind", "AttackOutput", "AttackSpec",
            "AttributionSettings", "apply_attack", "attack_names", "parse_attack", "register_attack"]

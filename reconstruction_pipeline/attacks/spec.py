@@ -1,8 +1,7 @@
 """Attack specs (``fgsm-image:eps=0.03``) and the open registry of attack kinds.
 
-A spec is a kind, then ``:`` and ``key=value`` parameters joined by ``,``; its canonical name (the condition name of
-``shared/design/conditions.md``) lists the parameters in sorted key order with numbers written the shortest way that
-round-trips. An attack kind registers by name with :func:`register_attack`: its parameters (each a type with its own
+A spec is a kind, then ``:`` and ``key=value`` parameters joined by ``,``; its syntax and canonical name (the
+condition name of ``shared/design/conditions.md``) are the one rule of :mod:`contracts.conditions`. An attack kind registers by name with :func:`register_attack`: its parameters (each a type with its own
 check), which parameter is the budget, whether it needs the target's seed or the transfer classifier, and the pure
 function that runs it (:class:`AttackFn`). Every mistake in a spec is an :class:`AttackError`, one line.
 """
@@ -14,6 +13,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
+from contracts.conditions import ConditionSpecError, ParamValue, format_condition, parse_condition
+
 if TYPE_CHECKING:
     import torch
 
@@ -24,41 +25,26 @@ class AttackError(ValueError):
     """A spec or an attack's input is unusable; the message is one line naming the problem and what to do."""
 
 
-ParamValue = float | int | str
-
-
-def format_number(v: float | int) -> str:
-    """Shortest text that round-trips: ``4`` for 4.0, ``0.03`` for 0.03."""
-    if isinstance(v, int) or (isinstance(v, float) and v.is_integer() and abs(v) < 1e16):
-        return str(int(v))
-    return repr(float(v))
-
-
-def positive_float(key: str, text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise AttackError(f"{key}={text}: not a number") from None
-    if not (math.isfinite(v) and v > 0):
-        raise AttackError(f"{key}={text}: a budget must be a finite number > 0 (a zero budget is the `clean` "
+def positive_float(key: str, value: ParamValue) -> float | int:
+    """A number > 0, kept as given (an integral value stays an int, as :func:`parse_condition` returns it)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise AttackError(f"{key}={value}: not a number")
+    if not (math.isfinite(float(value)) and float(value) > 0):
+        raise AttackError(f"{key}={value}: a budget must be a finite number > 0 (a zero budget is the `clean` "
                           "condition)")
-    return v
+    return value
 
 
-def positive_int(key: str, text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise AttackError(f"{key}={text}: not an integer") from None
-    if v < 1:
-        raise AttackError(f"{key}={text}: must be an integer >= 1")
-    return v
+def positive_int(key: str, value: ParamValue) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise AttackError(f"{key}={value}: must be an integer >= 1")
+    return value
 
 
-def name_param(key: str, text: str) -> str:
-    if not text or any(c in text for c in ",:= "):
-        raise AttackError(f"{key}={text!r}: not a generator id")
-    return text
+def name_param(key: str, value: ParamValue) -> str:
+    if not isinstance(value, str):
+        raise AttackError(f"{key}={value}: not a generator id")
+    return value
 
 
 class AttackFn(Protocol):
@@ -82,7 +68,7 @@ class AttackKind:
     zoo generator (checked against the zoo); summary: one line for --help and the docs."""
 
     name: str
-    params: dict[str, Callable[[str, str], ParamValue]]
+    params: dict[str, Callable[[str, ParamValue], ParamValue]]
     budgets: tuple[str, ...]
     run: AttackFn
     summary: str
@@ -113,10 +99,7 @@ class AttackSpec:
     @property
     def name(self) -> str:
         """The canonical spec string (the condition's name)."""
-        if not self.params:
-            return self.kind
-        parts = [f"{k}={format_number(v) if isinstance(v, int | float) else v}" for k, v in sorted(self.params.items())]
-        return f"{self.kind}:{','.join(parts)}"
+        return format_condition(self.kind, self.params)
 
     @property
     def attack(self) -> AttackKind:
@@ -132,22 +115,29 @@ class AttackSpec:
 
 
 def parse_attack(text: str, *, generator_ids: Sequence[str] | None = None) -> AttackSpec:
-    """``kind:key=value,...`` -> :class:`AttackSpec`; unknown kind or key, a missing or non-positive budget, or (with
-    ``generator_ids``) a framing target not in the zoo is an :class:`AttackError`."""
-    text = text.strip()
-    kind, _, rest = text.partition(":")
+    """``kind:key=value,...`` -> :class:`AttackSpec`; bad syntax, an unknown kind or key, a missing or non-positive
+    budget, or (with ``generator_ids``) a framing target not in the zoo is an :class:`AttackError`."""
+    try:
+        kind, raw = parse_condition(text)
+    except ConditionSpecError as e:
+        raise AttackError(str(e)) from None
+    spec = AttackSpec(kind, validate_params(kind, raw, text=text.strip()))
+    if generator_ids is not None:
+        check_against_zoo(spec, generator_ids)
+    return spec
+
+
+def validate_params(kind: str, raw: Mapping[str, ParamValue], *, text: str | None = None) -> dict[str, ParamValue]:
+    """The checked parameters of an attack of ``kind`` (values as :func:`contracts.conditions.parse_condition`
+    returns them)."""
+    text = text or format_condition(kind, raw)
     if kind not in ATTACKS:
         raise AttackError(f"unknown attack {kind!r} in {text!r}; known attacks: {', '.join(attack_names())}")
     ak = ATTACKS[kind]
     params: dict[str, ParamValue] = {}
-    for part in filter(None, rest.split(",")):
-        key, eq, value = part.partition("=")
-        if not eq:
-            raise AttackError(f"{text!r}: parameter {part!r} is not key=value")
+    for key, value in raw.items():
         if key not in ak.params:
             raise AttackError(f"{text!r}: {kind} takes no parameter {key!r} (it takes {', '.join(sorted(ak.params))})")
-        if key in params:
-            raise AttackError(f"{text!r}: parameter {key!r} given twice")
         params[key] = ak.params[key](key, value)
     given = [k for k in ak.budgets if k in params]
     if len(given) != 1:
@@ -155,10 +145,7 @@ def parse_attack(text: str, *, generator_ids: Sequence[str] | None = None) -> At
     missing = [k for k in ak.params if k not in params and k not in ak.budgets and k not in ak.optional]
     if missing:
         raise AttackError(f"{text!r}: {kind} needs {', '.join(f'{k}=...' for k in missing)}")
-    spec = AttackSpec(kind, params)
-    if generator_ids is not None:
-        check_against_zoo(spec, generator_ids)
-    return spec
+    return params
 
 
 def check_against_zoo(spec: AttackSpec, generator_ids: Sequence[str]) -> None:

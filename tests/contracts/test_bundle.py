@@ -83,7 +83,7 @@ def test_extra_columns_are_kept(tmp_path: Path) -> None:
     [
         (lambda r: (r / "manifest.json").unlink(), "manifest.json: missing"),
         (lambda r: (r / "manifest.json").write_text("{"), "not valid JSON"),
-        (lambda r: _edit_manifest(r, schema_version=2), "schema_version 2"),
+        (lambda r: _edit_manifest(r, schema_version=3), "schema_version 3"),
         (lambda r: _edit_manifest(r, generators=[]), "non-empty list"),
         (lambda r: _replace(r / TARGETS_FILE, "true_generator", "truth"), "missing column(s): true_generator"),
         (lambda r: _replace(r / TARGETS_FILE, ",alpha,", ",delta,"), "true_generator 'delta'"),
