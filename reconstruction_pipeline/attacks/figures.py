@@ -62,7 +62,7 @@ def write_figures(out: Path, rows: Sequence[dict[str, Any]], *, framing_budgets:
     clean = next((s for s in summary if s.kind == CLEAN), None)
     fam = _families(summary)
     written: list[Path] = []
-    panels = [p for p in PANELS if any(k[0] == p for k in fam)]
+    panels = [p for p in PANELS if any(k[0] == p and not k[1].startswith("clf-") for k in fam)]
     for what, fname in (("error", "fig6_error_vs_budget.png"), ("ssim", "fig6_ssim_vs_budget.png")):
         if not panels:
             break
