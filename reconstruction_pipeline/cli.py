@@ -105,6 +105,9 @@ def make_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("evaluate", formatter_class=fmt, help="accuracy, confusion matrix, accuracy vs attempts")
     e.add_argument("bundle", type=Path)
     e.add_argument("--out", type=Path, default=None, help="where CSV and PNG files go (default: BUNDLE/evaluation)")
+    e.add_argument("--also-mirrored", action="store_true",
+                   help="add the mirror countermeasure as its own row: attribute a mirrored target and its mirror "
+                        "(its clean source), the smaller distance per generator (needs conditions clean and mirror)")
 
     a = sub.add_parser("attribute", formatter_class=fmt, help="attribute image files to a zoo's generators")
     a.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
@@ -186,13 +189,21 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from contracts.bundle import read_bundle
-    from reconstruction_pipeline.evaluate import evaluate_bundle, report_text, write_evaluation
+    from reconstruction_pipeline.evaluate import (EvaluationError, conditions_text, evaluate_bundle, evaluate_conditions,
+                                                  report_text, write_evaluation)
 
     bundle = read_bundle(args.bundle)
     ev = evaluate_bundle(bundle)
+    try:
+        conditions = (evaluate_conditions(bundle, also_mirrored=args.also_mirrored)
+                      if bundle.manifest.schema_version >= 2 or args.also_mirrored else [])
+    except EvaluationError as e:
+        raise PipelineError(str(e), exit_code=1) from None
     out = args.out if args.out is not None else args.bundle / "evaluation"
-    written = write_evaluation(ev, out)
+    written = write_evaluation(ev, out, conditions)
     print(f"written to {out}: {', '.join(p.name for p in written)}\n")
+    if conditions:
+        print(conditions_text(conditions) + "\n")
     print(report_text(ev))
     return 0
 
