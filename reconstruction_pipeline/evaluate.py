@@ -153,18 +153,23 @@ def _rate(bundle: Bundle, targets: Sequence[Target], k: int,
 def image_quality(perturbed: np.ndarray, clean: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per image SSIM and PSNR (dB) of ``perturbed`` against ``clean``, both [N, 3, H, W] in [-1, 1].
 
-    SSIM: torchmetrics with Wang et al.'s settings (Gaussian window 11, sigma 1.5, K1 0.01, K2 0.03) on [0, 1]
-    pixels, ``data_range=1``; PSNR: ``data_range=1`` (identical images: inf).
+    SSIM: torchmetrics' SSIM map with Wang et al.'s settings (Gaussian window 11, sigma 1.5, K1 0.01, K2 0.03) on
+    [0, 1] pixels, ``data_range=1``, averaged over the pixels where the whole window lies inside the image (as Wang
+    et al.'s reference code and scikit-image; torchmetrics' own mean also counts a padded border); PSNR:
+    ``data_range=1`` (identical images: inf). Images must be larger than 11 x 11.
     """
     import torch
     from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
 
     p = (torch.from_numpy(np.asarray(perturbed, dtype=np.float64)) + 1) / 2
     c = (torch.from_numpy(np.asarray(clean, dtype=np.float64)) + 1) / 2
-    ssim = structural_similarity_index_measure(p, c, gaussian_kernel=True, sigma=1.5, kernel_size=11, k1=0.01,
-                                               k2=0.03, data_range=1.0, reduction="none")
+    out = structural_similarity_index_measure(p, c, gaussian_kernel=True, sigma=1.5, kernel_size=11, k1=0.01,
+                                              k2=0.03, data_range=1.0, reduction="none", return_full_image=True)
+    assert isinstance(out, tuple)
+    r = 5  # the window's radius: as Wang et al.'s reference code, average the map where the window fits the image
+    ssim = out[1][..., r:-r, r:-r].mean(dim=(1, 2, 3))
     psnr = peak_signal_noise_ratio(p, c, data_range=1.0, reduction="none", dim=(1, 2, 3))
-    assert isinstance(ssim, torch.Tensor)
+    assert isinstance(psnr, torch.Tensor)
     return ssim.numpy(), psnr.numpy()
 
 
