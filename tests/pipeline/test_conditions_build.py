@@ -106,3 +106,30 @@ def test_without_conditions_the_bundle_stays_version_1(tmp_path: Path) -> None:
     assert raw["schema_version"] == 1 and "conditions" not in raw and "conditions" not in raw["build"]["options"]
     assert (out / "targets.csv").read_text().splitlines()[0] == "target_id,true_generator,image,target_seed,data_row"
     assert all(t.condition == "clean" for t in read_bundle(out).targets)
+
+
+def test_attribute_also_mirrored_takes_the_smaller_distance(tiny: list, tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    from PIL import Image
+
+    from reconstruction_pipeline.attribution import attribute_images
+    from reconstruction_pipeline.distances import build_distance
+    from reconstruction_pipeline.generators import seeded_latents
+    from reconstruction_pipeline.perturbations import mirror
+    from reconstruction_pipeline.targets import load_user_image
+
+    with torch.no_grad():
+        img = mirror(tiny[1].synthesize(seeded_latents([42], tiny[1].latent_dim)))  # a mirrored deepfake
+    arr = np.clip(np.rint((img[0].numpy().transpose(1, 2, 0) + 1) * 127.5), 0, 255).astype(np.uint8)
+    path = tmp_path / "m.png"
+    Image.fromarray(arr).save(path)
+    assert main(["attribute", str(path), "--zoo", "tiny", "--steps", "8", "--attempts", "2", "--also-mirrored"]) == 0
+    line = capsys.readouterr().out.strip()
+    x = load_user_image(path, resolution=8)
+    dist = build_distance("pixel", device="cpu")
+    plain = attribute_images(["m"], x, tiny, attempts=2, steps=8, distance=dist)[0].best_distance
+    flipped = attribute_images(["m"], mirror(x), tiny, attempts=2, steps=8, distance=dist)[0].best_distance
+    best = {g: min(plain[g], flipped[g]) for g in plain}
+    assert line.startswith(f"{path}: {min(sorted(best), key=lambda g: best[g])} ")
+    for g, d in best.items():
+        assert f"{g}={d:.6g}" in line
