@@ -84,16 +84,21 @@ def project_l2(x: torch.Tensor, x_adv: torch.Tensor, radius: float | torch.Tenso
 
 
 def ssim(x: torch.Tensor, x_adv: torch.Tensor) -> torch.Tensor:
-    """[N] SSIM (torchmetrics, Gaussian window, data range 1 on [0, 1] images) of each attacked image against its
-    original. The window is 11 x 11 (sigma 1.5) as usual, 7 x 7 (sigma 1.0) for images under 16 pixels (the tiny zoo's
-    8 x 8 digits), with reflect padding as torchmetrics does."""
+    """[N] SSIM of each attacked image against its original: the pipeline's one SSIM
+    (:func:`reconstruction_pipeline.evaluate.image_quality`: torchmetrics with Wang et al.'s settings, Gaussian window
+    11, sigma 1.5, averaged where the window fits) for images of 16 pixels and more. Images under 16 pixels (the tiny
+    zoo's 8 x 8 digits) cannot hold that window: there torchmetrics' SSIM with a 7 x 7 window (sigma 1.0), averaged
+    over its reflect-padded map."""
+    if min(x.shape[-2:]) >= 16:
+        from reconstruction_pipeline.evaluate import image_quality
+
+        values, _psnr = image_quality(x_adv.detach().double().cpu().numpy(), x.detach().double().cpu().numpy())
+        return torch.from_numpy(values).double()
     from torchmetrics.functional.image import structural_similarity_index_measure as tm_ssim
 
     a = ((x_adv.double() + 1) / 2).clamp(0, 1)
     b = ((x.double() + 1) / 2).clamp(0, 1)
-    small = min(x.shape[-2:]) < 16
-    out = tm_ssim(a, b, data_range=1.0, reduction="none", kernel_size=7 if small else 11,
-                  sigma=1.0 if small else 1.5)
+    out = tm_ssim(a, b, data_range=1.0, reduction="none", kernel_size=7, sigma=1.0)
     assert isinstance(out, torch.Tensor)
     return out.double().cpu()
 
