@@ -183,3 +183,19 @@ def test_attack_image_cli_writes_the_attacked_png(tiny: list[Generator], tmp_pat
     diff = np.abs(np.asarray(Image.open(tmp_path / "out" / "a.fgsm-image.png"), dtype=int)
                   - np.asarray(Image.open(tmp_path / "a.png"), dtype=int))
     assert diff.max() <= round(0.05 * 255) + 1  # the 8-bit PNG rounds each value by at most half a level
+
+
+def test_with_the_inception_distance_fgsm_follows_the_feature_gradient(tiny: list[Generator]) -> None:
+    """The paper's distance (Inception-V3 Mixed_5d, here with random weights: no download): FGSM stays within its
+    budget and its signs are the feature gradient's, not merely the random start's (as they are under pixel MSE)."""
+    x = _batch(tiny, per=1).images[:2]
+    dist = build_distance("inception", feature_weights="random")
+    eps = 0.03
+    adv = fgsm_image(dist, x, eps, row_seeds=[0, 1])
+    assert float(linf(x, adv).max()) <= eps
+    from reconstruction_pipeline.attacks.budget import seeded_uniform
+    start_signs = seeded_uniform([0, 1], tuple(x.shape[1:])).sign()
+    moved = (adv - x).sign()
+    inside = x.abs() < 1 - 2 * eps - 1e-6
+    agree = float((moved[inside] == start_signs[inside]).float().mean())
+    assert agree < 0.9  # under pixel MSE this is exactly 1.0
