@@ -8,6 +8,8 @@ budget, framing target not in the zoo, a seed attack on a user's image), 1 for t
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import io
 import json
 import shlex
 import sys
@@ -152,7 +154,7 @@ def cmd_list() -> int:
     return 0
 
 
-def _context(args: argparse.Namespace, zoo_name: str | None) -> tuple[AttackContext, list[str]]:
+def _context(args: argparse.Namespace) -> tuple[AttackContext, list[str]]:
     from reconstruction_pipeline.attacks import AttackContext, AttributionSettings
 
     device = _device(args.device)
@@ -178,20 +180,17 @@ def _classifier(args: argparse.Namespace, needed: bool, device: torch.device) ->
             raise PipelineError("--classifier PATH is needed with plugin generators (auto works for a --zoo)",
                                 exit_code=2)
         path = weights_file(args.zoo)
-    model, card = load_classifier(path, device=device)
-    return model
+    return load_classifier(path, device=device)[0]
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    import dataclasses
-
     from reconstruction_pipeline.attacks import AttackBatch
     from reconstruction_pipeline.attacks.experiment import run_sweep, summarize, summary_text
     from reconstruction_pipeline.attacks.figures import write_figures
     from reconstruction_pipeline.generators import seeded_latents
     from reconstruction_pipeline.targets import synthesize_targets
 
-    ctx, ids = _context(args, args.zoo)
+    ctx, ids = _context(args)
     specs = _specs(args.attack, ids)  # every spec checked before any work
     clf = _classifier(args, any(s.attack.needs_classifier for s in specs), ctx.device)
     if clf is not None:
@@ -250,20 +249,19 @@ def cmd_image(args: argparse.Namespace) -> int:
     from reconstruction_pipeline.bundle_builder import to_uint8
     from reconstruction_pipeline.targets import load_user_image
 
-    ctx, ids = _context(args, args.zoo)
+    ctx, ids = _context(args)
     spec = _specs([args.attack], ids)[0]
     images = torch.cat([load_user_image(p, resolution=ctx.generators[0].resolution) for p in args.images])
     batch = AttackBatch.of_images(images, [str(p) for p in args.images])
     clf = _classifier(args, spec.attack.needs_classifier, ctx.device)
     if clf is not None:
-        import dataclasses
         ctx = dataclasses.replace(ctx, classifier=clf)
     out = apply_attack(ctx, batch, spec, seed=args.seed)  # a seed attack is refused here, before any work
     named = attribution_of(ctx, out.images, batch.keys)
     d_inf, d_2, s = linf(images, out.images), l2(images, out.images), ssim(images, out.images)
     for j, p in enumerate(args.images):
         dest = args.out / f"{p.stem}.{spec.kind}.png"
-        buf = __import__("io").BytesIO()
+        buf = io.BytesIO()
         Image.fromarray(to_uint8(out.images[j].numpy())).save(buf, format="PNG")
         atomic_write_bytes(dest, buf.getvalue())
         print(f"{dest}: attributed to {named[j]}  (linf {float(d_inf[j]):.4g}, l2 {float(d_2[j]):.4g}, "
@@ -290,7 +288,6 @@ def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
                                    lr=args.lr, width=args.width, seed=args.seed, device=device, command=command,
                                    on_step=on_step)
     bar.close()
-    import dataclasses
     atomic_write_bytes(out, save_classifier(model, card))
     atomic_write_json(out.with_suffix(".json"), dataclasses.asdict(card))
     print(f"{out}: clean accuracy {card.clean_accuracy:.2%} on {card.test_images} held-out images; "
