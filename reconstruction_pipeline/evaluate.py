@@ -128,6 +128,7 @@ class ConditionRow:
     all: Rate | None
     ssim: float | None
     psnr: float | None
+    all_k: int = 0  # attempts behind ``all``
 
 
 class EvaluationError(ValueError):
@@ -201,7 +202,8 @@ def evaluate_conditions(bundle: Bundle, *, also_mirrored: bool = False) -> list[
                 s, p = image_quality(data[[a for a, _ in rows_]], data[[b for _, b in rows_]])
                 ssim, psnr = float(np.mean(s)), float(np.mean(p))
         rows.append(ConditionRow(name, len(targets), k, _rate(bundle, targets, k),
-                                 _rate(bundle, targets, bundle.attempts) if full else None, ssim, psnr))
+                                 _rate(bundle, targets, bundle.attempts) if full else None, ssim, psnr,
+                                 bundle.attempts))
     if also_mirrored:
         clean_of = {t.source_target: t for t in by_cond.get(CLEAN, [])}
         mirrored = [t for t in by_cond.get(MIRROR, []) if t.source_target in clean_of]
@@ -211,7 +213,8 @@ def evaluate_conditions(bundle: Bundle, *, also_mirrored: bool = False) -> list[
                                   f"{', '.join(bundle.condition_names)}. Build with --conditions clean,mirror,...")
         pairs = {t.target_id: clean_of[t.source_target].target_id for t in mirrored}
         rows.append(ConditionRow(ALSO_MIRRORED, len(mirrored), k, _rate(bundle, mirrored, k, pairs),
-                                 _rate(bundle, mirrored, bundle.attempts, pairs) if full else None, None, None))
+                                 _rate(bundle, mirrored, bundle.attempts, pairs) if full else None, None, None,
+                                 bundle.attempts))
     return rows
 
 
@@ -229,7 +232,7 @@ def conditions_text(rows: Sequence[ConditionRow]) -> str:
     w = max(10, *(len(r.condition) for r in rows)) + 2
     head = "condition".ljust(w) + "targets".rjust(8) + f"   error, {k} attempts".ljust(27)
     if full:
-        head += "error, all attempts".ljust(27)
+        head += f"error, {rows[0].all_k} attempts".ljust(27)
     head += "SSIM".rjust(8) + "PSNR dB".rjust(9)
     lines = ["attribution error per condition (95 % Wilson intervals; SSIM / PSNR vs the clean source):", head]
     for r in rows:
@@ -253,7 +256,7 @@ def conditions_csv(rows: Sequence[ConditionRow]) -> str:
         line: list[object] = [r.condition, r.targets, r.first_k, r.first.accuracy, r.first.error, 1 - hi, 1 - lo]
         if r.all is not None:
             alo, ahi = r.all.interval()
-            line += ["all", r.all.accuracy, r.all.error, 1 - ahi, 1 - alo]
+            line += [r.all_k, r.all.accuracy, r.all.error, 1 - ahi, 1 - alo]
         else:
             line += ["", "", "", "", ""]
         line += ["" if r.ssim is None else r.ssim, "" if r.psnr is None else r.psnr]
@@ -300,7 +303,7 @@ def _conditions_figure(plt: Any, rows: Sequence[ConditionRow]) -> Any:
     header = ["condition", "targets", f"error, {k} attempts [95% CI]"]
     full = rows[0].all is not None
     if full:
-        header.append("error, all attempts [95% CI]")
+        header.append(f"error, {rows[0].all_k} attempts [95% CI]")
     header += ["SSIM", "PSNR (dB)"]
     cells = []
     for r in rows:
