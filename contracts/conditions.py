@@ -157,7 +157,3 @@ def canonical_condition(spec: str) -> str:
     """The canonical name of a spec as typed: ``"jpeg: q=50.0"`` -> ``"jpeg:q=50"``."""
     return format_condition(*parse_condition(spec))
 
-
-def normalize_params(params: Mapping[str, ParamValue]) -> dict[str, ParamValue]:
-    """Parameters as :func:`parse_condition` returns them (integral numbers as int), for comparing with JSON."""
-    return parse_condition(format_condition("x", params))[1]

@@ -1,6 +1,7 @@
 """``python -m reconstruction_pipeline COMMAND ...``
 
-Commands: ``zoo`` (list / train generators: :mod:`reconstruction_pipeline.zoo.cli`) and the pipeline's own
+Commands: ``zoo`` (list / train generators: :mod:`reconstruction_pipeline.zoo.cli`), ``attack`` (adversaries:
+:mod:`reconstruction_pipeline.attacks.cli`) and the pipeline's own
 commands ``build``, ``evaluate``, ``attribute`` (:mod:`reconstruction_pipeline.cli`).
 """
 
@@ -15,10 +16,15 @@ def main(argv: list[str] | None = None) -> int:
         from reconstruction_pipeline.zoo.cli import main as zoo_main
 
         return zoo_main(argv[1:])
+    if argv and argv[0] == "attack":
+        from reconstruction_pipeline.attacks.cli import main as attack_main
+
+        return attack_main(argv[1:])
     from reconstruction_pipeline.cli import main as pipeline_main
 
     if not argv or argv[0] in ("-h", "--help"):
-        print("generators: python -m reconstruction_pipeline zoo {list,train} ...  (zoo --help for details)\n")
+        print("generators: python -m reconstruction_pipeline zoo {list,train} ...  (zoo --help for details)")
+        print("attacks:    python -m reconstruction_pipeline attack {list,run,figures,image,train-classifier} ...\n")
     return pipeline_main(argv)
 
 

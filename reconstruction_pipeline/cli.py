@@ -108,11 +108,19 @@ def make_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("evaluate", formatter_class=fmt, help="accuracy, confusion matrix, accuracy vs attempts")
     e.add_argument("bundle", type=Path)
     e.add_argument("--out", type=Path, default=None, help="where CSV and PNG files go (default: BUNDLE/evaluation)")
+    e.add_argument("--also-mirrored", action="store_true",
+                   help="add the mirror countermeasure as its own row: attribute a mirrored target and its mirror "
+                        "(its clean source), the smaller distance per generator (needs conditions clean and mirror)")
 
     a = sub.add_parser("attribute", formatter_class=fmt, help="attribute image files to a zoo's generators")
     a.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
+    a.add_argument("--also-mirrored", action="store_true",
+                   help="the mirror countermeasure (paper VI-B): also reconstruct each image's mirror image and take, "
+                        "per generator, the smaller distance (twice the work)")
     _add_generator_args(a)
     _add_reconstruction_args(a)
+
+    sub.add_parser("conditions", formatter_class=fmt, help="list the condition kinds and presets for --conditions")
     _add_provenance_parsers(sub, b, fmt)
     return parser
 
@@ -126,6 +134,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_evaluate(args)
         if args.command in PROVENANCE_COMMANDS:
             return PROVENANCE_COMMANDS[args.command](args)
+        if args.command == "conditions":
+            return cmd_conditions()
         return cmd_attribute(args)
     except PipelineError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -180,6 +190,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     device = _device(args.device)
     source = GeneratorSource(args.zoo, tuple(args.generator))
     generators = source.load(device=device)  # unknown zoo / plugin: one line, before anything is written
+    from reconstruction_pipeline.attacks.conditions import check_conditions
+    check_conditions(conditions, [g.id for g in generators])  # e.g. a framing target not among the generators
     distance = _distance(args, device)  # missing weights: one line, before anything is written
     options = BuildOptions(targets_per_generator=args.targets_per_generator, attempts=args.attempts, steps=args.steps,
                            lr=args.lr, distance=args.distance, seed=args.seed, feature_weights=args.feature_weights,
@@ -199,13 +211,21 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from contracts.bundle import read_bundle
-    from reconstruction_pipeline.evaluate import evaluate_bundle, report_text, write_evaluation
+    from reconstruction_pipeline.evaluate import (EvaluationError, conditions_text, evaluate_bundle, evaluate_conditions,
+                                                  report_text, write_evaluation)
 
     bundle = read_bundle(args.bundle)
     ev = evaluate_bundle(bundle)
+    try:
+        conditions = (evaluate_conditions(bundle, also_mirrored=args.also_mirrored)
+                      if bundle.manifest.schema_version >= 2 or args.also_mirrored else [])
+    except EvaluationError as e:
+        raise PipelineError(str(e), exit_code=1) from None
     out = args.out if args.out is not None else args.bundle / "evaluation"
-    written = write_evaluation(ev, out)
+    written = write_evaluation(ev, out, conditions)
     print(f"written to {out}: {', '.join(p.name for p in written)}\n")
+    if conditions:
+        print(conditions_text(conditions) + "\n")
     print(report_text(ev))
     return 0
 
@@ -219,11 +239,35 @@ def cmd_attribute(args: argparse.Namespace) -> int:
     resolution = generators[0].resolution
     images = torch.cat([load_user_image(p, resolution=resolution) for p in args.images])  # checked before any work
     distance = _distance(args, device)
-    results = attribute_images([str(p) for p in args.images], images, generators, attempts=args.attempts,
+    names = [str(p) for p in args.images]
+    results = attribute_images(names, images, generators, attempts=args.attempts,
                                steps=args.steps, lr=args.lr, distance=distance, seed=args.seed, device=device)
-    for r in results:
-        dists = "  ".join(f"{g}={d:.6g}" for g, d in r.best_distance.items())
-        print(f"{r.name}: {r.attributed}   (best {args.distance} distance per generator: {dists})")
+    best = [dict(r.best_distance) for r in results]
+    if args.also_mirrored:
+        from contracts.bundle import attribute
+        from reconstruction_pipeline.perturbations import mirror
+
+        flipped = attribute_images(names, mirror(images), generators, attempts=args.attempts, steps=args.steps,
+                                   lr=args.lr, distance=distance, seed=args.seed, device=device)
+        best = [{g: min(d, f.best_distance[g]) for g, d in b.items()} for b, f in zip(best, flipped)]
+        attributed = attribute((str(i), g, d) for i, b in enumerate(best) for g, d in b.items())
+    else:
+        attributed = {str(i): r.attributed for i, r in enumerate(results)}
+    label = "image or its mirror" if args.also_mirrored else "image"
+    for i, name in enumerate(names):
+        dists = "  ".join(f"{g}={d:.6g}" for g, d in best[i].items())
+        print(f"{name}: {attributed[str(i)]}   (best {args.distance} distance per generator, {label}: {dists})")
+    return 0
+
+
+def cmd_conditions() -> int:
+    from reconstruction_pipeline.conditions import kinds, presets
+
+    print("clean            (clean) the target as synthesised")
+    for name, kind in sorted(kinds().items()):
+        print(f"{name:<16} ({kind.category}) {kind.summary}; write {kind.usage()}")
+    for name, specs in sorted(presets().items()):
+        print(f"preset {name}: {','.join(specs)}")
     return 0
 
 

@@ -67,6 +67,7 @@ class ConditionContext:
     true_generators: tuple[str, ...] = ()
     source_targets: tuple[str, ...] = ()
     distance: object | None = None
+    target_seeds: tuple[int, ...] = ()  # each row's integer target seed (seed-space attacks), when known
 
 
 ApplyFn = Callable[[torch.Tensor, Sequence[int], Mapping[str, ParamValue], ConditionContext], torch.Tensor]

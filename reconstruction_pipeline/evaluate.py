@@ -3,6 +3,16 @@ generator), accuracy against the number of attempts 1..m (Fig. 5: with k attempt
 bundle carries loss curves -- accuracy against the number of optimisation steps.
 
 Attribution itself is :func:`contracts.bundle.attribute` (paper eq. 5, ties to the lowest generator id).
+
+Conditions (schema_version 2 bundles; section VI-B, Table I): per condition, the attribution accuracy and error rate
+with 95 % Wilson intervals (scipy's ``binomtest(...).proportion_ci(method="wilson")``) using the first 3 attempts
+and, when the bundle has at least 10, all of them (the paper's "3 seeds" and "10 seeds"), and how much the condition
+changed the image: SSIM (torchmetrics, Wang et al. 2004: 11x11 Gaussian window, sigma 1.5, K1 0.01, K2 0.03, on [0, 1]
+pixels, ``data_range=1``) and PSNR (dB, ``data_range=1``) of each perturbed target against its clean source, averaged
+over targets (needs the clean source in the bundle's ``data/targets.npy``). The mirror countermeasure
+(``also_mirrored``): attribute a mirrored image *and* its mirror image, per generator the smaller distance; the
+mirror of a ``mirror`` target is exactly its clean source, whose reconstructions the bundle already holds, so this
+row needs the ``clean`` and ``mirror`` conditions and no new reconstruction.
 """
 
 from __future__ import annotations
@@ -12,8 +22,19 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
 from contracts.atomic import atomic_write_bytes, atomic_write_text
-from contracts.bundle import Bundle, attribute
+from contracts.bundle import Bundle, Target, attribute
+from contracts.conditions import CLEAN
+
+FIRST_ATTEMPTS = 3  # the paper's "3 seeds"
+ALL_ATTEMPTS_FROM = 10  # the paper's "10 seeds": reported when the bundle has at least this many attempts
+MIRROR = "mirror"
+ALSO_MIRRORED = "mirror, also mirrored"
 
 
 @dataclass(frozen=True)
@@ -71,6 +92,178 @@ def evaluate_bundle(bundle: Bundle) -> Evaluation:
     return Evaluation(gens, len(truth), accuracy_of(truth, attributed), per_gen, conf, by_attempts, by_steps)
 
 
+@dataclass(frozen=True)
+class Rate:
+    """``correct`` of ``n`` attributed right; accuracy, error and the 95 % Wilson interval of the accuracy."""
+
+    correct: int
+    n: int
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / self.n if self.n else float("nan")
+
+    @property
+    def error(self) -> float:
+        return 1 - self.accuracy
+
+    def interval(self) -> tuple[float, float]:
+        """95 % Wilson interval of the accuracy (of the error: ``1 - high, 1 - low``)."""
+        from scipy.stats import binomtest
+
+        if not self.n:
+            return float("nan"), float("nan")
+        ci = binomtest(self.correct, self.n).proportion_ci(confidence_level=0.95, method="wilson")
+        return float(ci.low), float(ci.high)
+
+
+@dataclass(frozen=True)
+class ConditionRow:
+    """One row of Table I: ``first`` uses the first ``first_k`` attempts, ``all`` every attempt (None below 10)."""
+
+    condition: str
+    targets: int
+    first_k: int
+    first: Rate
+    all: Rate | None
+    ssim: float | None
+    psnr: float | None
+    all_k: int = 0  # attempts behind ``all``
+
+
+class EvaluationError(ValueError):
+    """An evaluation the bundle cannot support (one line)."""
+
+
+def _rate(bundle: Bundle, targets: Sequence[Target], k: int,
+          pairs: dict[str, str] | None = None) -> Rate:
+    """Attribution accuracy of ``targets`` with the first ``k`` attempts; ``pairs`` maps a target to another whose
+    distances count as its own (the mirror countermeasure)."""
+    wanted = {t.target_id for t in targets}
+    owner: dict[str, list[str]] = {}
+    for t in targets:
+        owner.setdefault(t.target_id, []).append(t.target_id)
+        if pairs and t.target_id in pairs:
+            owner.setdefault(pairs[t.target_id], []).append(t.target_id)
+    rows = ((o, r.generator, r.distance) for r in bundle.reconstructions if r.attempt < k and r.target_id in owner
+            for o in owner[r.target_id])
+    att = attribute(rows)
+    return Rate(sum(att[t.target_id] == t.true_generator for t in targets if t.target_id in wanted), len(targets))
+
+
+def image_quality(perturbed: np.ndarray, clean: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per image SSIM and PSNR (dB) of ``perturbed`` against ``clean``, both [N, 3, H, W] in [-1, 1].
+
+    SSIM: torchmetrics' SSIM map with Wang et al.'s settings (Gaussian window 11, sigma 1.5, K1 0.01, K2 0.03) on
+    [0, 1] pixels, ``data_range=1``, averaged over the pixels where the whole window lies inside the image (as Wang
+    et al.'s reference code and scikit-image; torchmetrics' own mean also counts a padded border); PSNR:
+    ``data_range=1`` (identical images: inf). Images must be larger than 11 x 11.
+    """
+    import torch
+    from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
+
+    p = (torch.from_numpy(np.asarray(perturbed, dtype=np.float64)) + 1) / 2
+    c = (torch.from_numpy(np.asarray(clean, dtype=np.float64)) + 1) / 2
+    out = structural_similarity_index_measure(p, c, gaussian_kernel=True, sigma=1.5, kernel_size=11, k1=0.01,
+                                              k2=0.03, data_range=1.0, reduction="none", return_full_image=True)
+    assert isinstance(out, tuple)
+    r = 5  # the window's radius: as Wang et al.'s reference code, average the map where the window fits the image
+    ssim = out[1][..., r:-r, r:-r].mean(dim=(1, 2, 3))
+    psnr = peak_signal_noise_ratio(p, c, data_range=1.0, reduction="none", dim=(1, 2, 3))
+    assert isinstance(psnr, torch.Tensor)
+    return ssim.numpy(), psnr.numpy()
+
+
+def _data_images(bundle: Bundle) -> np.ndarray | None:
+    path = bundle.root / "data" / "targets.npy"
+    if not path.is_file() or any("data_row" not in t.extra for t in bundle.targets):
+        return None
+    return np.load(path, allow_pickle=False)
+
+
+def evaluate_conditions(bundle: Bundle, *, also_mirrored: bool = False) -> list[ConditionRow]:
+    """Table I of the bundle: one :class:`ConditionRow` per condition in build order (+ the countermeasure row)."""
+    k = min(FIRST_ATTEMPTS, bundle.attempts)
+    full = bundle.attempts >= ALL_ATTEMPTS_FROM
+    by_cond: dict[str, list[Target]] = {c: [] for c in bundle.condition_names}
+    for t in bundle.targets:
+        by_cond[t.condition].append(t)
+    by_id = {t.target_id: t for t in bundle.targets}
+    data = _data_images(bundle)
+    rows: list[ConditionRow] = []
+    for name, targets in by_cond.items():
+        if not targets:
+            continue
+        ssim = psnr = None
+        if data is not None and name != CLEAN:
+            rows_ = [(int(t.extra["data_row"]), int(by_id[t.source_target].extra["data_row"])) for t in targets
+                     if t.source_target in by_id]
+            if rows_:
+                s, p = image_quality(data[[a for a, _ in rows_]], data[[b for _, b in rows_]])
+                ssim, psnr = float(np.mean(s)), float(np.mean(p))
+        rows.append(ConditionRow(name, len(targets), k, _rate(bundle, targets, k),
+                                 _rate(bundle, targets, bundle.attempts) if full else None, ssim, psnr,
+                                 bundle.attempts))
+    if also_mirrored:
+        clean_of = {t.source_target: t for t in by_cond.get(CLEAN, [])}
+        mirrored = [t for t in by_cond.get(MIRROR, []) if t.source_target in clean_of]
+        if not mirrored:
+            raise EvaluationError(f"--also-mirrored needs the conditions {CLEAN!r} and {MIRROR!r} in the bundle (the "
+                                  f"mirror of a mirrored target is its clean source); this bundle has "
+                                  f"{', '.join(bundle.condition_names)}. Build with --conditions clean,mirror,...")
+        pairs = {t.target_id: clean_of[t.source_target].target_id for t in mirrored}
+        rows.append(ConditionRow(ALSO_MIRRORED, len(mirrored), k, _rate(bundle, mirrored, k, pairs),
+                                 _rate(bundle, mirrored, bundle.attempts, pairs) if full else None, None, None,
+                                 bundle.attempts))
+    return rows
+
+
+def _pct_ci(rate: Rate) -> str:
+    lo, hi = rate.interval()
+    return f"{rate.error:6.1%} [{1 - hi:.1%}, {1 - lo:.1%}]"
+
+
+def conditions_text(rows: Sequence[ConditionRow]) -> str:
+    """Table I as text: error rate (95 % Wilson interval), SSIM and PSNR per condition."""
+    if not rows:
+        return ""
+    k = rows[0].first_k
+    full = rows[0].all is not None
+    w = max(10, *(len(r.condition) for r in rows)) + 2
+    head = "condition".ljust(w) + "targets".rjust(8) + f"   error, {k} attempts".ljust(27)
+    if full:
+        head += f"error, {rows[0].all_k} attempts".ljust(27)
+    head += "SSIM".rjust(8) + "PSNR dB".rjust(9)
+    lines = ["attribution error per condition (95 % Wilson intervals; SSIM / PSNR vs the clean source):", head]
+    for r in rows:
+        line = r.condition.ljust(w) + str(r.targets).rjust(8) + "   " + _pct_ci(r.first).ljust(24)
+        if full:
+            assert r.all is not None
+            line += _pct_ci(r.all).ljust(27)
+        line += ("" if r.ssim is None else f"{r.ssim:.4f}").rjust(8)
+        line += ("" if r.psnr is None else f"{r.psnr:.2f}").rjust(9)
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def conditions_csv(rows: Sequence[ConditionRow]) -> str:
+    header = ["condition", "targets", "attempts_first", "accuracy_first", "error_first", "error_first_low",
+              "error_first_high", "attempts_all", "accuracy_all", "error_all", "error_all_low", "error_all_high",
+              "ssim", "psnr_db"]
+    out: list[list[object]] = []
+    for r in rows:
+        lo, hi = r.first.interval()
+        line: list[object] = [r.condition, r.targets, r.first_k, r.first.accuracy, r.first.error, 1 - hi, 1 - lo]
+        if r.all is not None:
+            alo, ahi = r.all.interval()
+            line += [r.all_k, r.all.accuracy, r.all.error, 1 - ahi, 1 - alo]
+        else:
+            line += ["", "", "", "", ""]
+        line += ["" if r.ssim is None else r.ssim, "" if r.psnr is None else r.psnr]
+        out.append(line)
+    return _csv(header, out)
+
+
 def report_text(ev: Evaluation) -> str:
     """The figures as text, the headline last (so ``| tail`` shows the confusion matrix and the accuracy)."""
     lines: list[str] = []
@@ -104,8 +297,35 @@ def _csv(header: list[str], rows: list[list[object]]) -> str:
     return buf.getvalue()
 
 
-def write_evaluation(ev: Evaluation, out: str | Path) -> list[Path]:
-    """CSV and PNG files of the evaluation in ``out``; returns their paths."""
+def _conditions_figure(plt: Any, rows: Sequence[ConditionRow]) -> Any:
+    """Table I as an image: the table, error with intervals per condition."""
+    k = rows[0].first_k
+    header = ["condition", "targets", f"error, {k} attempts [95% CI]"]
+    full = rows[0].all is not None
+    if full:
+        header.append(f"error, {rows[0].all_k} attempts [95% CI]")
+    header += ["SSIM", "PSNR (dB)"]
+    cells = []
+    for r in rows:
+        line = [r.condition, str(r.targets), _pct_ci(r.first).strip()]
+        if full:
+            assert r.all is not None
+            line.append(_pct_ci(r.all).strip())
+        line += ["" if r.ssim is None else f"{r.ssim:.3f}", "" if r.psnr is None else f"{r.psnr:.1f}"]
+        cells.append(line)
+    fig, ax = plt.subplots(figsize=(2.2 * len(header) + 1, 0.32 * len(rows) + 0.9))
+    ax.axis("off")
+    table = ax.table(cellText=cells, colLabels=header, loc="center", cellLoc="left", colLoc="left")
+    table.auto_set_font_size(False)
+    table.set_fontsize(8)
+    table.auto_set_column_width(list(range(len(header))))
+    ax.set_title("attribution error per condition (paper Table I)", fontsize=9)
+    return fig
+
+
+def write_evaluation(ev: Evaluation, out: str | Path, conditions: Sequence[ConditionRow] = ()) -> list[Path]:
+    """CSV and PNG files of the evaluation in ``out`` (with ``conditions``: Table I as conditions.csv and
+    conditions.png); returns their paths."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -131,6 +351,9 @@ def write_evaluation(ev: Evaluation, out: str | Path) -> list[Path]:
     text("confusion_matrix.csv", _csv(["true_generator", *ev.generators],
                                       [[g, *row] for g, row in zip(ev.generators, ev.confusion)]))
     text("accuracy_vs_attempts.csv", _csv(["attempts", "accuracy"], [[k, a] for k, a in ev.accuracy_by_attempts]))
+    if conditions:
+        text("conditions.csv", conditions_csv(conditions))
+        figure("conditions.png", _conditions_figure(plt, conditions))
 
     n = len(ev.generators)
     fig, ax = plt.subplots(figsize=(1.4 * n + 2.5, 1.2 * n + 2))

@@ -126,7 +126,8 @@ def apply_conditions(sources: TargetSet, conditions: Sequence[ResolvedCondition]
     gen_order = list(dict.fromkeys(sources.true_generators))
     order = sorted(range(len(sources.ids)), key=lambda i: (index_in_gen[i], gen_order.index(sources.true_generators[i])))
     ctx = ConditionContext(device=device, generators={g.id: g for g in generators},
-                           true_generators=sources.true_generators, source_targets=sources.ids, distance=distance)
+                           true_generators=sources.true_generators, source_targets=sources.ids, distance=distance,
+                           target_seeds=sources.seeds)
     applied: list[torch.Tensor] = []
     for rc in conditions:
         seeds = [condition_seed(seed, t, rc.name) for t in sources.ids]

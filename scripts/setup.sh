@@ -52,7 +52,7 @@ if [ "$what" = pipeline ] || [ "$what" = all ]; then
     [ -x .venv-pipeline/bin/python ] || "$PY" -m venv .venv-pipeline
     pip_quiet .venv-pipeline/bin/python -m pip install -q --disable-pip-version-check -r requirements-pipeline.txt \
       -r requirements-test.txt
-    pip_quiet .venv-pipeline/bin/python -m pip install -q --disable-pip-version-check --no-deps gan-face-generate==1.1.1
+    pip_quiet .venv-pipeline/bin/python -m pip install -q --disable-pip-version-check --no-deps gan-face-generate==1.1.1 torchattacks==3.5.1
     done_stamp pipeline
   fi
 fi
