@@ -14,7 +14,8 @@ import pytest
 
 from contracts.bundle import MANIFEST_FILE, content_name, read_bundle, utc_now_iso
 from contracts.errors import ContractError
-from contracts.responses import RESPONSE_COLUMNS, check_against_bundle, make_response, parse_responses
+from contracts.responses import (RESPONSE_COLUMNS, check_against_bundle, make_response, parse_responses,
+                                 read_responses, write_responses)
 from contracts.summary import AGREEMENT_KEYS, SUMMARY_KEYS, read_summary, validate_summary, write_summary
 from tests.contracts.test_bundle import build
 
@@ -150,3 +151,17 @@ def test_utc_now_iso_is_utc_seconds_with_z() -> None:
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", text), text
     stamp = datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
     assert abs((datetime.now(timezone.utc) - stamp).total_seconds()) < 5
+
+
+def test_read_responses_names_the_file_and_writes_plain_newlines(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.csv"
+    assert _error(read_responses, missing) == (
+        f"{missing}: no such responses file (export it from the oTree admin Data page)")
+    bad = tmp_path / "bad.csv"
+    bad.write_text(f"{HEADER}\np1,,one,t0,0,alpha|beta|gamma,alpha,0,1,900\n")
+    assert _error(read_responses, bad).startswith(f"{bad}, line 2: round_number must be an integer")
+    rows = [make_response(participant_code="p1", participant_label="", round_number=1, target_id="t0",
+                          true_generator="alpha", row_order=("alpha", "beta", "gamma"), chosen_generator="alpha",
+                          chosen_attempt=0, response_ms=5)]
+    write_responses(tmp_path / "r.csv", rows)
+    assert (tmp_path / "r.csv").read_bytes() == f"{HEADER}\np1,,1,t0,0,alpha|beta|gamma,alpha,0,1,5\n".encode()
