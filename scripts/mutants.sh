@@ -77,8 +77,28 @@ EOF
   # mutmut 3.3 reads pytest's item._nodeid, which pytest 9 no longer has (mutmut >= 3.4 needs click 8, which oTree's
   # uvicorn 0.13 refuses): a root conftest in the mutants folder puts it back
   mkdir -p "$dir/mutants"
-  printf '%s\n' "def pytest_collection_modifyitems(items):" "    for item in items:" \
-      "        item.__dict__.setdefault('_nodeid', item.nodeid)" >"$dir/mutants/conftest.py"
+  # and it times a test by its teardown alone (the last report wins), so its time limit, 15 x (that + 1 s), kills
+  # slow but correct runs as "timeout": the conftest adds setup + call + teardown instead
+  cat >"$dir/mutants/conftest.py" <<'PY'
+import collections
+
+import pytest
+
+_spent: dict = collections.defaultdict(float)
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        item.__dict__.setdefault("_nodeid", item.nodeid)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_makereport(item, call):
+    import mutmut
+    _spent[item.nodeid] += call.duration
+    if item.nodeid in getattr(mutmut, "duration_by_test", {}):
+        mutmut.duration_by_test[item.nodeid] = _spent[item.nodeid]
+PY
   echo "== $name ($venv): mutating $paths, tests $tests, cap ${CAP}s, $JOBS jobs"
   start=$(date +%s)
   # PYTHONPATH must not point at the checkout: the tests have to import the mutated copy in mutants/
