@@ -6,8 +6,10 @@ The served trials are then replayed against the documented rules (docs/experimen
 here from the trials alone: every real round gets an unseen target of least load (votes + outstanding servings of
 participants active within the dropout timeout), every placebo round one of largest load, and a dropout's servings
 stop counting once the timeout has passed. The replay does not call study_app.allocation, so it is an independent
-check of the app, not of a copy of it. The coverage claim (k votes on every target with 5% more completed
-participants than the floor, despite 20% dropouts) is checked on the app's own export."""
+check of the app, not of a copy of it (docs/testing.md lists the planted bugs it catches). The coverage claim (k votes
+on every target with 5% more completed participants than the floor, despite 20% dropouts) is checked on the app's
+own trials; under the paper's random allocation the same budget leaves about 9 of the 40 targets short in simulations
+(test_study_allocation.py shows the contrast on its model, to keep this file to one oTree run)."""
 
 from __future__ import annotations
 
@@ -182,12 +184,3 @@ def test_balanced_covers_every_target_with_5_percent_more_than_the_floor(
     votes = _votes(*balanced)
     assert min(votes.values()) >= K, sorted(votes.values())[:10]
     assert max(votes.values()) <= K + 2   # no target hoards votes
-
-
-def test_random_allocation_leaves_targets_short_on_the_same_budget(tmp_path: Path) -> None:
-    """The paper's random allocation, same session and budget: many targets stay below k (the check can fail)."""
-    trials, targets = _play(tmp_path, "random")
-    votes = _votes(trials, targets)
-    # balanced leaves none short; random leaves ~9 of 40 (>= 1 in every one of 50,000 simulated sessions)
-    assert sum(v < K for v in votes.values()) >= 1, sorted(votes.values())
-    assert _replay(trials, targets), "random serving should break the least-load rule"
