@@ -165,3 +165,38 @@ def test_read_responses_names_the_file_and_writes_plain_newlines(tmp_path: Path)
                           chosen_attempt=0, response_ms=5)]
     write_responses(tmp_path / "r.csv", rows)
     assert (tmp_path / "r.csv").read_bytes() == f"{HEADER}\np1,,1,t0,0,alpha|beta|gamma,alpha,0,1,5\n".encode()
+
+
+@pytest.mark.parametrize("row, message", [
+    (",,1,t0,0,alpha|beta|gamma,alpha,0,1,900", "<responses>, line 2: empty participant_code"),
+    ("p1,,1,,0,alpha|beta|gamma,alpha,0,1,900", "<responses>, line 2: empty target_id"),
+    ("p1,,0,t0,0,alpha|beta|gamma,alpha,0,1,900", "<responses>, line 2: round_number must be >= 1, got 0"),
+    ("p1,,1,t0,0,alpha,alpha,0,1,900",
+     "<responses>, line 2: row_order must list at least two rows separated by '|', got 'alpha'"),
+    ("p1,,1,t0,0,alpha||gamma,alpha,0,1,900",
+     "<responses>, line 2: row_order must list at least two rows separated by '|', got 'alpha||gamma'"),
+    ("p1,,1,t0,0,alpha|PLACEBO|gamma,alpha,0,0,900", "has a PLACEBO row"),
+    ("p1,,1,t0,1,alpha|PLACEBO|gamma,PLACEBO,1,1,900",
+     "<responses>, line 2: chosen_attempt must be empty when the PLACEBO row was chosen"),
+    ("p1,,1,t0,0,alpha|beta|gamma,alpha,-1,1,900", "<responses>, line 2: chosen_attempt must be >= 0, got -1"),
+    ("p1,,1,t0,0,alpha|beta|gamma,alpha,0,1,-5", "<responses>, line 2: response_ms must be a non-negative number, "
+                                                 "got '-5'"),
+    ("p1,,1,t0,0,alpha|beta|gamma,alpha,0,1,inf", "response_ms must be a non-negative number, got 'inf'"),
+])
+def test_parse_row_refusals(row: str, message: str) -> None:
+    assert message in _error(parse_responses, f"{HEADER}\n{row}\n")
+
+
+def test_two_rows_suffice_and_duplicates_name_the_first_line(tmp_path: Path) -> None:
+    ok = parse_responses(f"{HEADER}\np1,,1,t0,0,alpha|beta,beta,0,0,900\n")
+    assert list(ok[0].row_order) == ["alpha", "beta"]
+    text = (f"{HEADER}\np1,,1,t0,0,alpha|beta,beta,0,0,900\np1,,2,t0,0,alpha|beta,beta,0,0,900\n"
+            f"p1,,1,t1,0,alpha|beta,beta,0,1,900\n")
+    assert _error(parse_responses, text) == ("<responses>, line 4: duplicate answer for participant 'p1', round 1 "
+                                             "(first on line 2)")
+    assert _error(parse_responses, HEADER + "\n") == "<responses>: no responses (header only)"
+    empty = tmp_path / "empty.csv"
+    empty.write_text("  \n")
+    assert _error(read_responses, empty) == f"{empty}: empty file (no header, no responses)"
+    partial = {k: 0 for k in SUMMARY_KEYS if k != "votes_total"}
+    assert _error(write_summary, tmp_path / "s.json", partial) == f"{tmp_path / 's.json'}: missing key(s): votes_total"
