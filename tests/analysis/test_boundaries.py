@@ -112,3 +112,20 @@ def test_dawid_skene_is_crowd_kit_and_differs_from_majority_vote() -> None:
         assert scope["ds_agreement_with_algo"] == pytest.approx(float((direct == algo.reindex(direct.index)).mean()))
         assert scope["mv_agreement_with_algo"] == pytest.approx(float((mv == algo.reindex(mv.index)).mean()))
         assert scope["labels_differing"] == int((direct != mv.reindex(direct.index)).sum()) > 0
+
+
+# ------------------------------------------------------------------------------------- vote tables at their edges
+
+def test_vote_counts_edges_and_distribution_without_unvoted_targets() -> None:
+    from analysis.votes import vote_counts, votes_per_image_distribution
+    votes = pd.DataFrame({"target_id": ["a", "a", "b"], "chosen_generator": ["dcgan", "zzz", "yyy"]})
+    with pytest.raises(ValueError) as err:
+        vote_counts(votes, GENS)
+    assert str(err.value) == "votes name generator(s) ['yyy', 'zzz'] not in ['dcgan', 'progan', 'stylegan']"
+    empty = vote_counts(votes.iloc[:0], ["stylegan", "dcgan"])
+    assert list(empty.columns) == ["dcgan", "stylegan"] and empty.index.name == "target_id" and len(empty) == 0
+    majority = majority_vote(pd.DataFrame({"target_id": ["a", "b", "b"], "chosen_generator": ["dcgan"] * 3}), GENS)
+    every_target_voted = votes_per_image_distribution(majority, n_targets=2)
+    assert every_target_voted.to_dict(orient="list") == {"votes": [1, 2], "images": [1, 1]}   # no "0 votes" row
+    one_unvoted = votes_per_image_distribution(majority, n_targets=3)
+    assert one_unvoted.to_dict(orient="list") == {"votes": [0, 1, 2], "images": [1, 1, 1]}
