@@ -38,7 +38,8 @@ def build(root: Path) -> Path:
 def _rename(root: Path, table: str, row: int, new_name: str) -> None:
     """Give the image of data row ``row`` of ``table`` a new file name (file and table both)."""
     lines = (root / table).read_text().splitlines()
-    old = lines[row + 1].split(",")[-1]
+    column = next(i for i, c in enumerate(lines[0].split(",")) if c.endswith("image"))   # the image column
+    old = lines[row + 1].split(",")[column]
     new = f"images/{new_name}"
     (root / old).rename(root / new)
     lines[row + 1] = lines[row + 1].replace(old, new)
