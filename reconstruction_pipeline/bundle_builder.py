@@ -42,6 +42,7 @@ from reconstruction_pipeline import __version__
 from reconstruction_pipeline.distances import Distance
 from reconstruction_pipeline.executors import ShardWorker, WorkSpec, run_local, run_ray
 from reconstruction_pipeline.generators import Generator, weights_fingerprint
+from reconstruction_pipeline.precision import describe as precision_describe
 from reconstruction_pipeline.shards import ShardResult, ShardTask, load_result, save_result
 from reconstruction_pipeline.sources import PipelineError
 from reconstruction_pipeline.targets import TargetSet, init_seed, synthesize_targets
@@ -66,12 +67,13 @@ class BuildOptions:
     resample: str = "lanczos"
     record_every: int = 10
     targets_per_shard: int = 32
+    precision: str = "fp32"  # resolved (fp32 | bf16): the search's arithmetic changes the seeds found
 
     def identity(self) -> dict[str, Any]:
         return {"targets_per_generator": self.targets_per_generator, "attempts": self.attempts, "steps": self.steps,
                 "lr": self.lr, "distance": self.distance, "seed": self.seed, "feature_weights": self.feature_weights,
                 "display_size": self.display_size, "resample": self.resample, "record_every": self.record_every,
-                "targets_per_shard": self.targets_per_shard}
+                "targets_per_shard": self.targets_per_shard, "precision": self.precision}
 
 
 @dataclass(frozen=True)
@@ -323,7 +325,7 @@ def assemble(out: Path, *, targets: TargetSet, generators: Sequence[Generator], 
         generators=tuple(g.spec.info() for g in generators),
         reconstruction=ReconstructionConfig(options.steps, options.lr, attempts, options.distance, options.seed,
                                             {"optimizer": "adam", "record_every": options.record_every,
-                                             **distance.describe()}),
+                                             **precision_describe(options.precision), **distance.describe()}),
         software=software_version(),
         extra={"targets_per_generator": options.targets_per_generator,
                "display": {"size": size, "resample": resample},

@@ -72,6 +72,17 @@ def _add_reconstruction_args(p: argparse.ArgumentParser, *, default_seed: int = 
     p.add_argument("--seed", type=_int_range(0, 2**63 - 1), default=default_seed,
                    help="derives every target and initial seed (recorded in the output)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
+    add_precision_argument(p)
+
+
+def add_precision_argument(p: argparse.ArgumentParser) -> None:
+    """``--precision`` for every command that runs reconstructions (robustness and attack sweeps reuse it)."""
+    from reconstruction_pipeline.precision import DEFAULT, PRECISIONS
+
+    p.add_argument("--precision", choices=PRECISIONS, default=DEFAULT,
+                   help="arithmetic of the Adam search: bf16 (autocast; seeds and Adam state stay fp32), fp32, or "
+                        "auto = bf16 where the device multiplies bf16 natively (AVX-512 BF16 / AMX CPU, CUDA compute "
+                        "capability >= 8), else fp32; recorded distances and decisions are always recomputed in fp32")
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -138,6 +149,16 @@ def _device(name: str) -> torch.device:
         raise PipelineError(str(e), exit_code=2) from None
 
 
+def resolved_precision(name: str, device: torch.device) -> str:
+    """``--precision`` resolved for ``device`` (fp32 | bf16); an unusable one is a one-line error, exit code 2."""
+    from reconstruction_pipeline.precision import PrecisionError, resolve_precision
+
+    try:
+        return resolve_precision(name, device)
+    except PrecisionError as e:
+        raise PipelineError(str(e), exit_code=2) from None
+
+
 def _distance(args: argparse.Namespace, device: torch.device) -> Distance:
     return build_distance(args.distance, device=device, feature_weights=args.feature_weights)
 
@@ -150,21 +171,22 @@ def cmd_build(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = _device(args.device)
+    precision = resolved_precision(args.precision, device)
     source = GeneratorSource(args.zoo, tuple(args.generator))
     generators = source.load(device=device)  # unknown zoo / plugin: one line, before anything is written
     distance = _distance(args, device)  # missing weights: one line, before anything is written
     options = BuildOptions(targets_per_generator=args.targets_per_generator, attempts=args.attempts, steps=args.steps,
                            lr=args.lr, distance=args.distance, seed=args.seed, feature_weights=args.feature_weights,
                            display_size=args.display_size, resample=args.resample, record_every=args.record_every,
-                           targets_per_shard=args.targets_per_shard)
-    spec = WorkSpec(source, args.distance, args.feature_weights, Settings(args.steps, args.lr, args.record_every),
-                    args.device)
+                           targets_per_shard=args.targets_per_shard, precision=precision)
+    spec = WorkSpec(source, args.distance, args.feature_weights,
+                    Settings(args.steps, args.lr, args.record_every, precision), args.device)
     worker = ShardWorker(spec, device, generators, distance) if args.executor == "local" else None
     runner = Runner(args.executor, spec, worker, ray_workers=args.ray_workers, ray_address=args.ray_address)
     bundle = build_bundle(args.out, generators=generators, source=source.describe(), distance=distance, device=device,
                           options=options, runner=runner, progress=not args.no_progress)
     print(f"bundle written: {bundle.root} ({len(bundle.targets)} targets x {len(bundle.generator_ids)} generators x "
-          f"{bundle.attempts} attempts)")
+          f"{bundle.attempts} attempts; {precision} search, fp32 distances)")
     return 0
 
 
@@ -186,12 +208,14 @@ def cmd_attribute(args: argparse.Namespace) -> int:
     from reconstruction_pipeline.targets import load_user_image
 
     device = _device(args.device)
+    precision = resolved_precision(args.precision, device)
     generators = GeneratorSource(args.zoo, tuple(args.generator)).load(device=device)
     resolution = generators[0].resolution
     images = torch.cat([load_user_image(p, resolution=resolution) for p in args.images])  # checked before any work
     distance = _distance(args, device)
     results = attribute_images([str(p) for p in args.images], images, generators, attempts=args.attempts,
-                               steps=args.steps, lr=args.lr, distance=distance, seed=args.seed, device=device)
+                               steps=args.steps, lr=args.lr, distance=distance, seed=args.seed, device=device,
+                               precision=precision)
     for r in results:
         dists = "  ".join(f"{g}={d:.6g}" for g, d in r.best_distance.items())
         print(f"{r.name}: {r.attributed}   (best {args.distance} distance per generator: {dists})")
