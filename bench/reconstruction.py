@@ -9,7 +9,8 @@ lr and pixel distance: ``one at a time fp32`` calls it once per attempt (batch 1
 per GPU job), the others once for all attempts -- ``batched fp32``, ``batched bf16`` (bfloat16 autocast search,
 distances recomputed in fp32, the pipeline's ``--precision bf16``) and, when asked, bf16 with the generator in
 ``channels_last`` memory format and bf16 with the generator under ``torch.compile``. The batched paths run
-``--repeats`` times interleaved (so load from other processes hits them alike) and their median is reported.
+``--repeats`` times interleaved (so load from other processes hits them alike) and the fastest run of each is
+reported (the one least disturbed by other processes; every run's time is printed beside it).
 
 Printed per path: wall time, attempt-steps/s (attempts x steps / wall time, after a warm-up), achieved TFLOP/s (FLOPs
 of one step's forward + backward counted with ``torch.utils.flop_counter.FlopCounterMode``; the fp32 re-evaluation
@@ -23,7 +24,6 @@ sweep of attempt-steps/s against batch size. The last line is the ratio of the f
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=30)
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--repeats", type=int, default=3, help="interleaved repeats of the batched paths (median)")
+    p.add_argument("--repeats", type=int, default=3, help="interleaved repeats of the batched paths (fastest reported)")
     p.add_argument("--compile", action="store_true", help="also time bf16 with the generator under torch.compile")
     p.add_argument("--channels-last", action="store_true", help="also time bf16 with channels_last weights")
     p.add_argument("--batch-sizes", default="", help="also sweep attempt-steps/s over these batch sizes (fp32, bf16)")
@@ -209,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'path':32s} {'wall s':>8s} {'attempt-steps/s':>16s} {'TFLOP/s':>9s} {'% peak':>8s}  "
           "max |d - d_fp32| per attempt / per target (min over attempts)")
     for name, ts in times.items():
-        t = statistics.median(ts)
+        t = min(ts)
         rates[name] = work / t
         flops = (f1 * n if name.startswith("one") else fb) * args.steps
         tflops = flops / t / 1e12
@@ -231,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
         for prec in ("fp32", "bf16"):
             reconstruct(g, xb, zb, steps=2, distance=dist, device=device, precision=prec)
             ts = [run(g, prec, zb, xb)[0] for _ in range(max(1, args.repeats - 1))]
-            line.append(f"{prec} {b * args.steps / statistics.median(ts):8.1f}")
+            line.append(f"{prec} {b * args.steps / min(ts):8.1f}")
         print(f"batch {b:5d}: attempt-steps/s  {'   '.join(line)}")
 
     batched = {k: v for k, v in rates.items() if k.startswith("batched")}

@@ -19,7 +19,7 @@ import torch
 
 from contracts.errors import ContractError
 from reconstruction_pipeline.distances import Distance, DistanceError, build_distance, distance_names
-from reconstruction_pipeline.generators import resolve_device
+from reconstruction_pipeline.generators import Generator, resolve_device
 from reconstruction_pipeline.sources import GeneratorSource, PipelineError
 from reconstruction_pipeline.targets import ImageInputError
 
@@ -149,12 +149,17 @@ def _device(name: str) -> torch.device:
         raise PipelineError(str(e), exit_code=2) from None
 
 
-def resolved_precision(name: str, device: torch.device) -> str:
-    """``--precision`` resolved for ``device`` (fp32 | bf16); an unusable one is a one-line error, exit code 2."""
-    from reconstruction_pipeline.precision import PrecisionError, resolve_precision
+def resolved_precision(name: str, device: torch.device, generators: Sequence[Generator] = (),
+                       distance: Distance | None = None) -> str:
+    """``--precision`` resolved for ``device`` and the work (fp32 | bf16); an unusable one is one line, exit 2.
+    Call it once without ``generators`` to check the name before loading anything, then with them for ``auto``."""
+    from reconstruction_pipeline.precision import PrecisionError, fast_bf16, resolve_precision, step_mflop
 
     try:
-        return resolve_precision(name, device)
+        mflop = None
+        if name == "auto" and distance is not None and fast_bf16(device):
+            mflop = step_mflop(generators, distance, device)
+        return resolve_precision(name, device, mflop=mflop)
     except PrecisionError as e:
         raise PipelineError(str(e), exit_code=2) from None
 
@@ -171,10 +176,11 @@ def cmd_build(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = _device(args.device)
-    precision = resolved_precision(args.precision, device)
+    resolved_precision(args.precision, device)  # bf16 where there is none: one line, before loading anything
     source = GeneratorSource(args.zoo, tuple(args.generator))
     generators = source.load(device=device)  # unknown zoo / plugin: one line, before anything is written
     distance = _distance(args, device)  # missing weights: one line, before anything is written
+    precision = resolved_precision(args.precision, device, generators, distance)
     options = BuildOptions(targets_per_generator=args.targets_per_generator, attempts=args.attempts, steps=args.steps,
                            lr=args.lr, distance=args.distance, seed=args.seed, feature_weights=args.feature_weights,
                            display_size=args.display_size, resample=args.resample, record_every=args.record_every,
@@ -208,11 +214,12 @@ def cmd_attribute(args: argparse.Namespace) -> int:
     from reconstruction_pipeline.targets import load_user_image
 
     device = _device(args.device)
-    precision = resolved_precision(args.precision, device)
+    resolved_precision(args.precision, device)
     generators = GeneratorSource(args.zoo, tuple(args.generator)).load(device=device)
     resolution = generators[0].resolution
     images = torch.cat([load_user_image(p, resolution=resolution) for p in args.images])  # checked before any work
     distance = _distance(args, device)
+    precision = resolved_precision(args.precision, device, generators, distance)
     results = attribute_images([str(p) for p in args.images], images, generators, attempts=args.attempts,
                                steps=args.steps, lr=args.lr, distance=distance, seed=args.seed, device=device,
                                precision=precision)

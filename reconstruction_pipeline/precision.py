@@ -6,8 +6,11 @@
   Tensor cores on a GPU) while the seeds, their gradients and Adam's state stay float32;
 - ``auto``: ``bf16`` where the device multiplies bfloat16 natively -- a CPU with AVX-512 BF16 or AMX tiles (torch's
   ``torch.cpu._is_avx512_bf16_supported`` / ``_is_amx_tile_supported``, i.e. the ``avx512_bf16`` / ``amx_bf16`` flags
-  of ``/proc/cpuinfo``), a CUDA GPU of compute capability >= 8.0 -- and ``fp32`` everywhere else (emulated bfloat16
-  is slower than float32).
+  of ``/proc/cpuinfo``), a CUDA GPU of compute capability >= 8.0 -- and the work is big enough to gain from it
+  (at least :data:`AUTO_MIN_MFLOP` MFLOP per attempt-step summed over the candidate generators, with the distance;
+  below that a step is bound by per-operation overhead and autocast's casts make it slower: the ``tiny`` zoo, 1-3
+  MFLOP, ran 0.6x); ``fp32`` everywhere else (emulated bfloat16 is slower than float32). Measurements:
+  bench/RESULTS.md.
 
 Whatever the precision of the optimisation, every distance a run *records* and every attribution decision is computed
 in full precision from the seeds it reports (:func:`reconstruction_pipeline.reconstruct.reconstruct`), so bf16 changes
@@ -17,14 +20,20 @@ which seeds the search finds, never what is said about them.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
+
+if TYPE_CHECKING:
+    from reconstruction_pipeline.distances import Distance
+    from reconstruction_pipeline.generators import Generator
 
 PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "auto")
 RESOLVED: tuple[str, ...] = ("fp32", "bf16")
 DEFAULT = "auto"
+AUTO_MIN_MFLOP = 10.0
 
 
 class PrecisionError(ValueError):
@@ -69,13 +78,33 @@ def fast_bf16(device: torch.device | str) -> bool:
     return False
 
 
-def resolve_precision(name: str, device: torch.device | str) -> str:
-    """``fp32`` | ``bf16`` | ``auto`` -> ``fp32`` or ``bf16`` for ``device``; :class:`PrecisionError` when not usable."""
+def step_mflop(generators: Sequence[Generator], distance: Distance, device: torch.device | str) -> float:
+    """MFLOP of one attempt's forward + backward (generator and distance), summed over ``generators``: counted with
+    ``torch.utils.flop_counter.FlopCounterMode`` (matrix products and convolutions) on one seed of zeros."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    total = 0
+    for g in generators:
+        z = torch.zeros(1, g.latent_dim, device=device, dtype=next(g.parameters(), torch.zeros(())).dtype)
+        with torch.no_grad():
+            prepared = distance.prepare(g.synthesize(z))
+        z.requires_grad_(True)
+        with FlopCounterMode(display=False) as counter:
+            distance(g.synthesize(z), prepared).sum().backward()
+        total += counter.get_total_flops()
+    return total / 1e6
+
+
+def resolve_precision(name: str, device: torch.device | str, *, mflop: float | None = None) -> str:
+    """``fp32`` | ``bf16`` | ``auto`` -> ``fp32`` or ``bf16`` for ``device``; :class:`PrecisionError` when not usable.
+
+    ``mflop``: the work of one attempt-step (:func:`step_mflop`); ``auto`` keeps fp32 below :data:`AUTO_MIN_MFLOP`."""
     device = torch.device(device)
     if name not in PRECISIONS:
         raise PrecisionError(f"unknown precision {name!r}; use one of {', '.join(PRECISIONS)}")
     if name == "auto":
-        return "bf16" if fast_bf16(device) else "fp32"
+        big = mflop is None or mflop >= AUTO_MIN_MFLOP
+        return "bf16" if big and fast_bf16(device) else "fp32"
     if name == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
         raise PrecisionError(f"--precision bf16: {device} has no bfloat16 support; use --precision fp32 or auto")
     if name == "bf16" and device.type not in ("cpu", "cuda"):

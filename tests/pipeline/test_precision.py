@@ -15,7 +15,8 @@ from contracts.bundle import Bundle, read_bundle
 from reconstruction_pipeline.cli import main
 from reconstruction_pipeline.distances import build_distance
 from reconstruction_pipeline.generators import Generator, seeded_latents
-from reconstruction_pipeline.precision import PrecisionError, check_resolved, cpu_bf16_isa, resolve_precision
+from reconstruction_pipeline.precision import (AUTO_MIN_MFLOP, PrecisionError, check_resolved, cpu_bf16_isa,
+                                               resolve_precision, step_mflop)
 from reconstruction_pipeline.reconstruct import reconstruct
 from reconstruction_pipeline.targets import derive_seed
 
@@ -86,6 +87,14 @@ def test_recorded_distances_equal_an_fp32_recomputation_from_the_recorded_seeds(
             assert all(float(r.extra["best_distance"]) <= r.distance for r in rows)
 
 
+def test_auto_is_the_default_and_keeps_the_tiny_zoo_in_fp32(tiny: list[Generator], tmp_path: Path) -> None:
+    assert step_mflop(tiny, build_distance("pixel"), "cpu") < AUTO_MIN_MFLOP
+    out = tmp_path / "auto"
+    assert main(["build", "--zoo", "tiny", "--targets-per-generator", "1", "--attempts", "1", "--steps", "2",
+                 "--device", "cpu", "--no-progress", "--out", str(out)]) == 0
+    assert json.loads((out / "manifest.json").read_text())["reconstruction"]["precision"] == "fp32"
+
+
 def test_resume_with_another_precision_is_refused(builds: dict[str, Path], capsys: pytest.CaptureFixture[str]
                                                   ) -> None:
     before = (builds["bf16"] / "reconstructions.csv").read_bytes()
@@ -123,6 +132,9 @@ def test_resolution_and_bad_values() -> None:
     native = bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
     assert resolve_precision("auto", "cpu") == ("bf16" if native else "fp32")
     assert (cpu_bf16_isa() is not None) == native
+    # ... and the work: the tiny zoo's 3.4 MFLOP per attempt-step stays fp32 (bf16 measured slower there)
+    assert resolve_precision("auto", "cpu", mflop=AUTO_MIN_MFLOP - 0.1) == "fp32"
+    assert resolve_precision("auto", "cpu", mflop=AUTO_MIN_MFLOP) == ("bf16" if native else "fp32")
     with pytest.raises(PrecisionError, match="fp16"):
         resolve_precision("fp16", "cpu")
     with pytest.raises(PrecisionError, match="resolve"):
