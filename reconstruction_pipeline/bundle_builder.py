@@ -73,7 +73,9 @@ class BuildOptions:
         return {"targets_per_generator": self.targets_per_generator, "attempts": self.attempts, "steps": self.steps,
                 "lr": self.lr, "distance": self.distance, "seed": self.seed, "feature_weights": self.feature_weights,
                 "display_size": self.display_size, "resample": self.resample, "record_every": self.record_every,
-                "targets_per_shard": self.targets_per_shard, "precision": self.precision}
+                "targets_per_shard": self.targets_per_shard,
+                # fp32 is what builds made before --precision ran: left out, so they still resume with fp32
+                **({} if self.precision == "fp32" else {"precision": self.precision})}
 
 
 @dataclass(frozen=True)
