@@ -1,14 +1,24 @@
-"""Benchmark: the paper's one-attempt-at-a-time loop (batch 1) vs the batched pipeline, on the same attempts.
+"""Benchmark: one attempt at a time (the paper's loop) vs the batched pipeline in fp32 and in bf16, same attempts.
 
     .venv-pipeline/bin/python bench/reconstruction.py [--zoo faces --generator digiface-dcgan] [--targets 10]
-        [--attempts 3] [--steps 30] [--device auto] [--threads N] [--peak-tflops P]
+        [--attempts 3] [--steps 30] [--device auto] [--threads N] [--repeats 3] [--compile] [--channels-last]
+        [--batch-sizes 30,90,180] [--peak-tflops fp32=P,bf16=Q]
 
-Both sides run :func:`reconstruction_pipeline.reconstruct.reconstruct` with the same targets, initial seeds, steps,
-lr and pixel distance; one side calls it once per attempt (batch 1, as the paper's code: one attempt per GPU job),
-the other once for all attempts. Prints attempt-steps/s of each (attempts x steps / wall time, after a warm-up),
-the largest difference of their final distances (they are the same attempts), achieved TFLOP/s (FLOPs of one
-forward+backward counted with ``torch.utils.flop_counter.FlopCounterMode``, percentage of ``--peak-tflops`` when
-given) and, as the last line, the ratio batched / one-at-a-time.
+Every path runs :func:`reconstruction_pipeline.reconstruct.reconstruct` on the same targets, initial seeds, steps,
+lr and pixel distance: ``one at a time fp32`` calls it once per attempt (batch 1, as the paper's code: one attempt
+per GPU job), the others once for all attempts -- ``batched fp32``, ``batched bf16`` (bfloat16 autocast search,
+distances recomputed in fp32, the pipeline's ``--precision bf16``) and, when asked, bf16 with the generator in
+``channels_last`` memory format and bf16 with the generator under ``torch.compile``. The batched paths run
+``--repeats`` times interleaved (so load from other processes hits them alike) and the fastest run of each is
+reported (the one least disturbed by other processes; every run's time is printed beside it).
+
+Printed per path: wall time, attempt-steps/s (attempts x steps / wall time, after a warm-up), achieved TFLOP/s (FLOPs
+of one step's forward + backward counted with ``torch.utils.flop_counter.FlopCounterMode``; the fp32 re-evaluation
+of bf16 runs is in the time, not in the count) and the percentage of the device's peak for that path's precision
+(``--peak-tflops``, or the table of known devices below, or for a CPU an estimate: threads x clock x FLOP/cycle of its
+widest fp32 FMA / bf16 dot-product instructions), and how far its fp32 final distances are from batched fp32's
+(per attempt, and per target as the smallest over attempts, which is what attribution uses). ``--batch-sizes`` adds a
+sweep of attempt-steps/s against batch size. The last line is the ratio of the fastest batched path to batched fp32.
 """
 
 from __future__ import annotations
@@ -25,14 +35,71 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a scri
 
 from reconstruction_pipeline.distances import build_distance  # noqa: E402
 from reconstruction_pipeline.generators import Generator, resolve_device, seeded_latents  # noqa: E402
-from reconstruction_pipeline.reconstruct import reconstruct  # noqa: E402
+from reconstruction_pipeline.precision import cpu_bf16_isa  # noqa: E402
+from reconstruction_pipeline.reconstruct import ReconstructionResult, one_at_a_time, reconstruct  # noqa: E402
 from reconstruction_pipeline.targets import derive_seed  # noqa: E402
 from reconstruction_pipeline.zoo import load_zoo  # noqa: E402
+
+# dense peak TFLOP/s (no sparsity) of GPUs by name fragment: fp32 (CUDA cores), bf16 (Tensor cores); vendor sheets
+KNOWN_PEAKS: dict[str, dict[str, float]] = {
+    "H200": {"fp32": 67.0, "bf16": 989.0},
+    "H100 SXM": {"fp32": 67.0, "bf16": 989.0},
+    "H100 PCIe": {"fp32": 51.0, "bf16": 756.0},
+    "A100": {"fp32": 19.5, "bf16": 312.0},
+    "L40S": {"fp32": 91.6, "bf16": 362.0},
+    "A10": {"fp32": 31.2, "bf16": 125.0},
+}
+# FLOP per cycle per core of a CPU's widest instructions: two 512-bit FMA pipes (fp32: 2 x 16 lanes x 2), AVX-512
+# BF16 dot products (2 x 32 x 2), AMX tiles (TMUL: 1024 bf16 FLOP/cycle)
+CPU_FLOP_PER_CYCLE = {"fp32": 64.0, "avx512_bf16": 128.0, "amx_bf16": 1024.0}
 
 
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+def _cpu_ghz() -> float | None:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("cpu MHz"):
+                return float(line.split(":")[1]) / 1000
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def device_peaks(device: torch.device, given: dict[str, float]) -> tuple[dict[str, float], str]:
+    """Peak TFLOP/s per precision and where the figures come from."""
+    if given:
+        return given, "--peak-tflops"
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+        for key, peaks in KNOWN_PEAKS.items():
+            if key in name:
+                return peaks, f"vendor sheet for {key}"
+        return {}, f"unknown GPU {name}: pass --peak-tflops"
+    ghz, threads = _cpu_ghz(), torch.get_num_threads()
+    if ghz is None:
+        return {}, "unknown CPU clock: pass --peak-tflops"
+    isa = cpu_bf16_isa()
+    peaks = {"fp32": threads * ghz * CPU_FLOP_PER_CYCLE["fp32"] / 1000}
+    if isa is not None:
+        peaks["bf16"] = threads * ghz * CPU_FLOP_PER_CYCLE[isa] / 1000
+    return peaks, (f"estimate: {threads} threads x {ghz:.2f} GHz x FLOP/cycle (fp32 FMA 64"
+                   + (f", {isa} {CPU_FLOP_PER_CYCLE[isa]:g}" if isa else ", no native bf16") + ")")
+
+
+def parse_peaks(text: str | None) -> dict[str, float]:
+    if not text:
+        return {}
+    out: dict[str, float] = {}
+    for part in text.split(","):
+        key, _, value = part.partition("=")
+        if key not in ("fp32", "bf16") or not value:
+            raise ValueError(f"--peak-tflops: expected fp32=P,bf16=Q, got {text!r}")
+        out[key] = float(value)
+    return out
 
 
 def step_flops(g: Generator, z: torch.Tensor, x: torch.Tensor) -> int:
@@ -44,8 +111,22 @@ def step_flops(g: Generator, z: torch.Tensor, x: torch.Tensor) -> int:
     return int(counter.get_total_flops())
 
 
+def channels_last(g: Generator) -> Generator:
+    """The generator with its weights in channels_last memory format (a copy)."""
+    import copy
+
+    h = copy.deepcopy(g)
+    h.net.to(memory_format=torch.channels_last)
+    return h
+
+
+def compiled(g: Generator) -> Generator:
+    """The generator whose network runs under ``torch.compile`` (inductor); the same weights."""
+    return Generator(g.spec, torch.compile(g.net))  # type: ignore[arg-type]
+
+
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+    p = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--zoo", default="faces")
     p.add_argument("--generator", default="digiface-dcgan", help="id of the zoo's generator to time")
@@ -54,8 +135,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=30)
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--peak-tflops", type=float, default=None, help="device peak for the percentage (e.g. 67 fp32)")
+    p.add_argument("--repeats", type=int, default=3, help="interleaved repeats of the batched paths (fastest reported)")
+    p.add_argument("--compile", action="store_true", help="also time bf16 with the generator under torch.compile")
+    p.add_argument("--channels-last", action="store_true", help="also time bf16 with channels_last weights")
+    p.add_argument("--batch-sizes", default="", help="also sweep attempt-steps/s over these batch sizes (fp32, bf16)")
+    p.add_argument("--peak-tflops", default=None, metavar="fp32=P,bf16=Q",
+                   help="device peaks for the percentages (default: known GPUs, or an estimate for the CPU)")
     args = p.parse_args(argv)
+    try:
+        given = parse_peaks(args.peak_tflops)
+        sweep = [int(b) for b in args.batch_sizes.split(",") if b.strip()]
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
@@ -66,44 +158,86 @@ def main(argv: list[str] | None = None) -> int:
     g = gens[args.generator]
     dist = build_distance("pixel", device=device)
     n = args.targets * args.attempts
+    n_max = max([n, *sweep])
     with torch.no_grad():
-        x = g.synthesize(seeded_latents([derive_seed(0, "bench-target", i) for i in range(args.targets)],
-                                        g.latent_dim, device=device)).repeat_interleave(args.attempts, dim=0)
-    z0 = seeded_latents([derive_seed(0, "bench-init", i) for i in range(n)], g.latent_dim, device=device)
-    print(f"{g.id} ({g.resolution}x{g.resolution}, latent {g.latent_dim}) on {device} "
-          f"({torch.get_num_threads()} CPU threads): {args.targets} targets x {args.attempts} attempts = {n} "
-          f"attempts, {args.steps} Adam steps each, pixel MSE")
+        x_all = g.synthesize(seeded_latents([derive_seed(0, "bench-target", i) for i in range(n_max)], g.latent_dim,
+                                            device=device))
+    x = x_all[:args.targets].repeat_interleave(args.attempts, dim=0)
+    z0 = seeded_latents([derive_seed(0, "bench-init", i) for i in range(n_max)], g.latent_dim, device=device)[:n]
+    peaks, peak_source = device_peaks(device, given)
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else \
+        f"{torch.get_num_threads()} CPU threads, bf16 instructions: {cpu_bf16_isa() or 'none (emulated)'}"
+    print(f"{g.id} ({g.resolution}x{g.resolution}, latent {g.latent_dim}) on {device} ({where}): {args.targets} "
+          f"targets x {args.attempts} attempts = {n} attempts, {args.steps} Adam steps each, pixel MSE")
+    print(f"peaks: {', '.join(f'{k} {v:.3g} TFLOP/s' for k, v in peaks.items()) or 'none'} ({peak_source})")
 
-    # warm-up both paths (allocator, kernels)
+    def run(gen: Generator, precision: str, zz: torch.Tensor, xx: torch.Tensor) -> tuple[float, ReconstructionResult]:
+        _sync(device)
+        t0 = time.perf_counter()
+        res = reconstruct(gen, xx, zz, steps=args.steps, distance=dist, device=device, precision=precision)
+        _sync(device)
+        return time.perf_counter() - t0, res
+
+    paths: dict[str, tuple[Generator, str]] = {"batched fp32": (g, "fp32"), "batched bf16": (g, "bf16")}
+    if args.channels_last:
+        paths["batched bf16 channels_last"] = (channels_last(g), "bf16")
+    if args.compile:
+        paths["batched bf16 + torch.compile"] = (compiled(g), "bf16")
+    # warm-up every path (allocator, oneDNN kernels, compilation: timed and reported, not counted)
     reconstruct(g, x[:1], z0[:1], steps=2, distance=dist, device=device)
-    reconstruct(g, x, z0, steps=2, distance=dist, device=device)
-
-    _sync(device)
-    t0 = time.perf_counter()
-    single = [reconstruct(g, x[i:i + 1], z0[i:i + 1], steps=args.steps, distance=dist, device=device)
-              for i in range(n)]
-    _sync(device)
-    t_single = time.perf_counter() - t0
+    for name, (gen, prec) in paths.items():
+        t0 = time.perf_counter()
+        reconstruct(gen, x, z0, steps=2, distance=dist, device=device, precision=prec)
+        if "compile" in name:
+            print(f"(torch.compile warm-up: {time.perf_counter() - t0:.1f} s, not counted)")
 
     t0 = time.perf_counter()
-    batched = reconstruct(g, x, z0, steps=args.steps, distance=dist, device=device)
+    single = one_at_a_time(g, x, z0, steps=args.steps, distance=dist, device=device)
     _sync(device)
-    t_batched = time.perf_counter() - t0
+    times: dict[str, list[float]] = {"one at a time fp32": [time.perf_counter() - t0]}
+    results: dict[str, ReconstructionResult] = {"one at a time fp32": single}
+    for _ in range(args.repeats):
+        for name, (gen, prec) in paths.items():
+            t, res = run(gen, prec, z0, x)
+            times.setdefault(name, []).append(t)
+            results[name] = res
 
     work = n * args.steps
-    rate_single, rate_batched = work / t_single, work / t_batched
-    diff = (torch.cat([r.final_distance for r in single]) - batched.final_distance).abs().max().item()
-    print(f"one at a time (batch 1): {t_single:8.2f} s  {rate_single:9.1f} attempt-steps/s")
-    print(f"batched (batch {n}):{' ' * max(0, 6 - len(str(n)))}{t_batched:8.2f} s  {rate_batched:9.1f} "
-          "attempt-steps/s")
-    print(f"largest |final distance difference| between the two: {diff:.3g} (float32 rounding)")
-    f1 = step_flops(g, z0[:1], x[:1])
-    fb = step_flops(g, z0, x)
-    for name, flops, t in (("one at a time", f1 * n, t_single), ("batched", fb, t_batched)):
-        tflops = flops * args.steps / t / 1e12
-        pct = f" = {100 * tflops / args.peak_tflops:.1f}% of {args.peak_tflops:g}" if args.peak_tflops else ""
-        print(f"achieved {name}: {tflops:.4f} TFLOP/s{pct} ({flops / n / 1e6:.1f} MFLOP per attempt-step)")
-    print(f"ratio batched / one-at-a-time: {rate_batched / rate_single:.2f}x")
+    f1, fb = step_flops(g, z0[:1], x[:1]), step_flops(g, z0, x)
+    ref = results["batched fp32"]
+    rates: dict[str, float] = {}
+    print(f"{'path':32s} {'wall s':>8s} {'attempt-steps/s':>16s} {'TFLOP/s':>9s} {'% peak':>8s}  "
+          "max |d - d_fp32| per attempt / per target (min over attempts)")
+    for name, ts in times.items():
+        t = min(ts)
+        rates[name] = work / t
+        flops = (f1 * n if name.startswith("one") else fb) * args.steps
+        tflops = flops / t / 1e12
+        prec = "bf16" if "bf16" in name else "fp32"
+        pct = f"{100 * tflops / peaks[prec]:7.1f}%" if prec in peaks else "      -"
+        d = results[name].final_distance
+        per_attempt = (d - ref.final_distance).abs().max().item()
+        mins = d.view(args.targets, args.attempts).amin(1)
+        per_target = (mins - ref.final_distance.view(args.targets, args.attempts).amin(1)).abs().max().item()
+        spread = f" (runs: {', '.join(f'{v:.2f}' for v in ts)})" if len(ts) > 1 else ""
+        print(f"{name:32s} {t:8.2f} {rates[name]:16.1f} {tflops:9.4f} {pct}  {per_attempt:.3g} / {per_target:.3g}"
+              f"{spread}")
+    print(f"FLOPs per attempt-step: {f1 / 1e6:.1f} M at batch 1, {fb / n / 1e6:.1f} M batched")
+
+    for b in sweep:
+        xb = x_all[:b]
+        zb = seeded_latents([derive_seed(0, "bench-sweep", i) for i in range(b)], g.latent_dim, device=device)
+        line = []
+        for prec in ("fp32", "bf16"):
+            reconstruct(g, xb, zb, steps=2, distance=dist, device=device, precision=prec)
+            ts = [run(g, prec, zb, xb)[0] for _ in range(max(1, args.repeats - 1))]
+            line.append(f"{prec} {b * args.steps / min(ts):8.1f}")
+        print(f"batch {b:5d}: attempt-steps/s  {'   '.join(line)}")
+
+    batched = {k: v for k, v in rates.items() if k.startswith("batched")}
+    best = max(batched, key=lambda k: batched[k])
+    print(f"ratio batched fp32 / one-at-a-time fp32: {rates['batched fp32'] / rates['one at a time fp32']:.2f}x")
+    print(f"ratio best ({best}) / batched fp32: {batched[best] / rates['batched fp32']:.2f}x")
     return 0
 
 

@@ -52,6 +52,7 @@ from reconstruction_pipeline.conditions import resolve
 from reconstruction_pipeline.distances import Distance
 from reconstruction_pipeline.executors import ShardWorker, WorkSpec, run_local, run_ray
 from reconstruction_pipeline.generators import Generator, weights_fingerprint
+from reconstruction_pipeline.precision import describe as precision_describe
 from reconstruction_pipeline.shards import ShardResult, ShardTask, load_result, save_result
 from reconstruction_pipeline.sources import PipelineError
 from reconstruction_pipeline.targets import TargetSet, apply_conditions, init_seed, synthesize_targets
@@ -77,6 +78,7 @@ class BuildOptions:
     record_every: int = 10
     targets_per_shard: int = 32
     conditions: tuple[str, ...] | None = None  # canonical names in build order; None: clean only, schema_version 1
+    precision: str = "fp32"  # resolved (fp32 | bf16): the search's arithmetic changes the seeds found
 
     def identity(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -86,6 +88,8 @@ class BuildOptions:
             "targets_per_shard": self.targets_per_shard}
         if self.conditions is not None:
             out["conditions"] = list(self.conditions)
+        if self.precision != "fp32":  # fp32 is what builds made before --precision ran: left out, so they resume
+            out["precision"] = self.precision
         return out
 
     @property
@@ -363,7 +367,7 @@ def assemble(out: Path, *, targets: TargetSet, generators: Sequence[Generator], 
         generators=tuple(g.spec.info() for g in generators),
         reconstruction=ReconstructionConfig(options.steps, options.lr, attempts, options.distance, options.seed,
                                             {"optimizer": "adam", "record_every": options.record_every,
-                                             **distance.describe()}),
+                                             **precision_describe(options.precision), **distance.describe()}),
         software=software_version(),
         # clean only: version 1, byte-for-byte as before conditions existed (readers that predate them keep working)
         schema_version=options.schema_version,

@@ -75,6 +75,17 @@ def _add_reconstruction_args(p: argparse.ArgumentParser, *, default_seed: int = 
     p.add_argument("--seed", type=_int_range(0, 2**63 - 1), default=default_seed,
                    help="derives every target and initial seed (recorded in the output)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
+    add_precision_argument(p)
+
+
+def add_precision_argument(p: argparse.ArgumentParser) -> None:
+    """``--precision`` for every command that runs reconstructions (robustness and attack sweeps reuse it)."""
+    from reconstruction_pipeline.precision import DEFAULT, PRECISIONS
+
+    p.add_argument("--precision", choices=PRECISIONS, default=DEFAULT,
+                   help="arithmetic of the Adam search: bf16 (autocast; seeds and Adam state stay fp32), fp32, or "
+                        "auto = bf16 where the device multiplies bf16 natively (AVX-512 BF16 / AMX CPU, CUDA compute "
+                        "capability >= 8), else fp32; recorded distances and decisions are always recomputed in fp32")
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -164,6 +175,21 @@ def _device(name: str) -> torch.device:
         raise PipelineError(str(e), exit_code=2) from None
 
 
+def resolved_precision(name: str, device: torch.device, generators: Sequence[Generator] = (),
+                       distance: Distance | None = None) -> str:
+    """``--precision`` resolved for ``device`` and the work (fp32 | bf16); an unusable one is one line, exit 2.
+    Call it once without ``generators`` to check the name before loading anything, then with them for ``auto``."""
+    from reconstruction_pipeline.precision import PrecisionError, fast_bf16, resolve_precision, step_mflop
+
+    try:
+        mflop = None
+        if name == "auto" and distance is not None and fast_bf16(device):
+            mflop = step_mflop(generators, distance, device)
+        return resolve_precision(name, device, mflop=mflop)
+    except PrecisionError as e:
+        raise PipelineError(str(e), exit_code=2) from None
+
+
 def _distance(args: argparse.Namespace, device: torch.device) -> Distance:
     return build_distance(args.distance, device=device, feature_weights=args.feature_weights)
 
@@ -188,24 +214,26 @@ def cmd_build(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = _device(args.device)
+    resolved_precision(args.precision, device)  # bf16 where there is none: one line, before loading anything
     source = GeneratorSource(args.zoo, tuple(args.generator))
     generators = source.load(device=device)  # unknown zoo / plugin: one line, before anything is written
     from reconstruction_pipeline.attacks.conditions import check_conditions
     check_conditions(conditions, [g.id for g in generators])  # e.g. a framing target not among the generators
     distance = _distance(args, device)  # missing weights: one line, before anything is written
+    precision = resolved_precision(args.precision, device, generators, distance)
     options = BuildOptions(targets_per_generator=args.targets_per_generator, attempts=args.attempts, steps=args.steps,
                            lr=args.lr, distance=args.distance, seed=args.seed, feature_weights=args.feature_weights,
                            display_size=args.display_size, resample=args.resample, record_every=args.record_every,
-                           targets_per_shard=args.targets_per_shard, conditions=conditions)
-    spec = WorkSpec(source, args.distance, args.feature_weights, Settings(args.steps, args.lr, args.record_every),
-                    args.device)
+                           targets_per_shard=args.targets_per_shard, conditions=conditions, precision=precision)
+    spec = WorkSpec(source, args.distance, args.feature_weights,
+                    Settings(args.steps, args.lr, args.record_every, precision), args.device)
     worker = ShardWorker(spec, device, generators, distance) if args.executor == "local" else None
     runner = Runner(args.executor, spec, worker, ray_workers=args.ray_workers, ray_address=args.ray_address)
     on_targets = _ledger_hook(args.ledger, generators, args.out, device)  # opens the log before any work
     bundle = build_bundle(args.out, generators=generators, source=source.describe(), distance=distance, device=device,
                           options=options, runner=runner, progress=not args.no_progress, on_targets=on_targets)
     print(f"bundle written: {bundle.root} ({len(bundle.targets)} targets x {len(bundle.generator_ids)} generators x "
-          f"{bundle.attempts} attempts)")
+          f"{bundle.attempts} attempts; {precision} search, fp32 distances)")
     return 0
 
 
@@ -235,20 +263,24 @@ def cmd_attribute(args: argparse.Namespace) -> int:
     from reconstruction_pipeline.targets import load_user_image
 
     device = _device(args.device)
+    resolved_precision(args.precision, device)
     generators = GeneratorSource(args.zoo, tuple(args.generator)).load(device=device)
     resolution = generators[0].resolution
     images = torch.cat([load_user_image(p, resolution=resolution) for p in args.images])  # checked before any work
     distance = _distance(args, device)
+    precision = resolved_precision(args.precision, device, generators, distance)
     names = [str(p) for p in args.images]
     results = attribute_images(names, images, generators, attempts=args.attempts,
-                               steps=args.steps, lr=args.lr, distance=distance, seed=args.seed, device=device)
+                               steps=args.steps, lr=args.lr, distance=distance, seed=args.seed, device=device,
+                               precision=precision)
     best = [dict(r.best_distance) for r in results]
     if args.also_mirrored:
         from contracts.bundle import attribute
         from reconstruction_pipeline.perturbations import mirror
 
         flipped = attribute_images(names, mirror(images), generators, attempts=args.attempts, steps=args.steps,
-                                   lr=args.lr, distance=distance, seed=args.seed, device=device)
+                                   lr=args.lr, distance=distance, seed=args.seed, device=device,
+                                   precision=precision)
         best = [{g: min(d, f.best_distance[g]) for g, d in b.items()} for b, f in zip(best, flipped)]
         attributed = attribute((str(i), g, d) for i, b in enumerate(best) for g, d in b.items())
     else:

@@ -5,6 +5,12 @@ Each row ``i`` of a batch is one *reconstruction attempt*: a target ``x_i`` and 
 generator is frozen and in eval mode, the distance is per image) the gradient of the sum with respect to ``s_i`` is
 exactly the gradient of ``d(g(s_i), x_i)`` alone, and Adam's update is element-wise, so every attempt follows the
 trajectory it would follow alone: in float64 a batched run equals one-at-a-time runs exactly (tests/pipeline).
+
+``precision`` (:mod:`reconstruction_pipeline.precision`) is the arithmetic of the *search*: ``fp32`` (the generator's
+own dtype) or ``bf16`` (forward and backward under bfloat16 autocast; seeds, gradients and Adam's state stay in the
+seeds' dtype). Whatever it is, every distance the result reports -- final, best and the loss curve -- is computed
+again in full precision from the seeds it belongs to (:func:`distances_at`), so a result is exact for its seeds and
+an attribution decided on it is the full-precision decision for those seeds.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import torch
 
 from reconstruction_pipeline.distances import Distance
 from reconstruction_pipeline.generators import Generator
+from reconstruction_pipeline.precision import autocast, check_resolved
 
 
 @dataclass(frozen=True)
@@ -48,17 +55,29 @@ def curve_steps(steps: int, record_every: int) -> list[int]:
     return out
 
 
+def distances_at(generator: Generator, seeds: torch.Tensor, prepared: torch.Tensor, distance: Distance
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Full-precision (no autocast, no gradient) images and distances [N] at ``seeds`` [N, latent_dim]: the numbers a
+    result records. Evaluate a batch exactly as the run did (same rows, same order) to reproduce them bit for bit."""
+    with torch.no_grad(), torch.autocast(device_type=seeds.device.type, enabled=False):
+        images = generator.synthesize(seeds)
+        return images, distance(images, prepared)
+
+
 def reconstruct(generator: Generator, targets: torch.Tensor, init_seeds: torch.Tensor, *, steps: int = 500,
                 lr: float = 0.1, distance: Distance, device: torch.device | str = "cpu", record_every: int = 10,
-                on_step: Callable[[int], None] | None = None) -> ReconstructionResult:
+                on_step: Callable[[int], None] | None = None, precision: str = "fp32") -> ReconstructionResult:
     """Reconstruct one seed per row with Adam.
 
     generator:  frozen, eval-mode generator (on ``device``, in the dtype of ``init_seeds``);
     targets:    [N, 3, h, w] in [-1, 1], one per attempt (repeat a target for several attempts);
     init_seeds: [N, latent_dim] initial seeds (use :func:`~reconstruction_pipeline.generators.seeded_latents`);
     distance:   a :class:`~reconstruction_pipeline.distances.Distance` on ``device``, same dtype;
-    on_step:    called after every step with the number of attempts it advanced (progress bars).
+    on_step:    called after every step with the number of attempts it advanced (progress bars);
+    precision:  ``fp32`` or ``bf16`` (resolve ``auto`` with :func:`~reconstruction_pipeline.precision.resolve_precision`):
+                the arithmetic of the search; the reported distances are full precision either way.
     """
+    low = check_resolved(precision) != "fp32"
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
     if not lr > 0:
@@ -81,25 +100,37 @@ def reconstruct(generator: Generator, targets: torch.Tensor, init_seeds: torch.T
     opt = torch.optim.Adam([seeds], lr=lr)
     best = torch.full((n,), float("inf"), device=device, dtype=dtype)
     curve: list[torch.Tensor] = []
+    # bf16 only: the seeds at the recorded steps and the best seed so far, re-evaluated in full precision at the end
+    snapshots: list[torch.Tensor] = []
+    best_seeds = seeds.detach().clone() if low else None
 
     for step in range(steps):
         opt.zero_grad(set_to_none=True)
-        d = distance(generator.synthesize(seeds), prepared)  # N
+        with autocast(precision, device):
+            d = distance(generator.synthesize(seeds), prepared).to(dtype)  # N
         d.sum().backward()  # per-attempt losses summed: each seed gets exactly its own gradient
-        opt.step()
         with torch.no_grad():
             dd = d.detach()
-            best = torch.minimum(best, dd)
-            if step in record:
+            if best_seeds is not None:  # before the update: dd belongs to the seeds as they are now
+                better = dd < best
+                best_seeds[better] = seeds.detach()[better]
+                if step in record:
+                    snapshots.append(seeds.detach().clone())
+            elif step in record:
                 curve.append(dd.clone())
+            best = torch.minimum(best, dd)
+        opt.step()
         if on_step is not None:
             on_step(n)
 
-    with torch.no_grad():
-        final_images = generator.synthesize(seeds)
-        final = distance(final_images, prepared)
+    final_images, final = distances_at(generator, seeds.detach(), prepared, distance)
+    if best_seeds is None:
         best = torch.minimum(best, final)
-        curve.append(final)
+    else:  # every recorded number in full precision, at the seed it belongs to
+        curve = [distances_at(generator, s, prepared, distance)[1] for s in snapshots]
+        best = distances_at(generator, best_seeds, prepared, distance)[1]
+        best = torch.stack([best, final, *curve]).amin(dim=0)
+    curve.append(final)
     return ReconstructionResult(
         final_distance=final.cpu(),
         best_distance=best.cpu(),
@@ -112,10 +143,11 @@ def reconstruct(generator: Generator, targets: torch.Tensor, init_seeds: torch.T
 
 def one_at_a_time(generator: Generator, targets: torch.Tensor, init_seeds: torch.Tensor, *, steps: int = 500,
                   lr: float = 0.1, distance: Distance, device: torch.device | str = "cpu",
-                  record_every: int = 10) -> ReconstructionResult:
+                  record_every: int = 10, precision: str = "fp32") -> ReconstructionResult:
     """The paper's loop: every attempt optimised alone (batch 1). Reference for tests and the benchmark."""
     parts = [reconstruct(generator, targets[i:i + 1], init_seeds[i:i + 1], steps=steps, lr=lr, distance=distance,
-                         device=device, record_every=record_every) for i in range(targets.shape[0])]
+                         device=device, record_every=record_every, precision=precision)
+             for i in range(targets.shape[0])]
     return ReconstructionResult(
         final_distance=torch.cat([p.final_distance for p in parts]),
         best_distance=torch.cat([p.best_distance for p in parts]),

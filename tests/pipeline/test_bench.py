@@ -16,10 +16,13 @@ def test_benchmark_prints_rates_and_ratio_last() -> None:
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     lines = proc.stdout.strip().splitlines()
-    assert re.fullmatch(r"ratio batched / one-at-a-time: \d+\.\d\dx", lines[-1]), lines[-1]
-    assert any(re.match(r"one at a time \(batch 1\): .* attempt-steps/s", ln) for ln in lines)
-    assert any(re.match(r"batched \(batch 4\): .* attempt-steps/s", ln) for ln in lines)
-    assert any("TFLOP/s" in ln for ln in lines)
+    assert re.fullmatch(r"ratio best \(batched [a-z0-9_ +.]+\) / batched fp32: \d+\.\d\dx", lines[-1]), lines[-1]
+    assert re.fullmatch(r"ratio batched fp32 / one-at-a-time fp32: \d+\.\d\dx", lines[-2]), lines[-2]
+    for path in ("one at a time fp32", "batched fp32", "batched bf16"):
+        assert any(re.match(rf"{path} +\d+\.\d\d +\d+\.\d +\d+\.\d{{4}} ", ln) for ln in lines), path
+    # bf16's distances are recomputed in fp32 and compared with batched fp32's on the same attempts
+    assert any(re.match(r"batched fp32 .* 0 / 0 ", ln) for ln in lines)
+    assert any(ln.startswith("peaks: fp32 ") for ln in lines)
 
 
 def test_benchmark_rejects_unknown_generator() -> None:
