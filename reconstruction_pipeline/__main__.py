@@ -15,6 +15,10 @@ def main(argv: list[str] | None = None) -> int:
         from reconstruction_pipeline.zoo.cli import main as zoo_main
 
         return zoo_main(argv[1:])
+    if argv and argv[0] == "fingerprints":
+        from reconstruction_pipeline.fingerprints.cli import main as fingerprints_main
+
+        return fingerprints_main(argv[1:])
     from reconstruction_pipeline.cli import main as pipeline_main
 
     if not argv or argv[0] in ("-h", "--help"):
