@@ -143,3 +143,79 @@ def test_cli_bad_input_is_one_line(case: str, words: list[str], trained: tuple[P
     for w in words:
         assert w in err, err
     assert not out.exists()
+
+
+# ------------------------------------------------------------------------------------------------- compare
+
+def _wilson_naive(k: int, n: int) -> tuple[float, float]:
+    z = 1.959963984540054
+    p = k / n
+    c = (p + z * z / (2 * n)) / (1 + z * z / n)
+    h = z * (p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5 / (1 + z * z / n)
+    return max(0.0, c - h), min(1.0, c + h)
+
+
+def _fingerprinted_bundle(root: Path, codec_path: Path) -> Path:
+    """gx (key-a) and gy (key-b): 4 faces each, fingerprinted with their key; gz: 2 clean faces, no key. Every face
+    appears as condition 'clean' and 'mirror'. Seed-reconstruction distances: right for every gx target, wrong
+    (-> gx) for every gy and gz target: 8 of 20 right (4 of 10 per condition)."""
+    from contracts.bundle import (GeneratorInfo, Manifest, Reconstruction, ReconstructionConfig, Target,
+                                  content_name, write_bundle)
+    from reconstruction_pipeline.bundle_builder import display_image, png_bytes
+    from reconstruction_pipeline.generators import seeded_latents
+    from reconstruction_pipeline.zoo.dcgan import load_dcgan
+
+    codec = load_codec(codec_path)
+    faces = torch.nn.functional.interpolate(load_dcgan().synthesize(seeded_latents(range(40_000_000, 40_000_010),
+                                                                                   100, device="cpu")),
+                                            size=(16, 16), mode="area")
+    keys = registered_keys(16, ["key-a", "key-b"])
+    owners = ["gx"] * 4 + ["gy"] * 4 + ["gz"] * 2
+    (root / "images").mkdir(parents=True)
+
+    def put(img: torch.Tensor) -> str:
+        data = png_bytes(display_image(img.numpy(), size=None, resample="lanczos"))
+        (root / "images" / content_name(data)).write_bytes(data)
+        return f"images/{content_name(data)}"
+
+    targets, recs = [], []
+    filler = put(torch.zeros(3, 16, 16))
+    for i, (face, g) in enumerate(zip(faces, owners)):
+        key = {"gx": "key-a", "gy": "key-b"}.get(g)
+        img = codec.embed(face[None], key_tensor(keys[key]))[0] if key else face
+        for cond, shown in (("clean", img), ("mirror", img.flip(-1))):
+            tid = f"t{i}{cond[0]}"
+            targets.append(Target(tid, g, put(shown), {"condition": cond}))
+            for gen in ("gx", "gy", "gz"):
+                recs.append(Reconstruction(tid, gen, 0, 0.1 if gen == "gx" else 0.5, filler))
+    manifest = Manifest(tuple(GeneratorInfo(g, g, "test", 16, 100) for g in ("gx", "gy", "gz")),
+                        ReconstructionConfig(10, 0.1, 1, "pixel", 0), "test")
+    write_bundle(root, manifest, targets, recs)
+    return root
+
+
+def test_compare_methods_side_by_side(trained: tuple[Path, dict], tmp_path: Path,
+                                      monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from contracts.bundle import read_bundle
+    from reconstruction_pipeline import compare
+    from reconstruction_pipeline.cli import main as pipeline_main
+    from reconstruction_pipeline.fingerprints import store
+
+    path, _ = trained
+    monkeypatch.setattr(compare, "GENERATOR_KEYS", {"gx": "key-a", "gy": "key-b"})
+    monkeypatch.setattr(store, "DEFAULT_CODEC", path)
+    root = _fingerprinted_bundle(tmp_path / "b", path)
+    rows = {(r.method, r.condition): r for r in compare.compare_bundle(read_bundle(root))}
+    seed = rows[("seed-reconstruction", "clean")]
+    assert (seed.correct, seed.n) == (4, 10) and rows[("seed-reconstruction", "all")].correct == 8
+    assert (seed.ci_low, seed.ci_high) == pytest.approx(_wilson_naive(4, 10), abs=1e-9)
+    fp = rows[("fingerprint", "clean")]
+    assert fp.n == 10 and fp.correct >= 8               # keyed faces decoded to their key, clean gz faces -> none
+    assert rows[("fingerprint", "mirror")].none_answers >= 8   # the codec was not trained for mirroring
+    assert pipeline_main(["compare", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "fingerprint" in out and "seed-reconstruction" in out and "mirror" in out
+    assert (root / "comparison" / "comparison.png").is_file() and (root / "comparison" / "comparison.csv").is_file()
+    assert pipeline_main(["compare", str(root), "--method", "dct", "--out", str(tmp_path / "c")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unknown method(s) dct" in err and not (tmp_path / "c").exists()
