@@ -138,7 +138,7 @@ def train_codec(cfg: CodecConfig, opts: TrainOptions, *, out_dir: str | Path, de
     torch.manual_seed(opts.seed)
     codec = Codec(cfg).to(device)
     opt = torch.optim.Adam(codec.parameters(), lr=opts.lr)
-    step, seconds_before, switch_step, acc_ema = 0, 0.0, -1, 0.5
+    step, seconds_before, switch_step, acc_ema, cpu_before = 0, 0.0, -1, 0.5, 0.0
     ident = {"config": cfg.as_dict(), "options": {k: v for k, v in asdict(opts).items()
                                                   if k not in ("steps", "ckpt_every", "eval_images")}}
     ckpt_path = out / "checkpoint.pt"
@@ -150,23 +150,28 @@ def train_codec(cfg: CodecConfig, opts: TrainOptions, *, out_dir: str | Path, de
         opt.load_state_dict(ck["opt"])
         step, seconds_before = int(ck["step"]), float(ck["seconds"])
         switch_step, acc_ema = int(ck["switch_step"]), float(ck["acc_ema"])
+        cpu_before = float(ck.get("cpu_seconds", 0.0))
     sample, held_out = stream or teacher_stream(cfg.resolution, device)
     if opts.pool:
         sample = pooled(sample, opts.pool, out / "pool.pt", seed=opts.seed)
     threads = torch.get_num_threads()
-    t0 = time.monotonic()
+    t0, c0 = time.monotonic(), time.process_time()
 
     def elapsed() -> float:
         return seconds_before + time.monotonic() - t0
 
+    def cpu() -> float:  # CPU time of this process (all threads), over all resumed runs
+        return cpu_before + time.process_time() - c0
+
     def save(final: bool) -> dict[str, Any]:
         torch_save_atomic({"ident": _jsonable(ident), "codec": codec.state_dict(), "opt": opt.state_dict(),
-                           "step": step, "seconds": elapsed(), "switch_step": switch_step, "acc_ema": acc_ema},
+                           "step": step, "seconds": elapsed(), "switch_step": switch_step, "acc_ema": acc_ema,
+                           "cpu_seconds": cpu()},
                           ckpt_path)
         ev = evaluate_codec(codec, held_out(opts.eval_images)) if final else {}
         save_codec(out / "codec.pt", codec, evaluation=ev, train={
             **ident["options"], "noises": list(opts.noises), "steps": step, "switch_step": switch_step,
-            "seconds": round(elapsed(), 1), "device": str(device), "torch_threads": threads,
+            "seconds": round(elapsed(), 1), "cpu_seconds": round(cpu(), 1), "device": str(device), "torch_threads": threads,
             "torch": str(torch.__version__), "command": command})
         return ev
 

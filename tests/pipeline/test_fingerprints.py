@@ -219,3 +219,17 @@ def test_compare_methods_side_by_side(trained: tuple[Path, dict], tmp_path: Path
     assert pipeline_main(["compare", str(root), "--method", "dct", "--out", str(tmp_path / "c")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "unknown method(s) dct" in err and not (tmp_path / "c").exists()
+
+
+def test_card_attribution_table_and_text(trained: tuple[Path, dict]) -> None:
+    from reconstruction_pipeline.fingerprints.card import attribution_table, card_text, held_out_faces
+    from reconstruction_pipeline.fingerprints.store import read_codec_meta
+
+    path, ev = trained
+    codec = load_codec(path)
+    faces = held_out_faces(16, 16)
+    att = attribution_table(codec, faces)
+    assert att["clean"]["n"] == 16 and att["clean"]["correct"] >= 12
+    assert att["clean"]["false_on_unmarked"] <= 2
+    text = card_text(read_codec_meta(path), ev, att, path=path, sha="0" * 64, params=1, n_faces=16, seconds=1.0)
+    assert "| `clean` |" in text and "min of CPU time" in text and "16-bit fingerprints" in text
