@@ -1,6 +1,7 @@
 """``python -m reconstruction_pipeline COMMAND ...``
 
-Commands: ``zoo`` (list / train generators: :mod:`reconstruction_pipeline.zoo.cli`) and the pipeline's own
+Commands: ``zoo`` (list / train generators: :mod:`reconstruction_pipeline.zoo.cli`), ``fingerprints`` (the
+artificial-fingerprint codec: :mod:`reconstruction_pipeline.fingerprints.cli`) and the pipeline's own
 commands ``build``, ``evaluate``, ``attribute`` (:mod:`reconstruction_pipeline.cli`).
 """
 
@@ -22,7 +23,8 @@ def main(argv: list[str] | None = None) -> int:
     from reconstruction_pipeline.cli import main as pipeline_main
 
     if not argv or argv[0] in ("-h", "--help"):
-        print("generators: python -m reconstruction_pipeline zoo {list,train} ...  (zoo --help for details)\n")
+        print("generators: python -m reconstruction_pipeline zoo {list,train} ...  (zoo --help for details)")
+        print("fingerprints: python -m reconstruction_pipeline fingerprints {train,embed,attribute} ...\n")
     return pipeline_main(argv)
 
 
