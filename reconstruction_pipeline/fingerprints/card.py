@@ -108,7 +108,10 @@ def card_text(meta: dict[str, Any], ev: dict[str, Any], att: dict[str, Any], *, 
         f"Bonferroni over the keys): with {cfg['bits']} bits and 4 keys that needs >= {mm} agreeing bits. "
         "Perturbations: `jpeg:q=50` Pillow JPEG quality 50; `blur:k=5` Gaussian 5x5, sigma 1 (kornia); "
         "`noise:var=0.01` Gaussian noise of variance 0.01 on a [0, 1] scale; `crop:min=0.9` central 90% crop resized "
-        "back; `mirror` horizontal flip (not among the training noise layers).", "",
+        "back; `mirror` horizontal flip (not among the training noise layers). The test assumes that the bits decoded "
+        "from a face without a fingerprint are independent fair coins; the decoder does not guarantee that (its "
+        "outputs on unmarked faces are biased and correlated), so the measured false-attribution column, not alpha, "
+        "is the error rate to quote.", "",
         "## Training", "",
         f"- data: digiface-dcgan faces, a pool of {tr.get('pool') or 'fresh'} faces drawn once from the stream "
         f"(seeded) and reused with fresh random bits per face at every step; batch {tr['batch_size']}",
