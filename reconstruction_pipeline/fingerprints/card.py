@@ -80,7 +80,7 @@ def figure_png(codec: Codec, faces: torch.Tensor) -> bytes:
 
 
 def card_text(meta: dict[str, Any], ev: dict[str, Any], att: dict[str, Any], *, path: Path, sha: str, params: int,
-              n_faces: int, seconds: float) -> str:
+              n_faces: int, seconds: float, note: str = "") -> str:
     cfg, tr = meta["config"], meta["train"]
     mm = min_matches(cfg["bits"], len(registered_keys(cfg["bits"])))
     lines = [
@@ -122,7 +122,7 @@ def card_text(meta: dict[str, Any], ev: dict[str, Any], att: dict[str, Any], *, 
         f"- optimiser: Adam, lr {tr['lr']}; seed {tr['seed']}; every step's randomness is seeded from (seed, step), "
         "resumable",
         f"- steps: {tr['steps']:,}; time: {tr['seconds'] / 60:.1f} min of wall time"
-        + (f" ({tr['cpu_seconds'] / 60:.1f} min of CPU time)" if "cpu_seconds" in tr else "")
+        + (f" ({tr['cpu_seconds'] / 60:.1f} min of CPU time recorded)" if "cpu_seconds" in tr else "")
         + f" on {tr['device']} with "
         f"{tr['torch_threads']} torch thread(s), torch {tr['torch']}, niced (19) on a 2-core machine shared with "
         "other jobs (no GPU in this session)",
@@ -130,7 +130,12 @@ def card_text(meta: dict[str, Any], ev: dict[str, Any], att: dict[str, Any], *, 
         "Reproduce (repository root, `.venv-pipeline`; writes `runs/fingerprints/codec64/`; resumable):", "", "```",
         tr["command"],
         f"cp runs/fingerprints/codec64/codec.pt {path.as_posix()}",
-        "python -m reconstruction_pipeline.fingerprints.card", "```", ""]
+        "python -m reconstruction_pipeline.fingerprints.card", "```", "",
+        "The weights record the last command of the run; a run resumed with a larger `--steps` continues the same "
+        "seeded draws, and `--max-minutes` only decides where a run stops, so the same command with "
+        f"`--steps {tr['steps']}` and no `--max-minutes` gives these weights' step count in one go.", ""]
+    if note:
+        lines += ["## Notes", "", note, ""]
     return "\n".join(lines)
 
 
@@ -139,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--codec", type=Path, default=DEFAULT_CODEC)
     p.add_argument("--faces", type=int, default=256)
     p.add_argument("--out", type=Path, default=Path("docs/zoo"))
+    p.add_argument("--note", default="", help="markdown for a Notes section (history of the run)")
     args = p.parse_args(argv)
     try:
         t0 = time.monotonic()
@@ -160,7 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     atomic_write_text(args.out / "fingerprint-codec.json", json.dumps(
         {"eval": ev, "attribution": att, "faces": args.faces, "sha256": sha}, indent=1) + "\n")
     atomic_write_text(args.out / "fingerprint-codec.md", card_text(
-        meta, ev, att, path=rel, sha=sha, params=count_parameters(codec), n_faces=args.faces, seconds=seconds))
+        meta, ev, att, path=rel, sha=sha, params=count_parameters(codec), n_faces=args.faces, seconds=seconds,
+        note=args.note))
     print(json.dumps({"eval": ev, "attribution": att}, indent=1))
     return 0
 
