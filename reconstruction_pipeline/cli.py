@@ -1,4 +1,4 @@
-"""``python -m reconstruction_pipeline build | evaluate | attribute`` (``zoo`` is :mod:`reconstruction_pipeline.zoo`).
+"""``python -m reconstruction_pipeline build | evaluate | compare | attribute`` (``zoo`` is :mod:`reconstruction_pipeline.zoo`).
 
 Every mistake is one line on stderr: exit code 2 for the command line and its inputs (bad numbers, unknown zoo,
 generator or distance, unreadable or wrongly sized image), 1 for problems with the state on disk or the environment
@@ -123,6 +123,11 @@ def make_parser() -> argparse.ArgumentParser:
                    help="add the mirror countermeasure as its own row: attribute a mirrored target and its mirror "
                         "(its clean source), the smaller distance per generator (needs conditions clean and mirror)")
 
+    c = sub.add_parser("compare", formatter_class=fmt, help="every attribution method side by side on a bundle")
+    c.add_argument("bundle", type=Path)
+    c.add_argument("--out", type=Path, default=None, help="where comparison.csv/png go (default: BUNDLE/comparison)")
+    c.add_argument("--method", action="append", default=None, help="a method (repeatable; default: all registered)")
+
     a = sub.add_parser("attribute", formatter_class=fmt, help="attribute image files to a zoo's generators")
     a.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
     a.add_argument("--also-mirrored", action="store_true",
@@ -147,6 +152,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return PROVENANCE_COMMANDS[args.command](args)
         if args.command == "conditions":
             return cmd_conditions()
+        if args.command == "compare":
+            return cmd_compare(args)
         return cmd_attribute(args)
     except PipelineError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -255,6 +262,22 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if conditions:
         print(conditions_text(conditions) + "\n")
     print(report_text(ev))
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from contracts.bundle import read_bundle
+    from reconstruction_pipeline.compare import compare_bundle, table_text, write_comparison
+
+    bundle = read_bundle(args.bundle)
+    try:
+        rows = compare_bundle(bundle, args.method)
+    except ValueError as e:  # unknown method, missing or bad fingerprint codec: one line
+        raise PipelineError(str(e), exit_code=2) from None
+    out = args.out if args.out is not None else args.bundle / "comparison"
+    written = write_comparison(rows, out, title=f"{args.bundle.name}: {len(bundle.targets)} targets")
+    print(f"written to {out}: {', '.join(p.name for p in written)}\n")
+    print(table_text(rows))
     return 0
 
 

@@ -18,6 +18,7 @@ import torch
 from contracts.atomic import atomic_write_bytes, atomic_write_text
 from reconstruction_pipeline.generators import Generator
 from reconstruction_pipeline.zoo import dcgan
+from reconstruction_pipeline.zoo.diversity import section as diversity_section
 from reconstruction_pipeline.zoo.nets import ARCHITECTURES, ZooNet
 from reconstruction_pipeline.zoo.recipes import RECIPES
 from reconstruction_pipeline.zoo.registry import load_zoo, weights_file, zoo_names
@@ -136,6 +137,7 @@ def card(gen: Generator, zoo: str, out: Path, notes: str) -> str:
                  f"- weights: `reconstruction_pipeline/zoo/weights/{s.id}.pt`, sha256 `{_sha256(wf)}`", "",
                  *_reproduce(s.id, str(t["command"]), int(t["steps"]))]
     head += [f"## Pairwise reconstruction check (zoo `{zoo}`)", "", _pairwise_section(zoo, out)]
+    head += [f"## Sample diversity (zoo `{zoo}`)", "", diversity_section(zoo, out)]
     if notes:
         head += ["## Notes", "", notes, ""]
     return "\n".join(head)
