@@ -32,8 +32,6 @@ fingerprinted data add themselves here; the ``faces`` and ``tiny`` zoos have non
 Method = Callable[[Bundle], dict[str, str]]
 
 
-def condition_of(extra: Mapping[str, str]) -> str:
-    return extra.get("condition", "") or "clean"
 
 
 def seed_reconstruction(bundle: Bundle) -> dict[str, str]:
@@ -107,11 +105,11 @@ def score(bundle: Bundle, answers: Mapping[str, Mapping[str, str]], *,
     """Rows per (method, condition, then 'all'). For the fingerprint method a target of an unkeyed generator is
     correct when answered "none of these"."""
     keyed = GENERATOR_KEYS if keyed is None else keyed
-    conditions = sorted({condition_of(t.extra) for t in bundle.targets}, key=lambda c: (c != "clean", c))
+    conditions = list(bundle.condition_names)  # the manifest's build order (a version 1 bundle: clean only)
     rows: list[Row] = []
     for method, ans in answers.items():
         for cond in [*conditions, "all"] if len(conditions) > 1 else conditions:
-            ts = [t for t in bundle.targets if cond == "all" or condition_of(t.extra) == cond]
+            ts = [t for t in bundle.targets if cond == "all" or t.condition == cond]
             ok = 0
             for t in ts:
                 want = t.true_generator if (method != "fingerprint" or t.true_generator in keyed) else NONE

@@ -14,7 +14,7 @@ import pytest
 
 from contracts.bundle import MANIFEST_FILE, content_name, read_bundle, utc_now_iso
 from contracts.errors import ContractError
-from contracts.responses import (RESPONSE_COLUMNS, check_against_bundle, make_response, parse_responses,
+from contracts.responses import (EXPORT_COLUMNS, RESPONSE_COLUMNS, check_against_bundle, make_response, parse_responses,
                                  read_responses, write_responses)
 from contracts.summary import AGREEMENT_KEYS, SUMMARY_KEYS, read_summary, validate_summary, write_summary
 from tests.contracts.test_bundle import build
@@ -164,7 +164,9 @@ def test_read_responses_names_the_file_and_writes_plain_newlines(tmp_path: Path)
                           true_generator="alpha", row_order=("alpha", "beta", "gamma"), chosen_generator="alpha",
                           chosen_attempt=0, response_ms=5)]
     write_responses(tmp_path / "r.csv", rows)
-    assert (tmp_path / "r.csv").read_bytes() == f"{HEADER}\np1,,1,t0,0,alpha|beta|gamma,alpha,0,1,5\n".encode()
+    # the writer writes the current export (condition last: conditions.md); HEADER is the version-1 reader's header
+    assert (tmp_path / "r.csv").read_bytes() == (
+        f"{','.join(EXPORT_COLUMNS)}\np1,,1,t0,0,alpha|beta|gamma,alpha,0,1,5,clean\n".encode())
 
 
 @pytest.mark.parametrize("row, message", [

@@ -161,6 +161,7 @@ def _fingerprinted_bundle(root: Path, codec_path: Path) -> Path:
     (-> gx) for every gy and gz target: 8 of 20 right (4 of 10 per condition)."""
     from contracts.bundle import (GeneratorInfo, Manifest, Reconstruction, ReconstructionConfig, Target,
                                   content_name, write_bundle)
+    from contracts.conditions import CLEAN_CONDITION, Condition
     from reconstruction_pipeline.bundle_builder import display_image, png_bytes
     from reconstruction_pipeline.generators import seeded_latents
     from reconstruction_pipeline.zoo.dcgan import load_dcgan
@@ -185,11 +186,12 @@ def _fingerprinted_bundle(root: Path, codec_path: Path) -> Path:
         img = codec.embed(face[None], key_tensor(keys[key]))[0] if key else face
         for cond, shown in (("clean", img), ("mirror", img.flip(-1))):
             tid = f"t{i}{cond[0]}"
-            targets.append(Target(tid, g, put(shown), {"condition": cond}))
+            targets.append(Target(tid, g, put(shown), condition=cond, source_target=f"t{i}c"))
             for gen in ("gx", "gy", "gz"):
                 recs.append(Reconstruction(tid, gen, 0, 0.1 if gen == "gx" else 0.5, filler))
     manifest = Manifest(tuple(GeneratorInfo(g, g, "test", 16, 100) for g in ("gx", "gy", "gz")),
-                        ReconstructionConfig(10, 0.1, 1, "pixel", 0), "test")
+                        ReconstructionConfig(10, 0.1, 1, "pixel", 0), "test",
+                        conditions=(CLEAN_CONDITION, Condition("mirror", "perturbation", {})))
     write_bundle(root, manifest, targets, recs)
     return root
 
