@@ -94,10 +94,10 @@ def test_prolific_link_without_a_pid_is_told_to_come_from_prolific(live_study: L
     context = browser.new_context(viewport=LAPTOP)
     try:
         page = context.new_page()
-        page.goto(f"{live_study.url}/room/prolific?STUDY_ID={_prolific_id()}")
-        page.wait_for_selector("#msg")
-        page.wait_for_timeout(300)
-        assert "missing your participant ID" in page.inner_text("#msg")
+        response = page.goto(f"{live_study.url}/room/prolific?STUDY_ID={_prolific_id()}")
+        # refused at the door (deploy.gate: the Prolific room requires a label), before any place is taken
+        assert response is not None and response.status == 400
+        assert "missing your participant id" in page.inner_text("body")
         assert "/p/" not in page.url
     finally:
         context.close()
