@@ -13,13 +13,12 @@ import json
 import os
 import shutil
 import stat
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from contracts.atomic import atomic_write_text
+from contracts.atomic import atomic_write_chunks, atomic_write_text
 from provenance.entry import EntryError, entry_bytes
 from provenance.merkle import TreeHashes, leaf_hash
 from provenance.note import Checkpoint, NoteError, SignedCheckpoint, Signer, parse_checkpoint, parse_skey, sign_checkpoint
@@ -190,22 +189,6 @@ class Log:
             yield from self.store.leaves(start, min(size, start + chunk))
 
 
-def _atomic_stream(path: Path, chunks: Iterable[bytes]) -> None:
-    """Like contracts.atomic.atomic_write_bytes, for files too large to hold in memory."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            os.fchmod(f.fileno(), 0o644)
-            for c in chunks:
-                f.write(c)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def export(log: Log, out: str | Path) -> SignedCheckpoint:
     """Write ``entries.jsonl``, ``checkpoint`` (the latest, covering every entry) and ``vkey`` into ``out``.
 
@@ -215,7 +198,7 @@ def export(log: Log, out: str | Path) -> SignedCheckpoint:
         raise LogError(f"--out {out}: exists and is not a directory", exit_code=2)
     out.mkdir(parents=True, exist_ok=True)
     sc = log.current_checkpoint()
-    _atomic_stream(out / EXPORT_ENTRIES, (leaf + b"\n" for leaf in log.iter_leaves(sc.checkpoint.size)))
+    atomic_write_chunks(out / EXPORT_ENTRIES, (leaf + b"\n" for leaf in log.iter_leaves(sc.checkpoint.size)))
     atomic_write_text(out / EXPORT_VKEY, log.signer.verifier.vkey() + "\n")
     atomic_write_text(out / EXPORT_CHECKPOINT, sc.render())
     return sc

@@ -18,7 +18,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from contracts.atomic import atomic_write_bytes
 from provenance.entry import Reveal, make_reveal, pixel_sha256, utc_now, validate_entry
 from reconstruction_pipeline.generators import Generator, seeded_latents, weights_sha256
 from reconstruction_pipeline.targets import derive_seed
@@ -118,18 +118,8 @@ def reveal_record(item: Logged, *, index: int | None, file: str | None) -> dict[
 
 
 def write_private(path: Path, text: str) -> None:
-    """Atomic write of a secret file: mode 0600 from the start (mkstemp), fsync, rename."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            os.fchmod(f.fileno(), 0o600)
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Atomic write of a secret file: mode 0600 from its creation on, fsync, rename."""
+    atomic_write_bytes(path, text.encode("utf-8"), mode=0o600)
 
 
 def log_generations(ledger: Any, items: Sequence[Logged], reveals_path: Path,

@@ -9,13 +9,14 @@ import argparse
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+
+from deploy.launcher import port_in_use
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,17 +34,6 @@ def wait_for_server(url: str, proc: subprocess.Popen[bytes], timeout: float = 60
         except OSError:
             time.sleep(0.5)
     raise SystemExit(f"demo: the oTree server did not answer on {url} within {timeout:.0f} s")
-
-
-def port_free(port: int, host: str = "127.0.0.1") -> bool:
-    """Whether ``port`` can be bound (checked before anything starts, so a busy port creates no session)."""
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-        except OSError:
-            return False
-    return True
 
 
 def create_session(base: str, rest_key: str, participants: int) -> dict[str, str]:
@@ -68,7 +58,7 @@ def main() -> int:
     env["PATH"] = f"{ROOT / '.venv' / 'bin'}{os.pathsep}{env.get('PATH', '')}"
     rest_key = env.setdefault("OTREE_REST_KEY", "demo-rest-key")
     base = f"http://localhost:{args.port}"
-    if not port_free(args.port):
+    if port_in_use("127.0.0.1", args.port):
         print(f"demo: port {args.port} is already in use (another demo or server?): stop it, or run with "
               f"PORT=<free port> scripts/demo.sh", file=sys.stderr)
         return 2
