@@ -10,10 +10,22 @@ checkpoints are.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+
+
+def _paged(fetch: Callable[[int], Sequence[Sequence[Any]]], start: int) -> Iterator[bytes]:
+    """Every leaf hash from index ``start`` on, read ``CHUNK`` rows at a time (``fetch(at)``: the rows from ``at``);
+    the one paging loop of both stores."""
+    while True:
+        rows = fetch(start)
+        for (h,) in rows:
+            yield bytes(h)
+        if len(rows) < CHUNK:
+            return
+        start += len(rows)
 
 class StoreError(RuntimeError):
     """The database refused or failed; the message is one line."""
@@ -73,14 +85,8 @@ class SqliteStore:
         return start
 
     def leaf_hashes(self, start: int = 0) -> Iterator[bytes]:
-        while True:
-            rows = self.conn.execute("SELECT leaf_hash FROM entries WHERE idx >= ? ORDER BY idx LIMIT ?",
-                                     (start, CHUNK)).fetchall()
-            for (h,) in rows:
-                yield bytes(h)
-            if len(rows) < CHUNK:
-                return
-            start += len(rows)
+        return _paged(lambda at: self.conn.execute(
+            "SELECT leaf_hash FROM entries WHERE idx >= ? ORDER BY idx LIMIT ?", (at, CHUNK)).fetchall(), start)
 
     def leaves(self, start: int, end: int) -> list[bytes]:
         return [bytes(r[0]) for r in self.conn.execute(
@@ -160,14 +166,8 @@ class PostgresStore:
         return start
 
     def leaf_hashes(self, start: int = 0) -> Iterator[bytes]:
-        while True:
-            rows = self._run("SELECT leaf_hash FROM prov_entries WHERE idx >= %s ORDER BY idx LIMIT %s",
-                             (start, CHUNK))
-            for (h,) in rows:
-                yield bytes(h)
-            if len(rows) < CHUNK:
-                return
-            start += len(rows)
+        return _paged(lambda at: self._run(
+            "SELECT leaf_hash FROM prov_entries WHERE idx >= %s ORDER BY idx LIMIT %s", (at, CHUNK)), start)
 
     def leaves(self, start: int, end: int) -> list[bytes]:
         return [bytes(r[0]) for r in self._run(
