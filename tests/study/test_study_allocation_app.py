@@ -31,11 +31,14 @@ from tests.helpers import make_bundle
 ROOT = Path(__file__).resolve().parents[2]
 OTREE = str(Path(sys.executable).with_name("otree"))
 
-N_TARGETS, K, ROUNDS, TIMEOUT = 40, 3, 14, 40.0
+N_TARGETS, K, ROUNDS, TIMEOUT = 40, 3, 14, 30.0
 ANSWERS = ROUNDS - 1                                    # at most one placebo round each (probability 0.05 below)
 COMPLETERS = math.ceil(1.05 * participants_needed(votes_per_target=K, n_targets=N_TARGETS,
                                                   answers_per_participant=ANSWERS))   # 11 (floor: 10)
-DROPOUTS = {3: 3, 6: 7, 9: 10}                         # participant id in session -> round they vanish at (20%)
+DROPOUTS = {3: 3, 6: 6, 9: 8}                          # participant id in session -> round they vanish at (20%)
+# The bots all start together and finish together, so a hold released after the crowd's last serves can never be
+# re-served: the last dropout's hold must expire with rounds to spare (checked by the first test below). With 14
+# participants one crowd round is ~12 ticks; a dropout at round 8 is released over 2 rounds before the end.
 PARTICIPANTS = COMPLETERS + len(DROPOUTS)
 
 
@@ -171,6 +174,10 @@ def test_dropouts_are_real_and_their_held_targets_reach_k_votes(balanced: tuple[
     completers = [ts for p, ts in by_participant.items() if p not in dropped]
     assert len(completers) == COMPLETERS
     assert all(len(ts) == ROUNDS and all(t.answered for t in ts) for ts in completers)
+    last_release = max(max(t.active) for ts in dropped.values() for t in ts) + TIMEOUT
+    later_serves = [t for t in trials if t.served > last_release]
+    assert len(later_serves) >= 2 * COMPLETERS, \
+        f"test set-up: only {len(later_serves)} serves after the last hold expires; move the dropouts earlier"
     votes = _votes(trials, targets)
     held = {t.target for ts in dropped.values() for t in ts if t.answered is None and not t.placebo}
     assert held and all(votes[t] >= K for t in held), {t: votes[t] for t in held}
