@@ -19,13 +19,16 @@ from otree.database import db
 
 from contracts.responses import EXPORT_COLUMNS
 from contracts.conditions import CLEAN
-from study_app import (MAIN, PRACTICE, TRIAL_EXPORT_COLUMNS, Completion, Consent, Instructions, Practice, Rounds,
-                       _study, _trial, custom_export, custom_export_trials, handle_live, vars_for_admin_report)
+from study_app import (Completion, Consent, Instructions, Practice, Rounds, custom_export, custom_export_trials, live,
+                       vars_for_admin_report)
+from study_app.exports import TRIAL_EXPORT_COLUMNS
+from study_app.live import handle_live, stimulus_set
+from study_app.rounds import MAIN, PRACTICE
 
 
 def _assert_no_leak(player: Any, text: str, where: str) -> None:
     """No generator id or label, no target id (hence no truth) in anything sent to the browser."""
-    for word in _study(player).secret_words():
+    for word in stimulus_set(player).secret_words():
         if re.search(rf"(?<![A-Za-z0-9]){re.escape(word)}(?![A-Za-z0-9])", text, flags=re.IGNORECASE):
             raise AssertionError(f"{where} reveals {word!r}")
     if "PLACEBO" in text or "true_generator" in text:
@@ -42,7 +45,7 @@ def _send(player: Any, phase: str, data: Any) -> dict[str, Any]:
 def _check_shown(player: Any, state: dict[str, Any]) -> None:
     """The round shows its trial's target image as the target; a placebo round's copies row repeats exactly that
     image (perturbed when the target is: conditions.md), and no other slot does."""
-    trial, study = _trial(player.cur_trial_id), _study(player)
+    trial, study = live.trial(player.cur_trial_id), stimulus_set(player)
     assert trial is not None
     expect(trial.round_number, state["round"])
     expect(state["target"].rsplit("/", 1)[-1], study.target_image[trial.target_index])
@@ -102,7 +105,7 @@ def _play_phase(bot: PlayerBot, phase: str, tamper: bool) -> None:
 def _check_condition_rules(player: Any, trials: list[list[Any]]) -> None:
     """conditions.md, on what this participant was served (any bundle version): never two targets of one source,
     practice on clean targets only, real rounds spread over the conditions with counts within one."""
-    study = _study(player)
+    study = stimulus_set(player)
     index = {tid: i for i, tid in enumerate(study.target_ids)}
     phase_col, target_col = TRIAL_EXPORT_COLUMNS.index("phase"), TRIAL_EXPORT_COLUMNS.index("target_id")
     served = [(t[phase_col], index[t[target_col]]) for t in trials]
@@ -147,7 +150,7 @@ class PlayerBot(Bot):
         report = vars_for_admin_report(self.subsession)
         own_votes = sum(1 for r in rows[1:] if r[4] == "0")
         expect(report["votes_total"] >= own_votes, True)
-        expect(report["n_targets"], len(_study(self.player).target_ids) - cfg["practice_rounds"])
+        expect(report["n_targets"], len(stimulus_set(self.player).target_ids) - cfg["practice_rounds"])
         _assert_no_leak(self.player, self.html, "Completion page")
         if cfg.get("completion_code"):
             expect(cfg["completion_code"], "in", self.html)

@@ -20,7 +20,9 @@ from typing import Any
 from otree.api import Bot, Submission, SubmissionMustFail, expect
 from otree.database import db
 
-from study_app import MAIN, Completion, Consent, Instructions, Rounds, custom_export_trials, handle_live
+from study_app import Completion, Consent, Instructions, Rounds, custom_export_trials
+from study_app.live import handle_live
+from study_app.rounds import MAIN
 
 CLOCK = [1_000_000.0]   # simulated unix seconds: one tick per live message, whoever sends it
 
