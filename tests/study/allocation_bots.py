@@ -1,4 +1,4 @@
-"""oTree bots for tests/study/test_study_allocation_app.py: a crowd session played through the app's own serving code.
+"""oTree bots for tests/study/test_allocation_app.py: a crowd session played through the app's own serving code.
 
 This file becomes ``study_app/tests.py`` of a throwaway oTree project whose other files are links to the real app
 (so ``otree test`` runs the real ``creating_session``, ``handle_live`` -> ``_serve`` -> ``study_app.allocation``).
