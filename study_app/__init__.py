@@ -29,8 +29,6 @@ from study_app.rounds import MAIN, PRACTICE
 
 doc = """Which reconstruction looks most like the target? The deepfake-attribution user study (paper §VI-D)."""
 
-FORM_ID_RULE = RoomRule("lab")  # STUDY_ID / SESSION_ID posted by the consent page: the widest id alphabet
-
 
 class C(BaseConstants):
     NAME_IN_URL = "study"
@@ -116,6 +114,8 @@ def custom_export_trials(players: list[Player]) -> Iterator[list[Any]]:
 
 
 # --------------------------------------------------------------------------------------------------- pages
+
+FORM_ID_RULE = RoomRule("lab")  # STUDY_ID / SESSION_ID posted by the consent page: the widest id alphabet
 
 
 class Consent(Page):
