@@ -1,12 +1,12 @@
 """oTree project settings for the deepfake-attribution user study (study_app).
 
 Environment variables (see docs/experimenter.md):
-  STUDY_BUNDLE          default stimulus bundle for the `attribution_study` config (default: demo_bundle)
+  STUDY_BUNDLE          the default `bundle` (SESSION_CONFIG_DEFAULTS below)
   STIMULUS_BASE_URL     URL prefix browsers fetch stimulus images from (production: nginx/CDN; default:
                         oTree's /static/stimuli/, filled at session creation)
-  STUDY_ROUNDS          rounds per participant (default 120, the paper)
-  STUDY_COMPLETION_URL  completion redirect, e.g. https://app.prolific.com/submissions/complete?cc=CODE
-  STUDY_COMPLETION_CODE completion code shown to participants
+  STUDY_ROUNDS          the default `rounds`
+  STUDY_COMPLETION_URL  the default `completion_url`, e.g. https://app.prolific.com/submissions/complete?cc=CODE
+  STUDY_COMPLETION_CODE the default `completion_code`, shown to participants
   OTREE_PRODUCTION=1    production mode: requires OTREE_ADMIN_PASSWORD (>= 12 characters), OTREE_AUTH_LEVEL=STUDY,
                         OTREE_SECRET_KEY (>= 32), OTREE_REST_KEY (>= 16) unless STUDY_REST=0 (deploy/credentials.py)
 """
@@ -49,6 +49,8 @@ PARTICIPANT_ID_RULES = {
 gate.install_on_import(rooms=PARTICIPANT_ID_RULES, default=RoomRule("lab"))
 
 # --------------------------------------------------------------------------------------------------- sessions
+# SESSION_CONFIG_DEFAULTS is the one place that sets the study's session-config keys and their defaults
+# (study_app/config.py checks them; docs/experimenter.md lists them, tests/study/test_config.py compares).
 
 _COMPLETION_URL = environ.get("STUDY_COMPLETION_URL", "")
 _COMPLETION_CODE = environ.get("STUDY_COMPLETION_CODE", "")
@@ -66,7 +68,7 @@ SESSION_CONFIG_DEFAULTS = dict(
     dropout_timeout_s=600,
     completion_url=_COMPLETION_URL,
     completion_code=_COMPLETION_CODE,
-    consent_text="",                  # empty: study_app.DEFAULT_CONSENT
+    consent_text="",                  # empty: study_app.config.DEFAULT_CONSENT
     expected_minutes=0,               # duration told on the consent page; 0: computed from the rounds
     stimulus_base_url="",             # empty: $STIMULUS_BASE_URL, else /static/stimuli/
 )

@@ -3,7 +3,7 @@
 1. Session creation for N participants (default 300): the app's lazy design (one Player per participant, Trial rows
    created when a round is served) versus what a naive design adds at creation (one row per participant x round,
    here emulated by creating those Trial rows right after, in the same run and database).
-2. One answer through the live protocol (``study_app.handle_live``, what a websocket message runs under oTree's
+2. One answer through the live protocol (``study_app.live.handle_live``, what a websocket message runs under oTree's
    lock, plus the commit): CPU ms and SQL statements per answer, with a small bundle and a large one, to show
    they do not grow with the number of targets.
 
@@ -54,8 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     from otree.session import SESSION_CONFIGS_DICT, create_session
 
     import study_app
-    from study_app import MAIN, Player, Trial, handle_live
-    from study_app.rounds import make_layout
+    from study_app import Player, Trial
+    from study_app.live import handle_live
+    from study_app.rounds import MAIN, make_layout
 
     SESSION_CONFIGS_DICT["attribution_study"]["bundle"] = str(large.root)
 

@@ -24,7 +24,7 @@ declare -A MODULES=(
   [votes]=".venv|analysis/votes.py|tests/analysis/test_hand.py,tests/analysis/test_boundaries.py"
   [agreement]=".venv|analysis/agreement.py|tests/analysis/test_hand.py,tests/analysis/test_boundaries.py"
   [statistics]=".venv|analysis/statistics.py,analysis/bootstrap.py,analysis/models.py|tests/analysis"
-  [allocation]=".venv|study_app/allocation.py,study_app/rounds.py,study_app/session_state.py|tests/study/test_study_allocation.py,tests/study/test_study_rounds.py"
+  [allocation]=".venv|study_app/allocation.py,study_app/rounds.py,study_app/session_state.py|tests/study/test_allocation.py,tests/study/test_rounds.py"
   [reconstruct]=".venv-pipeline|reconstruction_pipeline/reconstruct.py,reconstruction_pipeline/attribution.py|tests/pipeline/test_reconstruct.py,tests/pipeline/test_attribute.py"
   [targets]=".venv-pipeline|reconstruction_pipeline/targets.py|tests/pipeline/test_targets_seeds.py,tests/pipeline/test_resume_count.py"
 )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from study_app.stimuli import DEV_STATIC_DIR, StudyConfigError, load_study, publish
+from study_app.stimuli import DEV_STATIC_DIR, StudyConfigError, load_stimulus_set, publish
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,7 +19,7 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"folder to copy the images into (default: {DEV_STATIC_DIR})")
     args = parser.parse_args(argv)
     try:
-        study = load_study(args.bundle)
+        study = load_stimulus_set(args.bundle)
         copied, skipped = publish(study, args.dest)
     except (StudyConfigError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)

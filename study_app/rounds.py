@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from contracts.responses import PLACEBO, ROW_SEPARATOR
 
 CELL_SEPARATOR = ","
+PRACTICE, MAIN = "practice", "main"  # the two phases: the Practice and Rounds pages (Trial.phase, live messages)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,5 @@
-"""What a session's live messages need, kept in the server process between messages.
-
-Every answer used to load the session row (its config and a pickled dict of allocation state) and write it back:
-two of the ~15 statements per answer, and the heaviest (the dict grows with the participants). Instead:
+"""What a session's live messages need, kept in the server process between messages, so that an answer neither
+reads nor rewrites the session row (its config and a pickled dict that grows with the participants):
 
 - the session's fixed facts (config, bundle, practice targets) are read once per process;
 - the allocation state (votes per target, holds) lives here, and is *derived* from the ``Trial`` table: votes are
@@ -20,12 +18,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
-
 from study_app import allocation
-
-if TYPE_CHECKING:
-    from study_app import StudySettings
+from study_app.config import StudySettings
+from study_app.rounds import MAIN
 
 
 @dataclass
@@ -65,7 +60,7 @@ def derive_allocation(n_targets: int, trials: Iterable[TrialRow]) -> tuple[list[
     last: dict[str, float] = {}
     for t in trials:
         last[t.participant_code] = max(last.get(t.participant_code, t.last_time), t.last_time)
-        if t.phase != "main" or t.is_placebo:
+        if t.phase != MAIN or t.is_placebo:
             continue
         if t.answered:
             votes[t.target_index] += 1
@@ -81,7 +76,7 @@ def derive_tallies(n_targets: int, generators: Sequence[str], trials: Iterable[T
     column = {g: j for j, g in enumerate(generators)}
     tallies = [[0] * len(generators) for _ in range(n_targets)]
     for t in trials:
-        if t.phase == "main" and not t.is_placebo and t.answered and t.chosen_generator in column:
+        if t.phase == MAIN and not t.is_placebo and t.answered and t.chosen_generator in column:
             tallies[t.target_index][column[t.chosen_generator]] += 1
     return [tuple(c) for c in tallies]  # tuples: the dynamic choice caches facts per distinct tally
 

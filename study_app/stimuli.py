@@ -27,7 +27,9 @@ class StudyConfigError(ValueError):
 
 
 @dataclass(frozen=True)
-class Study:
+class StimulusSet:
+    """One bundle's targets and reconstructions, indexed for serving (image file names, truth, conditions)."""
+
     root: Path
     fingerprint: str
     generator_ids: tuple[str, ...]
@@ -77,7 +79,7 @@ def check_study(bundle: Bundle) -> None:
             raise StudyConfigError(f"{bundle.root}: target {t.target_id!r} lacks a full row for {short[0]!r}")
 
 
-def load_study(path: str | Path) -> Study:
+def load_stimulus_set(path: str | Path) -> StimulusSet:
     """Read, validate and index a bundle. Raises StudyConfigError with one clear line."""
     root = Path(path).expanduser().resolve()
     try:
@@ -99,11 +101,12 @@ def load_study(path: str | Path) -> Study:
     members: list[list[int]] = [[] for _ in source_index]
     for i, s in enumerate(source_of):
         members[s].append(i)
-    return Study(root, fingerprint, bundle.generator_ids, bundle.attempts, tuple(index),
-                 tuple(t.true_generator for t in bundle.targets), tuple(Path(t.image).name for t in bundle.targets),
-                 cells, images, tuple(g.label for g in bundle.manifest.generators), _manifest_mtime(root),
-                 conditions, tuple(condition_index[t.condition] for t in bundle.targets), tuple(source_index),
-                 source_of, tuple(tuple(m) for m in members))
+    return StimulusSet(root, fingerprint, bundle.generator_ids, bundle.attempts, tuple(index),
+                       tuple(t.true_generator for t in bundle.targets),
+                       tuple(Path(t.image).name for t in bundle.targets), cells, images,
+                       tuple(g.label for g in bundle.manifest.generators), _manifest_mtime(root),
+                       conditions, tuple(condition_index[t.condition] for t in bundle.targets), tuple(source_index),
+                       source_of, tuple(tuple(m) for m in members))
 
 
 def _manifest_mtime(root: Path) -> int:
@@ -113,11 +116,11 @@ def _manifest_mtime(root: Path) -> int:
         return -1
 
 
-_CACHE: dict[Path, Study] = {}
+_CACHE: dict[Path, StimulusSet] = {}
 
 
-def cached_study(path: str | Path, fingerprint: str | None = None) -> Study:
-    """The study for ``path``, read once per server process; re-read if the fingerprint changed.
+def cached_stimulus_set(path: str | Path, fingerprint: str | None = None) -> StimulusSet:
+    """The stimulus set of the bundle at ``path``, read once per server process; re-read if the fingerprint changed.
 
     A bundle replaced under a running session is an error (its answers would no longer match the export).
     """
@@ -125,7 +128,7 @@ def cached_study(path: str | Path, fingerprint: str | None = None) -> Study:
     study = _CACHE.get(root)
     if study is None or study.manifest_mtime_ns != _manifest_mtime(root) or (
             fingerprint is not None and study.fingerprint != fingerprint):
-        study = load_study(root)
+        study = load_stimulus_set(root)
         _CACHE[root] = study
     if fingerprint is not None and study.fingerprint != fingerprint:
         raise StudyConfigError(f"{root}: the bundle changed after the session was created "
@@ -139,7 +142,7 @@ def base_url(configured: str | None = None) -> str:
     return url if url.endswith("/") else url + "/"
 
 
-def publish(study: Study, dest: str | Path = DEV_STATIC_DIR) -> tuple[int, int]:
+def publish(study: StimulusSet, dest: str | Path = DEV_STATIC_DIR) -> tuple[int, int]:
     """Copy every display image into ``dest`` (flat, by its content-hash name); returns (copied, already there).
 
     Idempotent and collision-free: a name is the hash of its content, so an existing file of the same size is

@@ -19,13 +19,17 @@ from otree.database import db
 
 from contracts.responses import EXPORT_COLUMNS
 from contracts.conditions import CLEAN
-from study_app import (MAIN, PRACTICE, TRIAL_EXPORT_COLUMNS, Completion, Consent, Instructions, Practice, Rounds,
-                       _study, _trial, custom_export, custom_export_trials, handle_live, vars_for_admin_report)
+from study_app import (Completion, Consent, Instructions, Practice, Rounds, custom_export, custom_export_trials, live,
+                       vars_for_admin_report)
+from study_app.config import study_settings
+from study_app.exports import TRIAL_EXPORT_COLUMNS
+from study_app.live import handle_live, stimulus_set
+from study_app.rounds import MAIN, PRACTICE
 
 
 def _assert_no_leak(player: Any, text: str, where: str) -> None:
     """No generator id or label, no target id (hence no truth) in anything sent to the browser."""
-    for word in _study(player).secret_words():
+    for word in stimulus_set(player).secret_words():
         if re.search(rf"(?<![A-Za-z0-9]){re.escape(word)}(?![A-Za-z0-9])", text, flags=re.IGNORECASE):
             raise AssertionError(f"{where} reveals {word!r}")
     if "PLACEBO" in text or "true_generator" in text:
@@ -42,7 +46,7 @@ def _send(player: Any, phase: str, data: Any) -> dict[str, Any]:
 def _check_shown(player: Any, state: dict[str, Any]) -> None:
     """The round shows its trial's target image as the target; a placebo round's copies row repeats exactly that
     image (perturbed when the target is: conditions.md), and no other slot does."""
-    trial, study = _trial(player.cur_trial_id), _study(player)
+    trial, study = live.trial(player.cur_trial_id), stimulus_set(player)
     assert trial is not None
     expect(trial.round_number, state["round"])
     expect(state["target"].rsplit("/", 1)[-1], study.target_image[trial.target_index])
@@ -102,7 +106,7 @@ def _play_phase(bot: PlayerBot, phase: str, tamper: bool) -> None:
 def _check_condition_rules(player: Any, trials: list[list[Any]]) -> None:
     """conditions.md, on what this participant was served (any bundle version): never two targets of one source,
     practice on clean targets only, real rounds spread over the conditions with counts within one."""
-    study = _study(player)
+    study = stimulus_set(player)
     index = {tid: i for i, tid in enumerate(study.target_ids)}
     phase_col, target_col = TRIAL_EXPORT_COLUMNS.index("phase"), TRIAL_EXPORT_COLUMNS.index("target_id")
     served = [(t[phase_col], index[t[target_col]]) for t in trials]
@@ -120,35 +124,35 @@ class PlayerBot(Bot):
 
     def play_round(self) -> Any:
         tamper = self.case == "tamper"
-        cfg = self.session.config
+        cfg = study_settings(self.session.config)
         _assert_no_leak(self.player, self.html, "Consent page")
         yield SubmissionMustFail(Consent, dict(consent=False))
         yield Consent, dict(consent=True, prolific_study_id="STUDY123", prolific_session_id="SESSION456")
         expect(self.player.prolific_study_id, "STUDY123")
         _assert_no_leak(self.player, self.html, "Instructions page")
         yield Instructions
-        if cfg["practice_rounds"] > 0:
+        if cfg.practice_rounds > 0:
             yield SubmissionMustFail(Practice, check_html=False)
             _play_phase(self, PRACTICE, tamper)
             yield Submission(Practice, check_html=False)
         _assert_no_leak(self.player, self.html, "Rounds page")
         yield SubmissionMustFail(Rounds, check_html=False)
         _play_phase(self, MAIN, tamper)
-        expect(self.player.rounds_done, cfg["rounds"])
+        expect(self.player.rounds_done, cfg.rounds)
         yield Submission(Rounds, check_html=False)
         rows = list(custom_export([self.player]))
         expect(tuple(rows[0]), EXPORT_COLUMNS)
-        expect(len(rows) - 1, cfg["rounds"])  # one row per real round, practice excluded, nothing twice
+        expect(len(rows) - 1, cfg.rounds)  # one row per real round, practice excluded, nothing twice
         trials = list(custom_export_trials([self.player]))[1:]
-        expect(len(trials), cfg["rounds"] + cfg["practice_rounds"])  # lazily created: exactly the rounds served
+        expect(len(trials), cfg.rounds + cfg.practice_rounds)  # lazily created: exactly the rounds served
         expect(all(t[11] <= t[12] <= t[13] for t in trials), True)  # served <= shown <= answered
         expect(trials[0][3], "STUDY123")
         _check_condition_rules(self.player, trials)
         report = vars_for_admin_report(self.subsession)
         own_votes = sum(1 for r in rows[1:] if r[4] == "0")
         expect(report["votes_total"] >= own_votes, True)
-        expect(report["n_targets"], len(_study(self.player).target_ids) - cfg["practice_rounds"])
+        expect(report["n_targets"], len(stimulus_set(self.player).target_ids) - cfg.practice_rounds)
         _assert_no_leak(self.player, self.html, "Completion page")
-        if cfg.get("completion_code"):
-            expect(cfg["completion_code"], "in", self.html)
+        if cfg.completion_code:
+            expect(cfg.completion_code, "in", self.html)
         yield Submission(Completion, check_html=False)

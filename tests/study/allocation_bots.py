@@ -1,4 +1,4 @@
-"""oTree bots for tests/study/test_study_allocation_app.py: a crowd session played through the app's own serving code.
+"""oTree bots for tests/study/test_allocation_app.py: a crowd session played through the app's own serving code.
 
 This file becomes ``study_app/tests.py`` of a throwaway oTree project whose other files are links to the real app
 (so ``otree test`` runs the real ``creating_session``, ``handle_live`` -> ``_serve`` -> ``study_app.allocation``).
@@ -20,7 +20,9 @@ from typing import Any
 from otree.api import Bot, Submission, SubmissionMustFail, expect
 from otree.database import db
 
-from study_app import MAIN, Completion, Consent, Instructions, Rounds, custom_export_trials, handle_live
+from study_app import Completion, Consent, Instructions, Rounds, custom_export_trials
+from study_app.live import handle_live
+from study_app.rounds import MAIN
 
 CLOCK = [1_000_000.0]   # simulated unix seconds: one tick per live message, whoever sends it
 

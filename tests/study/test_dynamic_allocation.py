@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from study_app import StudyConfigError, allocation, study_settings
+from study_app import allocation
+from study_app.config import study_settings
+from study_app.stimuli import StudyConfigError
 from study_app.session_state import SessionState, TrialRow, count_vote, derive_allocation, derive_tallies
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -156,7 +158,8 @@ def test_simulated_dynamic_session_settles_every_target_with_dropouts() -> None:
 
 def test_session_config_accepts_dynamic_and_rejects_unknown() -> None:
     base = dict(bundle="b", rounds=10, practice_rounds=0, placebo_probability=0.05, votes_per_target=3,
-                dropout_timeout_s=600)
+                dropout_timeout_s=600, completion_url="", completion_code="", consent_text="", expected_minutes=0,
+                stimulus_base_url="", participation_fee=2.0)
     assert study_settings({**base, "allocation": "dynamic"}).allocation == "dynamic"
     with pytest.raises(StudyConfigError, match="balanced, random, dynamic"):
         study_settings({**base, "allocation": "greedy"})

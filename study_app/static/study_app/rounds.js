@@ -1,4 +1,4 @@
-// The rounds page client (protocol: study_app/__init__.py docstring). Opaque data only: URLs and slot numbers.
+// The rounds page client (protocol: study_app/live.py docstring). Opaque data only: URLs and slot numbers.
 (function () {
   'use strict';
   var phase = js_vars.phase;

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from study_app import stimuli
-from study_app.stimuli import StudyConfigError, base_url, cached_study, load_study, publish
+from study_app.stimuli import StudyConfigError, base_url, cached_stimulus_set, load_stimulus_set, publish
 from tests.helpers import make_bundle
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_load_study_indexes_cells_by_opaque_names(tmp_path: Path) -> None:
     b = make_bundle(tmp_path, n_targets=4)
-    study = load_study(b.root)
+    study = load_stimulus_set(b.root)
     assert study.generator_ids == ("dcgan", "stylegan", "progan") and study.n_slots == 9
     assert len(study.cell_image) == 4 * 3 * 3 and len(study.all_images) == 4 + 36
     for name in [*study.target_image, *study.cell_image.values()]:
@@ -34,7 +34,7 @@ def test_load_study_indexes_cells_by_opaque_names(tmp_path: Path) -> None:
 def test_study_checks(tmp_path: Path, kwargs: dict, message: str) -> None:
     b = make_bundle(tmp_path, n_targets=2, **kwargs)
     with pytest.raises(StudyConfigError, match=message):
-        load_study(b.root)
+        load_stimulus_set(b.root)
 
 
 def test_contract_errors_become_one_line(tmp_path: Path) -> None:
@@ -43,24 +43,24 @@ def test_contract_errors_become_one_line(tmp_path: Path) -> None:
     raw["schema_version"] = 99
     (b.root / "manifest.json").write_text(json.dumps(raw))
     with pytest.raises(StudyConfigError) as e:
-        load_study(b.root)
+        load_stimulus_set(b.root)
     assert "schema_version 99" in str(e.value) and "\n" not in str(e.value)
     with pytest.raises(StudyConfigError, match="no such bundle directory"):
-        load_study(tmp_path / "missing")
+        load_stimulus_set(tmp_path / "missing")
     next((b.root / "images").iterdir()).unlink()
     raw["schema_version"] = 1
     (b.root / "manifest.json").write_text(json.dumps(raw))
     with pytest.raises(StudyConfigError, match="does not exist"):
-        load_study(b.root)
+        load_stimulus_set(b.root)
 
 
 def test_cache_detects_a_bundle_replaced_under_a_session(tmp_path: Path) -> None:
     b = make_bundle(tmp_path, n_targets=3)
-    first = cached_study(b.root)
-    assert cached_study(b.root, first.fingerprint) is first
+    first = cached_stimulus_set(b.root)
+    assert cached_stimulus_set(b.root, first.fingerprint) is first
     make_bundle(tmp_path, n_targets=4, seed=1)  # same directory, different bundle
     with pytest.raises(StudyConfigError, match="changed after the session was created"):
-        cached_study(b.root, first.fingerprint)
+        cached_stimulus_set(b.root, first.fingerprint)
 
 
 def test_base_url(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -73,7 +73,7 @@ def test_base_url(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_publish_is_idempotent(tmp_path: Path) -> None:
     b = make_bundle(tmp_path, n_targets=3)
-    study = load_study(b.root)
+    study = load_stimulus_set(b.root)
     dest = tmp_path / "static"
     assert publish(study, dest) == (len(study.all_images), 0)
     assert publish(study, dest) == (0, len(study.all_images))

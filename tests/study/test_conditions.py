@@ -19,7 +19,7 @@ from contracts.summary import read_summary
 from study_app import allocation, conditions
 from tests.helpers import make_bundle
 from tests.helpers.plain_summary import plain_by_condition
-from tests.study.test_study_otree import _env, _otree, project  # noqa: F401 -- the fixture is used by name
+from tests.study.test_otree import _env, _otree, project  # noqa: F401 -- the fixture is used by name
 
 CONDITIONS = ("clean", "jpeg:q=50", "mirror")
 SOURCES = 12
@@ -111,7 +111,7 @@ def test_same_source_and_balance_exclusions() -> None:
 
 def test_serving_loop_keeps_every_rule_under_each_policy() -> None:
     """Many participants served one after another through main_exclusions + allocation.choose_target (what
-    study_app._serve does): the rules hold for every participant, and balanced allocation spreads votes over
+    study_app.live._serve does): the rules hold for every participant, and balanced allocation spreads votes over
     target ids (each condition of a source a target of its own)."""
     n_sources, n_cond, rounds = 30, 3, 13
     source_of = [i // n_cond for i in range(n_sources * n_cond)]

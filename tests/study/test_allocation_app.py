@@ -9,7 +9,7 @@ stop counting once the timeout has passed. The replay does not call study_app.al
 check of the app, not of a copy of it (docs/testing.md lists the planted bugs it catches). The coverage claim (k votes
 on every target with 5% more completed participants than the floor, despite 20% dropouts) is checked on the app's
 own trials; under the paper's random allocation the same budget leaves about 9 of the 40 targets short in simulations
-(test_study_allocation.py shows the contrast on its model, to keep this file to one oTree run)."""
+(test_allocation.py shows the contrast on its model, to keep this file to one oTree run)."""
 
 from __future__ import annotations
 
