@@ -207,6 +207,10 @@ class Participant:
     async def enter(self) -> None:
         """Open the start URL, then consent and instructions: stops on the first live page (Practice or Rounds)."""
         await self.open()
+        await self.to_live_page()
+
+    async def to_live_page(self) -> None:
+        """From the page open now, through consent and instructions, to the first live page."""
         while not self.socket_path:
             name = self.page
             if not name:
