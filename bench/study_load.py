@@ -40,6 +40,7 @@ from contracts.bundle import Bundle
 from harness.bundle import make_bundle
 from harness.local import (REPO, Nginx, OTreeServer, Postgres, create_session, production_env,
                           start_urls)
+from study_app.rehearse import percentile
 from study_app.wire import Participant, Shown, Timing
 
 BASELINE_DIR = REPO / "bench" / "baseline_app"
@@ -71,10 +72,7 @@ class Level:
         return self.answers / self.seconds if self.seconds else 0.0
 
     def pct(self, q: float) -> float:
-        if not self.latencies:
-            return float("nan")
-        xs = sorted(self.latencies)
-        return xs[min(len(xs) - 1, int(q * len(xs)))]
+        return percentile(self.latencies, q)
 
 
 @dataclass
