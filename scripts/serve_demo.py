@@ -27,7 +27,7 @@ def main() -> int:
     env["PATH"] = f"{ROOT / '.venv' / 'bin'}{os.pathsep}{env.get('PATH', '')}"
     rest_key = env.setdefault("OTREE_REST_KEY", "demo-rest-key")
     base = f"http://localhost:{args.port}"
-    api = RestApi(f"http://127.0.0.1:{args.port}", rest_key)
+    api = RestApi(base, rest_key)
     if port_in_use("127.0.0.1", args.port):
         print(f"demo: port {args.port} is already in use (another demo or server?): stop it, or run with "
               f"PORT=<free port> scripts/demo.sh", file=sys.stderr)
@@ -38,11 +38,9 @@ def main() -> int:
         if proc.poll() is None:
             stop_group(proc)
 
-    def on_sigterm(*_: object) -> None:
-        stop()
-        sys.exit(0)
-
-    signal.signal(signal.SIGTERM, on_sigterm)
+    # SIGTERM ends main() through its `finally` (the handler itself must not wait for the server: the main thread is
+    # inside proc.wait(), which holds the lock any other wait on it needs)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         try:
             wait_for_port(args.port, timeout_s=60, proc=proc, what="the oTree server")
