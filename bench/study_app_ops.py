@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     tmp = Path(tempfile.mkdtemp(prefix="study_bench_"))
-    from tests.helpers import make_bundle
+    from harness.bundle import make_bundle
 
     t0 = time.perf_counter()
     small = make_bundle(tmp, n_targets=args.rounds + 10, name="small", image_size=4)

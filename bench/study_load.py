@@ -1,7 +1,7 @@
 """Load benchmark: the idiomatic page-per-round oTree app vs our live_method app, images served by oTree vs nginx.
 
 Everything on loopback, bounded in time. For each design (baseline | live) x (images by oTree | by nginx), one
-oTree prodserver (deploy.launcher, PostgreSQL) and 200 simulated participants (bench/study_clients.py) answering at
+oTree prodserver (deploy.launcher, PostgreSQL) and 200 simulated participants (study_app/wire.py) answering at
 a human pace: think time uniform in [--think-min, --think-max] s, multiplied by each level of --scales (1 = a human
 pace, 0.5 = twice as fast, ...; the default levels go from a light load, 4, which both designs serve within the
 latency goal, to past the saturation of ours; a design stops at the first level whose p99 exceeds 2 s). A participant fetches each round's images like a browser (baseline: the page's 10
@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import os
 import random
+import re
 import secrets
 import shutil
 import statistics
@@ -35,15 +36,17 @@ from collections.abc import Awaitable, Callable
 
 import aiohttp
 
-from bench.study_clients import BaselineParticipant, LiveParticipant
 from contracts.bundle import Bundle
-from deploy.local import (REPO, Nginx, OTreeServer, Postgres, create_session, production_env,
+from harness.bundle import make_bundle
+from harness.local import (REPO, Nginx, OTreeServer, Postgres, create_session, production_env,
                           start_urls)
-from tests.helpers import make_bundle
+from study_app.rehearse import percentile
+from study_app.wire import Participant, Shown, Timing
 
 BASELINE_DIR = REPO / "bench" / "baseline_app"
 STATIC_PREFIX = "/static/stimuli/"   # both apps link images here; nginx serves it from disk, or oTree does
 P99_GOAL_S = 0.250
+_IMG_SRC = re.compile(r'<img[^>]+src="([^"]+)"')
 
 
 @dataclass(frozen=True)
@@ -69,10 +72,7 @@ class Level:
         return self.answers / self.seconds if self.seconds else 0.0
 
     def pct(self, q: float) -> float:
-        if not self.latencies:
-            return float("nan")
-        xs = sorted(self.latencies)
-        return xs[min(len(xs) - 1, int(q * len(xs)))]
+        return percentile(self.latencies, q)
 
 
 @dataclass
@@ -146,6 +146,31 @@ def create(server: OTreeServer, app: str, bundle: Bundle, *, participants: int, 
 
 
 # ------------------------------------------------------------------------------------------------- load
+class BaselineParticipant:
+    """One participant of bench/baseline_app (a page per round, the choice POSTed as a form field): the study's
+    wire client (pages, images) without the live socket."""
+
+    def __init__(self, http: aiohttp.ClientSession, start_url: str) -> None:
+        self.p = Participant(http, start_url)
+
+    @property
+    def timing(self) -> Timing:
+        return self.p.timing
+
+    @property
+    def page_url(self) -> str:
+        return self.p.page_url
+
+    async def enter(self) -> None:
+        await self.p.open()
+
+    async def answer(self, choice: int, response_ms: float = 1500.0) -> None:
+        await self.p.submit({"choice": str(choice), "response_ms": str(response_ms)})
+
+    async def fetch_images(self) -> None:
+        await self.p.fetch_images(_IMG_SRC.findall(self.p.html))
+
+
 class Clock:
     """The current level (think-time scale) and where answers are counted."""
 
@@ -155,7 +180,7 @@ class Clock:
         self.stop = False
         self.entered = 0
         self.go = asyncio.Event()   # everybody has entered: start answering
-        self.participants: list[LiveParticipant | BaselineParticipant] = []
+        self.participants: list[Participant | BaselineParticipant] = []
 
 
 async def _paced(clock: Clock, rng: random.Random, think: tuple[float, float], *, more: Callable[[], bool],
@@ -185,16 +210,18 @@ async def _paced(clock: Clock, rng: random.Random, think: tuple[float, float], *
 
 async def live_participant(http: aiohttp.ClientSession, url: str, clock: Clock, rng: random.Random,
                            think: tuple[float, float], gate: asyncio.Semaphore) -> None:
-    p = LiveParticipant(http, url)
+    p = Participant(http, url)
     clock.participants.append(p)
     async with gate:
         await p.enter()
         state = await p.state()
-        await p.fetch_images([state["target"], *state["images"], *state["preload"]])
+        first = Shown.of_message(state)
+        await p.fetch_images([first.target, *first.images, *first.preload])
 
     async def answer() -> None:
         nonlocal state
-        reply = await p.answer(state, rng.randint(1, len(state["images"])), response_ms=1000.0,
+        shown = Shown.of_message(state)
+        reply = await p.answer(shown, rng.randint(1, len(shown.images)), response_ms=1000.0,
                                reconnect=True)  # like the page JS: reopen a dropped socket, resend
         state = reply["state"]
 

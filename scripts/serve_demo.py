@@ -6,47 +6,16 @@ Run by scripts/demo.sh (which builds the bundle first and sets STUDY_BUNDLE and 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
-from deploy.launcher import port_in_use
+from deploy.launcher import port_in_use, stop_group
+from harness.local import LocalServerError, RestApi, RestError, create_session, wait_for_port
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def wait_for_server(url: str, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"demo: the oTree server exited with code {proc.returncode} (see its output above)")
-        try:
-            urllib.request.urlopen(url, timeout=2).close()
-            return
-        except urllib.error.HTTPError:
-            return  # it answers
-        except OSError:
-            time.sleep(0.5)
-    raise SystemExit(f"demo: the oTree server did not answer on {url} within {timeout:.0f} s")
-
-
-def create_session(base: str, rest_key: str, participants: int) -> dict[str, str]:
-    body = json.dumps({"session_config_name": "demo", "num_participants": participants}).encode()
-    req = urllib.request.Request(f"{base}/api/sessions", data=body, method="POST",
-                                 headers={"otree-rest-key": rest_key, "Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=60) as resp:
-            return json.loads(resp.read())
-    except urllib.error.HTTPError as e:
-        lines = [line.strip() for line in e.read().decode(errors="replace").splitlines() if line.strip()]
-        reason = lines[-1] if lines else f"HTTP {e.code}"  # oTree answers with a traceback: its last line says why
-        raise SystemExit(f"demo: creating the session failed: {reason}") from None
 
 
 def main() -> int:
@@ -58,24 +27,28 @@ def main() -> int:
     env["PATH"] = f"{ROOT / '.venv' / 'bin'}{os.pathsep}{env.get('PATH', '')}"
     rest_key = env.setdefault("OTREE_REST_KEY", "demo-rest-key")
     base = f"http://localhost:{args.port}"
+    api = RestApi(base, rest_key)
     if port_in_use("127.0.0.1", args.port):
         print(f"demo: port {args.port} is already in use (another demo or server?): stop it, or run with "
               f"PORT=<free port> scripts/demo.sh", file=sys.stderr)
         return 2
     proc = subprocess.Popen(["otree", "devserver", str(args.port)], cwd=ROOT, env=env, start_new_session=True)
 
-    def stop(*_: object) -> None:
+    def stop() -> None:
         if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+            stop_group(proc)
 
-    signal.signal(signal.SIGTERM, lambda *_: (stop(), sys.exit(0)))
+    # SIGTERM ends main() through its `finally` (the handler itself must not wait for the server: the main thread is
+    # inside proc.wait(), which holds the lock any other wait on it needs)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
-        wait_for_server(base + "/", proc)
-        session = create_session(base, rest_key, args.participants)
+        try:
+            wait_for_port(args.port, timeout_s=60, proc=proc, what="the oTree server")
+            session = create_session(api, config="demo", participants=args.participants)
+        except RestError as e:
+            raise SystemExit(f"demo: creating the session failed: {e.reason}") from None
+        except LocalServerError as e:
+            raise SystemExit(f"demo: {str(e).strip()} (see its output above)") from None
         print(f"""
 ==================================================================================================
  Demo study is live on {base} (oTree devserver: SQLite held in memory, written to ./db.sqlite3 only

@@ -10,7 +10,7 @@ rm -rf test-results && mkdir -p test-results
 existing() { for d in "$@"; do [ -e "$d" ] && echo "$d"; done; }
 rc=0
 pipeline_tests=$(existing tests/contracts tests/zoo tests/pipeline)
-study_tests=$(existing tests/contracts tests/study tests/study_live tests/security tests/analysis tests/e2e tests/provenance)
+study_tests=$(existing tests/contracts tests/study tests/study_live tests/security tests/analysis tests/e2e tests/provenance bench/test_study_load.py)
 echo "== pipeline environment: $pipeline_tests"
 # shellcheck disable=SC2086
 .venv-pipeline/bin/python -m pytest $pipeline_tests --junitxml=test-results/pipeline.xml "$@" || rc=$?
@@ -19,6 +19,6 @@ echo "== study/analysis environment: $study_tests"
 .venv/bin/python -m pytest $study_tests --junitxml=test-results/study.xml "$@" || rc=$?
 echo "== type check (mypy)"
 .venv-pipeline/bin/python -m mypy contracts reconstruction_pipeline || rc=$?
-.venv/bin/python -m mypy analysis study_app settings.py deploy provenance || rc=$?
+.venv/bin/python -m mypy analysis study_app settings.py deploy harness provenance || rc=$?
 .venv/bin/python scripts/junit_total.py test-results/*.xml || rc=$?
 exit $rc

@@ -20,8 +20,8 @@ from contracts.bundle import Bundle, read_bundle
 from contracts.conditions import CLEAN
 from contracts.responses import check_against_bundle, parse_responses
 from contracts.summary import read_summary
-from deploy.local import Postgres
-from tests.e2e.protocol_bot import ProtocolBot, Shown
+from harness.local import Postgres
+from study_app.wire import BlockingParticipant, Shown
 from tests.e2e.test_end_to_end import PIPELINE_PYTHON, ROUNDS, Truth, play_in_chromium
 from tests.helpers.plain_summary import plain_by_condition, plain_summary
 from tests.study_live.live import LiveStudy, secret_needles, start_live_study, stop_live_study
@@ -94,16 +94,17 @@ def test_version_2_bundle_study_export_report(live: LiveStudy, v2_bundle: Bundle
     needles = secret_needles(v2_bundle)
     assert "jpeg:q=50" in needles and "mirror" in needles and v2_bundle.targets[0].source_target.lower() in needles
     for start, policy in zip(starts[:3], (truthful, closest, careless)):
-        bot = ProtocolBot(live.url, start)
-        bot.start()
-        bot.submit(consent="1", prolific_study_id="", prolific_session_id="")
-        bot.submit()
-        practice = bot.play_live_page(policy, phase="practice")
-        main = bot.play_live_page(policy, phase="main")
-        shown_by[bot.code] = [s for s, _ in practice + main]
-        assert "E2E-DONE" in bot.html
-        leaks = [n for n in needles if any(n in blob.lower() for blob in bot.received)]
-        assert not leaks, f"ground truth reached a participant: {leaks}"
+        with BlockingParticipant(start) as bot:
+            bot.start()
+            bot.submit(consent="1", prolific_study_id="", prolific_session_id="")
+            bot.submit()
+            practice = bot.play(policy)
+            main = bot.play(policy)
+            assert {s.phase for s, _ in practice} == {"practice"} and {s.phase for s, _ in main} == {"main"}
+            shown_by[bot.code] = [s for s, _ in practice + main]
+            assert "E2E-DONE" in bot.html
+            leaks = [n for n in needles if any(n in blob.lower() for blob in bot.received)]
+            assert not leaks, f"ground truth reached a participant: {leaks}"
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         code, played = pool.submit(play_in_chromium, starts[3], middle).result()
 

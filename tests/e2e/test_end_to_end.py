@@ -22,8 +22,8 @@ from playwright.sync_api import sync_playwright
 from contracts.bundle import Bundle, read_bundle
 from contracts.responses import PLACEBO
 from contracts.summary import read_summary
-from deploy.local import Postgres
-from tests.e2e.protocol_bot import Policy, ProtocolBot, Shown
+from harness.local import Postgres
+from study_app.wire import BlockingParticipant, Policy, Shown
 from tests.helpers.plain_summary import plain_summary
 from tests.study_live.browser import Participant
 from tests.study_live.conftest import CHROMIUM, CHROMIUM_ARGS, require
@@ -122,14 +122,13 @@ def play_in_chromium(start: str, policy: Policy) -> tuple[str, list[tuple[Shown,
             me.consent_and_instructions()
             code = page.url.split("/p/")[1].split("/")[0]
             practice = me.wait_round(1)
-            assert practice.phase_heading.startswith("Practice")
-            me.click_slot(policy(Shown("practice", 1, 1, practice.target, practice.images)))
+            assert practice.phase == "practice"
+            me.click_slot(policy(practice))
             page.click("#study-next")  # practice feedback, then on to the real rounds
             played = []
             for k in range(1, ROUNDS + 1):
-                r = me.wait_round(k)
-                assert not r.phase_heading.startswith("Practice") and r.of == ROUNDS
-                shown = Shown("main", r.round, r.of, r.target, r.images)
+                shown = me.wait_round(k)
+                assert shown.phase == "main" and shown.of == ROUNDS
                 slot = policy(shown)
                 me.click_slot(slot)
                 played.append((shown, slot))
@@ -170,19 +169,20 @@ def test_pipeline_study_analysis_end_to_end(live: LiveStudy, pipeline_bundle: Bu
 
     # --- three bots over the wire protocol
     for start, policy in zip(starts[:3], (closest, truthful, careless)):
-        bot = ProtocolBot(live.url, start)
-        bot.start()
-        assert bot.page == "Consent"
-        bot.submit(consent="1", prolific_study_id="", prolific_session_id="")
-        assert bot.page == "Instructions"
-        bot.submit()
-        assert bot.page == "Practice"
-        bot.play_live_page(policy, phase="practice")
-        assert bot.page == "Rounds"
-        log[bot.code] = bot.play_live_page(policy, phase="main")
-        assert "E2E-DONE" in bot.html  # the completion page shows the completion code
-        leaks = [n for n in secret_needles(pipeline_bundle) if any(n in blob.lower() for blob in bot.received)]
-        assert not leaks, f"ground truth reached a participant: {leaks}"
+        with BlockingParticipant(start) as bot:
+            bot.start()
+            assert bot.page == "Consent"
+            bot.submit(consent="1", prolific_study_id="", prolific_session_id="")
+            assert bot.page == "Instructions"
+            bot.submit()
+            assert bot.page == "Practice"
+            assert {s.phase for s, _ in bot.play(policy)} == {"practice"}
+            assert bot.page == "Rounds"
+            log[bot.code] = bot.play(policy)
+            assert {s.phase for s, _ in log[bot.code]} == {"main"}
+            assert "E2E-DONE" in bot.html  # the completion page shows the completion code
+            leaks = [n for n in secret_needles(pipeline_bundle) if any(n in blob.lower() for blob in bot.received)]
+            assert not leaks, f"ground truth reached a participant: {leaks}"
 
     # --- one real browser participant
     with concurrent.futures.ThreadPoolExecutor(1) as pool:

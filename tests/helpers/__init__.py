@@ -1,5 +1,5 @@
 """Shared test utilities (importable as ``tests.helpers`` because pytest runs with ``pythonpath=["."]``)."""
 
-from tests.helpers.bundle import DEFAULT_GENERATORS, make_bundle
+from harness.bundle import DEFAULT_GENERATORS, make_bundle
 
 __all__ = ["DEFAULT_GENERATORS", "make_bundle"]

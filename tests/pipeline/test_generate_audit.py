@@ -218,7 +218,7 @@ def test_a_generator_id_from_the_log_never_names_code_to_import(tmp_path: Path, 
 
 @pytest.mark.postgres
 def test_generate_into_a_postgresql_team_log(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from deploy.local import PG_BIN, Postgres
+    from harness.local import PG_BIN, Postgres
 
     if not (PG_BIN / "initdb").exists():
         pytest.fail(f"PostgreSQL 15 not found at {PG_BIN}: run scripts/setup.sh --system", pytrace=False)

@@ -197,7 +197,7 @@ def test_tiles_rebuild_the_checkpoint_root(tmp_path: Path) -> None:
 @pytest.mark.postgres
 def test_postgres_log_is_append_only_and_exports_the_same_format(tmp_path: Path) -> None:
     psycopg2 = pytest.importorskip("psycopg2")
-    from deploy.local import PG_BIN, Postgres
+    from harness.local import PG_BIN, Postgres
 
     if not (PG_BIN / "initdb").exists():
         pytest.fail(f"PostgreSQL 15 not found at {PG_BIN}: run scripts/setup.sh --system", pytrace=False)
@@ -227,7 +227,7 @@ def test_postgres_log_is_append_only_and_exports_the_same_format(tmp_path: Path)
 def test_a_tiled_mirror_behind_nginx_verifies_and_tampering_is_caught(tmp_path: Path,
                                                                        capsys: pytest.CaptureFixture[str]) -> None:
     """The scale-out path: the tiles are plain files behind a real nginx; a monitor reads only the mirror."""
-    from deploy.local import NGINX, Nginx, free_port
+    from harness.local import NGINX, Nginx, free_port
 
     if not Path(NGINX).exists():
         pytest.fail(f"nginx not found at {NGINX}: run scripts/setup.sh --system", pytrace=False)

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from deploy.local import free_port
+from harness.local import free_port
 from provenance.cli import main
 from tests.provenance.helpers import make_export
 

@@ -22,7 +22,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext
 
 from contracts.bundle import Bundle
-from deploy.local import (NGINX, PG_BIN, REPO, Nginx, OTreeServer, Postgres, create_session, production_env, session_participants,
+from harness.local import (NGINX, PG_BIN, REPO, Nginx, OTreeServer, Postgres, create_session, production_env, session_participants,
                           sqlite_project_view)
 from tests.helpers import make_bundle
 from tests.study_live.conftest import INSTALL_HINT

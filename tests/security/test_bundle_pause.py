@@ -10,7 +10,7 @@ from pathlib import Path
 
 from playwright.sync_api import Browser, BrowserContext
 
-from deploy.local import export_custom, start_urls
+from harness.local import export_custom, start_urls
 from tests.security.conftest import Hardened
 from tests.study_live.browser import Participant
 

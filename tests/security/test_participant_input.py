@@ -10,7 +10,7 @@ from playwright.sync_api import Browser, BrowserContext
 
 from analysis import analyze, load
 from contracts.responses import parse_responses, responses_csv
-from deploy.local import export_custom
+from harness.local import export_custom
 from tests.security.conftest import Evil, Hardened, raw_get
 from tests.study_live.browser import Participant
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from deploy.local import OTreeServer, free_port, production_env, sqlite_project_view
+from harness.local import OTreeServer, free_port, production_env, sqlite_project_view
 from tests.helpers import make_bundle
 
 REPO = Path(__file__).resolve().parents[2]

@@ -18,9 +18,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bench.study_clients import LiveParticipant
 from contracts.responses import parse_responses
-from deploy.local import REPO, OTreeServer, Postgres, create_session, export_custom, production_env, start_urls
+from harness.local import REPO, OTreeServer, Postgres, create_session, export_custom, production_env, start_urls
+from study_app.wire import Participant, Shown
 from tests.helpers import make_bundle
 from tests.study_live.live import ImageIndex
 
@@ -34,10 +34,10 @@ def postgres() -> Iterator[Postgres]:
         yield pg
 
 
-def _slot(shown: dict[str, Any], index: ImageIndex, truth: dict[str, str], *, agree: bool) -> int:
+def _slot(shown: Shown, index: ImageIndex, truth: dict[str, str], *, agree: bool) -> int:
     """A slot of the true generator's row (agree) or of another generator's row; a placebo copy if there is one."""
-    target = index[shown["target"]].target_id
-    cells = [index[u] for u in shown["images"]]
+    target = index[shown.target].target_id
+    cells = [index[u] for u in shown.images]
     copies = [i for i, c in enumerate(cells) if c.generator is None]
     if copies:
         return copies[0] + 1
@@ -61,18 +61,18 @@ def test_dynamic_session_settles_targets_and_survives_a_restart(postgres: Postgr
 
         async def play(start: str, disagree_once: bool) -> None:
             async with aiohttp.ClientSession() as http:
-                p = LiveParticipant(http, start)
+                p = Participant(http, start)
                 await p.enter()
-                shown = await p.state()
                 pending = disagree_once
-                while shown["type"] == "round":
-                    placebo = any(index[u].generator is None for u in shown["images"])
+
+                def policy(shown: Shown) -> int:
+                    nonlocal pending
+                    placebo = any(index[u].generator is None for u in shown.images)
                     agree = placebo or not pending
                     pending = pending and placebo
-                    reply = await p.answer(shown, _slot(shown, index, truth, agree=agree))
-                    shown = reply["state"]
-                assert shown == {"type": "done", "phase": "main"}
-                await p.close()
+                    return _slot(shown, index, truth, agree=agree)
+                assert len(await p.play(policy)) == ROUNDS
+                assert p.page == "Completion"
 
         with ThreadPoolExecutor(1) as pool:
             pool.submit(asyncio.run, play(starts[0], False)).result()

@@ -9,6 +9,7 @@ from typing import Any
 from playwright.sync_api import BrowserContext, Page, Route, WebSocket
 
 from contracts.responses import PLACEBO
+from study_app.wire import Shown
 
 ROUND_TIMEOUT_MS = 15_000
 
@@ -52,15 +53,6 @@ class Received:
         return hits
 
 
-@dataclass(frozen=True)
-class ShownRound:
-    phase_heading: str
-    round: int
-    of: int
-    target: str
-    images: tuple[str, ...]
-
-
 class Participant:
     """One participant's tab."""
 
@@ -73,8 +65,9 @@ class Participant:
         self.page.wait_for_selector("text=Worked example")
         self.page.click("button.otree-btn-next")
 
-    def wait_round(self, k: int | None = None, *, timeout_ms: int = ROUND_TIMEOUT_MS) -> ShownRound:
-        """Wait until a round (round ``k`` if given) is fully shown and clickable; return what is on screen."""
+    def wait_round(self, k: int | None = None, *, timeout_ms: int = ROUND_TIMEOUT_MS) -> Shown:
+        """Wait until a round (round ``k`` if given) is fully shown and clickable; return what is on screen (the
+        phase from the page heading: "Practice ..." or not)."""
         pattern = rf"^Round {k} of \d+$" if k is not None else r"^Round \d+ of \d+$"
         self.page.wait_for_function(
             """(pattern) => {
@@ -91,7 +84,8 @@ class Participant:
         })""")
         m = re.match(r"Round (\d+) of (\d+)", info["progress"])
         assert m, info
-        return ShownRound(info["heading"], int(m.group(1)), int(m.group(2)), info["target"], tuple(info["images"]))
+        phase = "practice" if info["heading"].startswith("Practice") else "main"
+        return Shown(phase, int(m.group(1)), int(m.group(2)), info["target"], tuple(info["images"]))
 
     def click_slot(self, slot: int) -> None:
         self.page.click(f"#study-grid button[data-slot='{slot}']")
@@ -100,12 +94,12 @@ class Participant:
         self.page.keyboard.press(str(slot))
 
 
-def placebo_slots(shown: ShownRound) -> list[int]:
+def placebo_slots(shown: Shown) -> list[int]:
     """Slots showing the target itself (a placebo row): visible to anyone looking at the screen, by design."""
     return [i + 1 for i, url in enumerate(shown.images) if url == shown.target]
 
 
-def rows_of(shown: ShownRound, generator_of: Any, cols: int = 3) -> list[str]:
+def rows_of(shown: Shown, generator_of: Any, cols: int = 3) -> list[str]:
     """Row order top to bottom as generator ids (PLACEBO for the copies row), from the bundle's ground truth."""
     out = []
     for r in range(len(shown.images) // cols):

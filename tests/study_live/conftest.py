@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from contracts.bundle import Bundle
-from deploy.local import NGINX, PG_BIN, Postgres
+from harness.local import NGINX, PG_BIN, Postgres
 from tests.helpers import make_bundle
 from tests.study_live.live import LiveStudy, start_live_study, stop_live_study
 

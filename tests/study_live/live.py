@@ -11,7 +11,7 @@ from typing import Any
 from contracts.bundle import Bundle
 from contracts.conditions import CLEAN
 from contracts.responses import Response, parse_responses
-from deploy.local import (REPO, Nginx, OTreeServer, create_session, export_custom, production_env,
+from harness.local import (REPO, Nginx, OTreeServer, create_session, export_custom, production_env,
                           start_urls)
 
 APP = "study_app"

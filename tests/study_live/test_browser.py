@@ -11,7 +11,8 @@ import pytest
 from playwright.sync_api import Browser, ViewportSize
 
 from contracts.responses import PLACEBO
-from tests.study_live.browser import Participant, Received, ShownRound, placebo_slots, rows_of
+from study_app.wire import Shown
+from tests.study_live.browser import Participant, Received, placebo_slots, rows_of
 from tests.study_live.live import ImageIndex, LiveStudy, secret_needles
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres]
@@ -39,16 +40,16 @@ def test_one_participant_consent_to_completion_leaks_nothing(live_study: LiveStu
 
     # practice: feedback, then "Next"
     shown = me.wait_round(1)
-    assert shown.phase_heading.startswith("Practice") and shown.of == 1
+    assert shown.phase == "practice" and shown.of == 1
     me.click_slot(1)
     page.wait_for_selector("#study-next")
     assert page.locator("#study-grid button.right").count() == 3  # the source row is revealed, practice only
     page.click("#study-next")
 
-    clicked: dict[int, tuple[ShownRound, int]] = {}
+    clicked: dict[int, tuple[Shown, int]] = {}
     for k in range(1, ROUNDS + 1):
         shown = me.wait_round(k)
-        assert shown.of == ROUNDS and not shown.phase_heading.startswith("Practice")
+        assert shown.of == ROUNDS and shown.phase == "main"
         assert len(shown.images) == 9 and len(set(shown.images)) >= 7
         copies = placebo_slots(shown)
         slot = copies[1] if copies else 1 + (2 * k) % 9

@@ -1,6 +1,6 @@
 """kill -9 of the production server (prodserver + PostgreSQL) while participants answer, then a restart: every
 answered (acknowledged) round is in the export, and every participant resumes exactly where they were (same
-round, same layout token). Participants speak the live protocol over real websockets (bench/study_clients.py)."""
+round, same layout token). Participants speak the live protocol over real websockets (study_app/wire.py)."""
 
 from __future__ import annotations
 
@@ -15,11 +15,11 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bench.study_clients import LiveParticipant
 from contracts.bundle import Bundle
 from contracts.responses import parse_responses
-from deploy.local import (REPO, OTreeServer, Postgres, create_session, export_custom, production_env,
+from harness.local import (REPO, OTreeServer, Postgres, create_session, export_custom, production_env,
                           session_participants, start_urls)
+from study_app.wire import Participant, Shown, answer_message
 from tests.study_live.live import ImageIndex
 
 pytestmark = [pytest.mark.postgres]
@@ -31,7 +31,7 @@ PARTICIPANTS = 4
 class Walker:
     """A participant answering as fast as the server lets them, remembering what the server acknowledged."""
 
-    p: LiveParticipant
+    p: Participant
     rng: random.Random
     acked: dict[int, str] = field(default_factory=dict)           # round -> URL of the chosen image
     shown: dict[str, Any] = field(default_factory=dict)           # the last round message received
@@ -42,9 +42,8 @@ class Walker:
             self.shown = await self.p.state()
         while self.shown.get("type") == "round" and (stop_after is None or len(self.acked) < stop_after):
             choice = self.rng.randint(1, 9)
-            self.in_flight = {"type": "answer", "round": self.shown["round"], "token": self.shown["token"],
-                              "choice": choice, "response_ms": 800.0}
-            self.in_flight["url"] = self.shown["images"][choice - 1]
+            shown = Shown.of_message(self.shown)
+            self.in_flight = {**answer_message(shown, choice, 800.0), "url": shown.images[choice - 1]}
             reply = await self.p.send({k: v for k, v in self.in_flight.items() if k != "url"})
             assert reply["type"] == "ack", reply
             self.acked[reply["round"]] = self.in_flight["url"]
@@ -100,7 +99,7 @@ Acked = dict[str, dict[int, str]]
 
 async def _crash_and_resume(server: OTreeServer, starts: list[str]) -> tuple[Acked, Acked]:
     async with aiohttp.ClientSession() as http:
-        walkers = [Walker(LiveParticipant(http, u), random.Random(i)) for i, u in enumerate(starts)]
+        walkers = [Walker(Participant(http, u), random.Random(i)) for i, u in enumerate(starts)]
         for w in walkers:
             await w.p.enter()
         # everybody answers a little, then keeps answering while the server is killed
@@ -153,7 +152,7 @@ def test_balanced_allocation_counts_answers_given_before_a_restart(postgres: Pos
 
         async def play(start: str) -> None:
             async with aiohttp.ClientSession() as http:
-                w = Walker(LiveParticipant(http, start), random.Random(0))
+                w = Walker(Participant(http, start), random.Random(0))
                 await w.p.enter()
                 await w.run()
                 assert w.shown == {"type": "done", "phase": "main"}

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from deploy.launcher import LaunchError, check_environment
-from deploy.local import Nginx, OTreeServer, create_session, free_port, production_env, sqlite_project_view
+from harness.local import Nginx, OTreeServer, create_session, free_port, production_env, sqlite_project_view
 from tests.helpers import make_bundle
 
 REPO = Path(__file__).resolve().parents[2]

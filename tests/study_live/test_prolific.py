@@ -13,7 +13,7 @@ import psycopg2
 import pytest
 from playwright.sync_api import Browser, ViewportSize
 
-from deploy.local import create_session, session_participants
+from harness.local import create_session, session_participants
 from tests.study_live.browser import Participant
 from tests.study_live.live import LiveStudy
 

@@ -9,7 +9,8 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, BrowserContext, ViewportSize, WebSocketRoute
 
-from tests.study_live.browser import Participant, ShownRound
+from study_app.wire import Shown
+from tests.study_live.browser import Participant
 from tests.study_live.live import ImageIndex, LiveStudy
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres]
@@ -32,7 +33,7 @@ def _enter(live: LiveStudy, context: BrowserContext, rounds: int) -> tuple[str, 
     return session, page.url.split("/p/")[1].split("/")[0], me
 
 
-def _check_export(live: LiveStudy, session: str, code: str, chosen: dict[int, tuple[ShownRound, int]]) -> None:
+def _check_export(live: LiveStudy, session: str, code: str, chosen: dict[int, tuple[Shown, int]]) -> None:
     """The export has exactly the answered rounds, once each, with the image the winning click chose."""
     index = ImageIndex.of(live.bundle)
     rows = [r for r in live.responses(session) if r.participant_code == code]
@@ -49,7 +50,7 @@ def _check_export(live: LiveStudy, session: str, code: str, chosen: dict[int, tu
 
 def test_refresh_and_back_button_resume_the_same_round(live_study: LiveStudy, context: BrowserContext) -> None:
     session, code, me = _enter(live_study, context, rounds=5)
-    chosen: dict[int, tuple[ShownRound, int]] = {}
+    chosen: dict[int, tuple[Shown, int]] = {}
     r1 = me.wait_round(1)
     me.click_slot(4)
     chosen[1] = (r1, 4)

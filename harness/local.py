@@ -1,11 +1,12 @@
-"""Throwaway local servers for the live tests and the load benchmark, all on loopback, all cleaned up:
+"""Throwaway local servers for the tests, the load benchmark and the demo, all on loopback, all cleaned up:
 
 * :class:`Postgres` — a PostgreSQL cluster in a temporary directory (Debian's postgresql-15 binaries), run as the
   ``postgres`` user when we are root (PostgreSQL refuses to run as root), on a free port, unix socket in the dir;
 * :class:`OTreeServer` — the production server through :mod:`deploy.launcher` (prodserver, auth level STUDY), with
   ``kill9()`` for crash tests and ``restart()``;
 * :class:`Nginx` — nginx rendered from deploy/nginx.conf.template, serving static directories off oTree's lock;
-* :func:`create_session`, :func:`session_participants`, :func:`export_custom` — oTree's REST API.
+* :func:`create_session`, :func:`session_participants`, :func:`export_custom` — oTree's REST API, of an
+  :class:`OTreeServer` or of any server by URL and REST key (:class:`RestApi`: the demo's devserver).
 
 Standard library only.
 """
@@ -27,7 +28,8 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from deploy.launcher import stop_group
 from deploy.nginx import render as render_nginx
@@ -39,6 +41,17 @@ NGINX = os.environ.get("NGINX", "/usr/sbin/nginx")
 
 class LocalServerError(RuntimeError):
     """A local server could not be started; the message names what is missing and how to get it."""
+
+
+class RestError(LocalServerError):
+    """oTree's REST API refused a call; ``reason`` is the last line of its answer (oTree answers with a traceback,
+    whose last line says why)."""
+
+    def __init__(self, method: str, path: str, status: int, body: str) -> None:
+        lines = [line.strip() for line in body.splitlines() if line.strip()]
+        self.status = status
+        self.reason = lines[-1] if lines else f"HTTP {status}"
+        super().__init__(f"{method} {path} -> HTTP {status}: {body[:2000]}")
 
 
 def free_port() -> int:
@@ -250,11 +263,32 @@ def rest_call(base_url: str, rest_key: str, method: str, path: str, payload: Map
         with urllib.request.urlopen(req, timeout=timeout_s) as resp:
             return bytes(resp.read())
     except urllib.error.HTTPError as e:
-        body = e.read().decode(errors="replace")[:2000]
-        raise LocalServerError(f"{method} {path} -> HTTP {e.code}: {body}") from None
+        raise RestError(method, path, e.code, e.read().decode(errors="replace")) from None
 
 
-def create_session(server: OTreeServer, *, config: str, participants: int,
+class RestTarget(Protocol):
+    """What speaks oTree's REST API: an :class:`OTreeServer`, or a :class:`RestApi`."""
+
+    @property
+    def url(self) -> str: ...
+
+    def rest(self, method: str, path: str, payload: Mapping[str, Any] | None = None, *,
+             timeout_s: float = 120.0) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class RestApi:
+    """oTree's REST API of a server this module did not start (the demo's devserver)."""
+
+    url: str
+    rest_key: str
+
+    def rest(self, method: str, path: str, payload: Mapping[str, Any] | None = None, *,
+             timeout_s: float = 120.0) -> bytes:
+        return rest_call(self.url, self.rest_key, method, path, payload, timeout_s=timeout_s)
+
+
+def create_session(server: RestTarget, *, config: str, participants: int,
                    modified: Mapping[str, Any] | None = None, room_name: str | None = None) -> dict[str, Any]:
     payload: dict[str, Any] = {"session_config_name": config, "num_participants": participants}
     if modified:
@@ -265,17 +299,17 @@ def create_session(server: OTreeServer, *, config: str, participants: int,
     return result
 
 
-def session_participants(server: OTreeServer, session_code: str) -> list[dict[str, Any]]:
+def session_participants(server: RestTarget, session_code: str) -> list[dict[str, Any]]:
     info = json.loads(server.rest("POST", f"/api/get_session/{session_code}", {}))
     return list(info["participants"])
 
 
-def start_urls(server: OTreeServer, session_code: str, *, base_url: str | None = None) -> list[str]:
+def start_urls(server: RestTarget, session_code: str, *, base_url: str | None = None) -> list[str]:
     base = base_url or server.url
     return [f"{base}/InitializeParticipant/{p['code']}" for p in session_participants(server, session_code)]
 
 
-def export_custom(server: OTreeServer, *, app: str, session_code: str | None = None) -> str:
+def export_custom(server: RestTarget, *, app: str, session_code: str | None = None) -> str:
     q = f"/api/export_app_custom?app={app}" + (f"&session_code={session_code}" if session_code else "")
     return server.rest("GET", q).decode("utf-8-sig")
 
