@@ -14,7 +14,7 @@ person's answer (in a simulated study the bootstrap interval of label agreement 
 The bootstrap's percentile interval is still reported beside it (``bootstrap_low``/``_high``) for transparency.
 The jackknife is conservative here (the ``>= min_votes`` threshold makes the statistic non-smooth and the
 jackknife variance is biased upwards): in simulated studies its coverage was above 95% with intervals about 1.6x
-wider than the spread across studies (``bench/analysis.py --coverage N`` measures it).
+wider than the spread across studies (``bench/analysis_report.py --coverage N`` measures it).
 
 The set of kept participants is fixed (the placebo filter is not re-run). A resample where a statistic is undefined
 (e.g. no target reaches ``min_votes``) is left out and counted in ``resamples_defined``.

@@ -25,8 +25,8 @@ from contracts.summary import SUMMARY_FILE, write_summary
 if TYPE_CHECKING:
     import pandas as pd
 
-    from analysis.load import Study
-    from analysis.study import Analysis
+    from analysis.load import StudyTables
+    from analysis.pipeline import Analysis
 
 EXIT_BAD_INPUT = 2
 REPORT_FILE = "report.html"
@@ -151,7 +151,7 @@ def write_report(out: Path, *, bundle: Path, responses: Path, placebo_threshold:
     from analysis.report import render_html
     from analysis.robustness_report import FIGURE as ROBUSTNESS_FIGURE
     from analysis.robustness_report import has_conditions
-    from analysis.study import analyze
+    from analysis.pipeline import analyze
     from analysis.tables import csv_table, latex_table
 
     times: dict[str, float] = {}
@@ -207,7 +207,7 @@ def write_report(out: Path, *, bundle: Path, responses: Path, placebo_threshold:
     return times
 
 
-def _votes(study: Study, result: Analysis) -> pd.DataFrame:
+def _votes(study: StudyTables, result: Analysis) -> pd.DataFrame:
     from analysis.votes import valid_votes
 
     return valid_votes(study.responses, result.tables["participants"])

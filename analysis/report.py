@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from analysis.study import PAPER, Analysis
+from analysis.pipeline import PAPER, Analysis
 from analysis.robustness_report import render_robustness
 from analysis.tables import format_value
 
@@ -237,8 +237,8 @@ def render_html(result: Analysis, figures: Mapping[str, bytes], *, table_files: 
         '<p class="note">Majority-vote statistics use a delete-one-participant jackknife: a participant bootstrap '
         "duplicates voters, so images with one or two distinct voters enter the minimum-votes set and its interval "
         "is biased downwards (shown in the last column for comparison). The jackknife is conservative (in simulated "
-        "studies it was wider than needed, see <code>bench/analysis.py --coverage</code>); the Wilson interval over "
-        "images (section 1 table of proportions, <code>tables/proportions.csv</code>) is too narrow because images "
+        "studies it was wider than needed, see <code>bench/analysis_report.py --coverage</code>); the Wilson "
+        "interval over images (section 1 table of proportions, <code>tables/proportions.csv</code>) is too narrow because images "
         "share voters. The truth lies between the two.</p>",
         "<h2>5. The algorithm (paper §VI-A)</h2>",
         f"<p>Attributing each target to the generator with the smallest reconstruction distance gives "

@@ -1,7 +1,7 @@
 """A simulated study with known truth: a bundle and a responses export written through :mod:`contracts`.
 
 Used by the tests (a study of known skill, careless participants who fail placebo rounds, dropouts, ties) and by
-``bench/analysis.py`` (paper scale). Randomness is an input: everything follows from ``seed``.
+``bench/analysis_report.py`` (paper scale). Randomness is an input: everything follows from ``seed``.
 
 Answer model: a careful participant of skill ``s`` picks, in a non-placebo round, the row the reconstructions
 favour (the algorithm's generator) with probability ``s`` when the algorithm is right, and when it is wrong picks

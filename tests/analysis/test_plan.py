@@ -9,7 +9,7 @@ import pytest
 from analysis import load
 from analysis.cli import main
 from analysis.plan import Crowd, closed_form_participants, simulate_session
-from analysis.study import analyze
+from analysis.pipeline import analyze
 from tests.analysis.builders import build_bundle, vote
 
 

@@ -20,7 +20,7 @@ from analysis.algorithm import accuracy_by_generator, accuracy_vs_attempts, conf
 from analysis.bootstrap import participant_intervals
 from analysis.conditions import by_condition, conditions_in_order, robustness_table
 from analysis.coverage import coverage_projection
-from analysis.load import Study
+from analysis.load import StudyTables
 from analysis.models import dawid_skene, generator_difficulty
 from analysis.participants import accuracy_summary, participant_table, placebo_distribution
 from analysis.statistics import proportion
@@ -102,7 +102,7 @@ def clean(value: Any) -> Any:
     return value
 
 
-def analyze(study: Study, *, placebo_threshold: float = 0.80, min_votes: int = 3, n_bootstrap: int = 2000,
+def analyze(study: StudyTables, *, placebo_threshold: float = 0.80, min_votes: int = 3, n_bootstrap: int = 2000,
             seed: int = 0, dawid_skene_iterations: int = 100, allocation: str | None = None,
             practice_targets: Collection[str] = ()) -> Analysis:
     """Every number and table of the report. Pure: reads nothing, writes nothing.
