@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from contracts.bundle import (RECONSTRUCTIONS_FILE, TARGETS_FILE, GeneratorInfo, Manifest, Reconstruction,
-                              ReconstructionConfig, Target, read_bundle)
+from contracts.bundle import (RECONSTRUCTIONS_FILE, TARGETS_FILE, TRUTH_FIELDS, GeneratorInfo, Manifest,
+                              Reconstruction, ReconstructionConfig, Target, read_bundle)
 from contracts.errors import ContractError
 from contracts.synthetic import PLACEHOLDER_IMAGE, write_synthetic_bundle
 
@@ -59,3 +59,16 @@ def test_names_revealing_ground_truth_are_refused(tmp_path: Path, table: str, ro
         read_bundle(root)
     message = str(err.value)
     assert f"reveals {revealed!r}" in message and table in message and name in message
+
+
+def test_secret_words_are_the_truth_and_the_truth_fields(tmp_path: Path) -> None:
+    b = read_bundle(build(tmp_path / "b"))
+    assert b.secret_words() == ("alpha", "beta", "Kestrel", "Osprey", *TARGET_IDS, "clean", *TRUTH_FIELDS)
+
+
+@pytest.mark.parametrize("name, revealed", [("0a-PLACEBO.png", "placebo"), ("true_generator.png", "true_generator")])
+def test_names_revealing_truth_fields_are_refused(tmp_path: Path, name: str, revealed: str) -> None:
+    root = build(tmp_path / "b")
+    _rename(root, RECONSTRUCTIONS_FILE, 2, name)
+    with pytest.raises(ContractError, match=f"reveals {revealed!r}"):
+        read_bundle(root)
