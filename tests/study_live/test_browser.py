@@ -12,7 +12,8 @@ from playwright.sync_api import Browser, ViewportSize
 
 from contracts.responses import PLACEBO
 from tests.study_live.browser import Participant, Received, ShownRound, placebo_slots, rows_of
-from tests.study_live.live import ImageIndex, LiveStudy, secret_needles
+from tests.helpers.image_index import ImageIndex
+from tests.study_live.live import LiveStudy, secret_needles
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres]
 
