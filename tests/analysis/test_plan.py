@@ -44,7 +44,7 @@ def test_plan_prints_every_number(capsys: pytest.CaptureFixture[str]) -> None:
     (["--allocation", "greedy"], "invalid choice: 'greedy'"),
     (["--skill", "1.5"], "--skill: must be in [0, 1]"),
     (["--fee", "-1"], "--fee: must be a non-negative amount"),
-    (["--rounds", "500"], "needs at least that many --targets"),
+    (["--rounds", "500"], "--rounds, --targets: 500 rounds need at least that many targets"),
 ])
 def test_plan_bad_input_is_one_line(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
     base = {"--targets": "60", "--votes-per-target": "3", "--rounds": "20"}
