@@ -16,7 +16,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn, TypeVar
+from typing import TYPE_CHECKING, NoReturn
 
 from analysis import option_rules as rules
 from analysis.votes import ALLOCATIONS
@@ -30,7 +30,6 @@ if TYPE_CHECKING:
     from analysis.pipeline import Analysis
 
 EXIT_BAD_INPUT = 2
-T = TypeVar("T", int, float)
 REPORT_FILE = "report.html"
 TABLES_DIR = "tables"
 FIGURES_DIR = "figures"
@@ -61,20 +60,12 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def _argument(rule: Callable[[T], T], value: T) -> T:
-    """An option's rule (:mod:`analysis.option_rules`) as argparse wants it: ArgumentTypeError, one line."""
-    try:
-        return rule(value)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-
-
 def _fraction(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be a number in [0, 1], got {text!r}") from None
-    return _argument(rules.fraction, value)
+    return rules.argument(rules.fraction, value)
 
 
 def _int_at_least(minimum: int) -> Callable[[str], int]:
@@ -83,7 +74,7 @@ def _int_at_least(minimum: int) -> Callable[[str], int]:
             value = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {text!r}") from None
-        return _argument(rules.at_least(minimum), value)
+        return rules.argument(rules.at_least(minimum), value)
     parse.__name__ = f"integer >= {minimum}"
     return parse
 
@@ -108,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="the session's allocation; dynamic: the agreement analysis uses images with a settled "
                           "majority of --min-votes (default: not stated, analysed as fixed k)")
     from analysis.plan import add_plan_parser
-    add_plan_parser(sub, _fraction, _int_at_least, _argument)
+    add_plan_parser(sub, _fraction, _int_at_least)
     rep.add_argument("--trials", type=Path, default=None,
                      help="the study's trial export (study_app: custom_export_trials): its practice targets, never "
                           "in a real round, are left out of votes per image and coverage")

@@ -6,6 +6,7 @@ after the flag (``--min-votes: must be >= 1, got 0``).
 
 from __future__ import annotations
 
+import argparse
 import math
 from collections.abc import Callable
 from typing import TypeVar
@@ -49,6 +50,14 @@ def checked(name: str, rule: Callable[[T], T], value: T) -> T:
         return rule(value)
     except ValueError as e:
         raise ValueError(f"{name} {e}") from None
+
+
+def argument(rule: Callable[[T], T], value: T) -> T:
+    """``rule(value)`` inside an argparse argument type: its error as ArgumentTypeError (one line after the flag)."""
+    try:
+        return rule(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def rounds_fit_targets(rounds: int, n_targets: int) -> None:

@@ -398,19 +398,18 @@ def format_plan(p: dict[str, Any]) -> str:
     )
 
 
-def add_plan_parser(sub: Any, fraction: Callable[[str], float], at_least: Callable[[int], Callable[[str], int]],
-                    argument: Callable[[Callable[[float], float], float], float]) -> None:
-    """The ``plan`` subcommand (argument types shared with ``report``: one line on bad input; ``argument`` turns
-    a rule of :mod:`analysis.option_rules` into an argument type's check)."""
+def add_plan_parser(sub: Any, fraction: Callable[[str], float], at_least: Callable[[int], Callable[[str], int]]
+                    ) -> None:
+    """The ``plan`` subcommand (argument types shared with ``report``: one line on bad input)."""
     def skill(text: str) -> float:
-        return argument(rules.positive_fraction, fraction(text))
+        return rules.argument(rules.positive_fraction, fraction(text))
 
     def money(text: str) -> float:
         try:
             value = float(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"must be a non-negative amount, got {text!r}") from None
-        return argument(rules.amount, value)
+        return rules.argument(rules.amount, value)
 
     pl = sub.add_parser("plan", help="participants, paid rounds, cost and interval widths a study needs "
                                      "(seeded simulation with the app's allocation)",
