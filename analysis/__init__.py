@@ -14,19 +14,19 @@ Every step is also a function over tidy DataFrames (``analysis.participants``, `
 
 from typing import TYPE_CHECKING, Any
 
-from analysis.load import Study, load
+from analysis.load import StudyTables, load
 
 if TYPE_CHECKING:
-    from analysis.study import Analysis, analyze
+    from analysis.pipeline import Analysis, analyze
 
-__all__ = ["Analysis", "Study", "analyze", "load"]
+__all__ = ["Analysis", "StudyTables", "analyze", "load"]
 
 
 def __getattr__(name: str) -> Any:
     """``analyze`` and ``Analysis`` are imported on first use: they pull in statsmodels, crowd-kit and scipy, which
     the paper's numbers alone (``load`` and the tidy functions) do not need."""
     if name in ("analyze", "Analysis"):
-        from analysis import study
+        from analysis import pipeline
 
-        return getattr(study, name)
+        return getattr(pipeline, name)
     raise AttributeError(f"module 'analysis' has no attribute {name!r}")

@@ -14,7 +14,7 @@ person's answer (in a simulated study the bootstrap interval of label agreement 
 The bootstrap's percentile interval is still reported beside it (``bootstrap_low``/``_high``) for transparency.
 The jackknife is conservative here (the ``>= min_votes`` threshold makes the statistic non-smooth and the
 jackknife variance is biased upwards): in simulated studies its coverage was above 95% with intervals about 1.6x
-wider than the spread across studies (``bench/analysis.py --coverage N`` measures it).
+wider than the spread across studies (``bench/analysis_report.py --coverage N`` measures it).
 
 The set of kept participants is fixed (the placebo filter is not re-run). A resample where a statistic is undefined
 (e.g. no target reaches ``min_votes``) is left out and counted in ``resamples_defined``.
@@ -27,7 +27,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -41,46 +42,154 @@ JACKKNIFE_STATISTICS: tuple[str, ...] = ("label_agreement", "cohen_kappa", "soft
 RANGES: dict[str, tuple[float, float]] = {"cohen_kappa": (-1.0, 1.0)}
 
 
-def _statistics(weights: np.ndarray, votes_matrix: sparse.csr_matrix, n_targets: int, n_gens: int,
-                algo: np.ndarray, truth: np.ndarray, acc: np.ndarray, has_acc: np.ndarray, answers: np.ndarray,
-                correct: np.ndarray, for_algo_votes: np.ndarray, min_votes: int,
-                dynamic: bool = False) -> dict[str, np.ndarray]:
-    """Each statistic for a batch of participant weight vectors ``weights`` [B, N] -> arrays [B]."""
-    b = weights.shape[0]
-    counts = np.asarray((votes_matrix.T @ weights.T).T, dtype=np.float32).reshape(b, n_targets, n_gens)  # B x T x G
-    # Majority vote with the contract tie rule: strict '>' keeps the first (lowest sorted id) of tied maxima.
-    maj = np.zeros((b, n_targets), dtype=np.int64)
-    top = counts[:, :, 0].copy()
-    n = counts[:, :, 0].copy()
-    for g in range(1, n_gens):
-        c = counts[:, :, g]
-        better = c > top
-        maj[better] = g
-        np.maximum(top, c, out=top)
-        n += c
-    mask = settled_mask(counts, min_votes) if dynamic else n >= min_votes              # B x T
-    m = mask.sum(axis=1).astype(float)
-    for_algo = np.take_along_axis(counts, np.broadcast_to(algo[None, :, None], (b, n_targets, 1)), axis=2)[..., 0]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        agree = ((maj == algo[None, :]) & mask).sum(axis=1) / m
-        human_acc = ((maj == truth[None, :]) & mask).sum(axis=1) / m
-        soft = (np.where(mask, for_algo / np.where(n > 0, n, 1), 0.0)).sum(axis=1, dtype=np.float64) / m
-        pe = np.zeros(b)
-        for g in range(n_gens):
-            p_maj = ((maj == g) & mask).sum(axis=1) / m
-            p_algo = (mask & (algo == g)[None, :]).sum(axis=1) / m
-            pe += p_maj * p_algo
-        kappa = np.where(pe < 1.0 - 1e-12, (agree - pe) / (1.0 - pe), np.nan)
-        acc_w = weights * has_acc[None, :]
-        acc_mean = (acc_w * np.nan_to_num(acc)[None, :]).sum(axis=1) / acc_w.sum(axis=1)
-        vote_acc = (weights @ correct) / (weights @ answers)
-        vote_agree = (weights @ for_algo_votes) / (weights @ answers)
-    return {"accuracy_mean": acc_mean, "vote_accuracy": vote_acc, "vote_agreement": vote_agree,
-            "label_agreement": agree, "cohen_kappa": kappa,
-            "soft_agreement": soft, "human_majority_accuracy": human_acc}
+@dataclass(frozen=True)
+class VoteArrays:
+    """The kept participants' votes as arrays, fixed across resamples: a resample only changes the participant
+    weights passed to :meth:`statistics`. Index order: participants as kept, targets (voted ones) and generators
+    sorted."""
+
+    votes_matrix: sparse.csr_matrix   # participants x (target, generator): vote counts
+    n_targets: int
+    n_gens: int
+    algo: np.ndarray                  # per target: the algorithm's generator (index)
+    truth: np.ndarray                 # per target: the true generator (index)
+    accuracy: np.ndarray              # per participant (NaN: no non-placebo answer)
+    answers: np.ndarray               # per participant: non-placebo answers
+    correct: np.ndarray               # per participant: correct answers
+    for_algo_votes: np.ndarray        # per participant: votes for the algorithm's generator
+    min_votes: int
+    dynamic: bool                     # majority statistics over settled targets (dynamic allocation)
+
+    @property
+    def n_participants(self) -> int:
+        return int(self.votes_matrix.shape[0])
+
+    def statistics(self, weights: np.ndarray) -> dict[str, np.ndarray]:
+        """Each statistic for a batch of participant weight vectors ``weights`` [B, N] -> arrays [B]."""
+        b, n_targets, n_gens, algo = weights.shape[0], self.n_targets, self.n_gens, self.algo
+        counts = np.asarray((self.votes_matrix.T @ weights.T).T, dtype=np.float32).reshape(b, n_targets, n_gens)
+        # Majority vote with the contract tie rule: strict '>' keeps the first (lowest sorted id) of tied maxima.
+        maj = np.zeros((b, n_targets), dtype=np.int64)
+        top = counts[:, :, 0].copy()
+        n = counts[:, :, 0].copy()
+        for g in range(1, n_gens):
+            c = counts[:, :, g]
+            better = c > top
+            maj[better] = g
+            np.maximum(top, c, out=top)
+            n += c
+        mask = settled_mask(counts, self.min_votes) if self.dynamic else n >= self.min_votes          # B x T
+        m = mask.sum(axis=1).astype(float)
+        for_algo = np.take_along_axis(counts, np.broadcast_to(algo[None, :, None], (b, n_targets, 1)), axis=2)[..., 0]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            agree = ((maj == algo[None, :]) & mask).sum(axis=1) / m
+            human_acc = ((maj == self.truth[None, :]) & mask).sum(axis=1) / m
+            soft = (np.where(mask, for_algo / np.where(n > 0, n, 1), 0.0)).sum(axis=1, dtype=np.float64) / m
+            pe = np.zeros(b)
+            for g in range(n_gens):
+                p_maj = ((maj == g) & mask).sum(axis=1) / m
+                p_algo = (mask & (algo == g)[None, :]).sum(axis=1) / m
+                pe += p_maj * p_algo
+            kappa = np.where(pe < 1.0 - 1e-12, (agree - pe) / (1.0 - pe), np.nan)
+            acc_w = weights * ~np.isnan(self.accuracy)[None, :]
+            acc_mean = (acc_w * np.nan_to_num(self.accuracy)[None, :]).sum(axis=1) / acc_w.sum(axis=1)
+            vote_acc = (weights @ self.correct) / (weights @ self.answers)
+            vote_agree = (weights @ self.for_algo_votes) / (weights @ self.answers)
+        return {"accuracy_mean": acc_mean, "vote_accuracy": vote_acc, "vote_agreement": vote_agree,
+                "label_agreement": agree, "cohen_kappa": kappa,
+                "soft_agreement": soft, "human_majority_accuracy": human_acc}
 
 
 MIN_PARTICIPANTS_FOR_INTERVAL = 2  # participant-level intervals need at least two kept participants
+STATISTICS: tuple[str, ...] = (*BOOTSTRAP_STATISTICS, *JACKKNIFE_STATISTICS)
+
+
+def vote_arrays(participants: pd.DataFrame, votes: pd.DataFrame, targets: pd.DataFrame, generators: Sequence[str],
+                *, min_votes: int, dynamic: bool) -> VoteArrays:
+    """The kept participants' ``votes`` (``analysis.votes.valid_votes``) indexed as arrays."""
+    gens = sorted(generators)
+    kept = participants[participants["valid"]].reset_index(drop=True)
+    p_index = {c: i for i, c in enumerate(kept["participant_code"].tolist())}
+    voted = sorted(set(votes["target_id"]))
+    t_index = {t: i for i, t in enumerate(voted)}
+    g_index = {g: i for i, g in enumerate(gens)}
+    n_p, n_t, n_g = len(p_index), len(voted), len(gens)
+    rows = votes["participant_code"].map(p_index).to_numpy(dtype=np.int64)
+    cols = (votes["target_id"].map(t_index).to_numpy(dtype=np.int64) * n_g
+            + votes["chosen_generator"].map(g_index).to_numpy(dtype=np.int64))
+    tinfo = targets.set_index("target_id").reindex(voted)
+    algo_of_vote = votes["target_id"].map(tinfo["algo_generator"]).to_numpy(dtype=object)
+    return VoteArrays(
+        votes_matrix=sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n_p, n_t * n_g)),
+        n_targets=n_t, n_gens=n_g,
+        algo=tinfo["algo_generator"].map(g_index).to_numpy(dtype=np.int64),
+        truth=tinfo["true_generator"].map(g_index).to_numpy(dtype=np.int64),
+        accuracy=kept["accuracy"].to_numpy(dtype=float),
+        answers=kept["answers"].to_numpy(dtype=float),
+        correct=kept["correct"].to_numpy(dtype=float),
+        for_algo_votes=np.bincount(rows[(votes["chosen_generator"].to_numpy(dtype=object) == algo_of_vote)],
+                                   minlength=n_p).astype(float),
+        min_votes=min_votes, dynamic=dynamic)
+
+
+def bootstrap_draws(arrays: VoteArrays, *, n_resamples: int, seed: int, batch: int) -> dict[str, np.ndarray]:
+    """Every statistic on ``n_resamples`` participant resamples (with replacement), ``batch`` at a time."""
+    n_p = arrays.n_participants
+    draws: dict[str, list[np.ndarray]] = {k: [] for k in STATISTICS}
+    if n_resamples and n_p:
+        rng = np.random.default_rng(seed)
+        done = 0
+        while done < n_resamples:
+            b = min(batch, n_resamples - done)
+            idx = rng.integers(0, n_p, size=(b, n_p))
+            flat = (np.arange(b)[:, None] * n_p + idx).ravel()
+            w = np.bincount(flat, minlength=b * n_p).reshape(b, n_p).astype(float)
+            for k, v in arrays.statistics(w).items():
+                draws[k].append(v)
+            done += b
+    return {k: np.concatenate(v) if v else np.zeros(0) for k, v in draws.items()}
+
+
+def jackknife_values(arrays: VoteArrays, *, batch: int) -> dict[str, np.ndarray]:
+    """Every statistic with each participant left out in turn (none with fewer than 2 participants)."""
+    n_p = arrays.n_participants
+    leave_out: dict[str, list[np.ndarray]] = {k: [] for k in STATISTICS}
+    for start in range(0, n_p if n_p >= 2 else 0, batch):
+        stop = min(n_p, start + batch)
+        w = np.ones((stop - start, n_p))
+        w[np.arange(stop - start), np.arange(start, stop)] = 0.0
+        for k, v in arrays.statistics(w).items():
+            leave_out[k].append(v)
+    return {k: np.concatenate(v) if v else np.zeros(0) for k, v in leave_out.items()}
+
+
+def interval_row(statistic: str, *, estimate: float, bootstrap: np.ndarray, jackknife: np.ndarray,
+                 n_participants: int, n_resamples: int, confidence: float, seed: int) -> dict[str, Any]:
+    """One row of :func:`participant_intervals`' table from the statistic's resampled values."""
+    alpha = 1 - confidence
+    z = float(norm.ppf(1 - alpha / 2))
+    defined = bootstrap[np.isfinite(bootstrap)]
+    b_lo, b_hi = (np.quantile(defined, [alpha / 2, 1 - alpha / 2]) if defined.size else (np.nan, np.nan))
+    est, jack = estimate, jackknife
+    se = (float(np.sqrt((jack.size - 1) / jack.size * np.sum((jack - jack.mean()) ** 2)))
+          if jack.size >= 2 and np.all(np.isfinite(jack)) and math.isfinite(est) else math.nan)
+    if statistic in JACKKNIFE_STATISTICS:
+        low, high = RANGES.get(statistic, (0.0, 1.0))
+        lo, hi = max(low, est - z * se), min(high, est + z * se)
+        method = "delete-one-participant jackknife (normal)"
+    else:
+        lo, hi = float(b_lo), float(b_hi)
+        method = "participant-clustered bootstrap (percentile)"
+    if n_participants < MIN_PARTICIPANTS_FOR_INTERVAL or not math.isfinite(est):
+        # one participant: every resample is that participant (an interval of zero width reads as certainty);
+        # an undefined statistic has no interval (max(0, nan) would have made one of the full range)
+        lo = hi = b_lo = b_hi = math.nan
+    elif statistic in JACKKNIFE_STATISTICS and not math.isfinite(se):
+        lo = hi = math.nan
+    return {"statistic": statistic, "estimate": est, "ci_low": lo, "ci_high": hi, "method": method,
+            "bootstrap_low": float(b_lo), "bootstrap_high": float(b_hi), "jackknife_se": se,
+            "resamples": int(n_resamples if n_participants else 0), "resamples_defined": int(defined.size),
+            "confidence": confidence, "seed": int(seed)}
 
 
 def participant_intervals(participants: pd.DataFrame, votes: pd.DataFrame, targets: pd.DataFrame,
@@ -100,80 +209,14 @@ def participant_intervals(participants: pd.DataFrame, votes: pd.DataFrame, targe
         raise ValueError(f"n_resamples must be >= 0, got {n_resamples}")
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
-    gens = sorted(generators)
-    kept = participants[participants["valid"]].reset_index(drop=True)
-    codes = kept["participant_code"].tolist()
-    p_index = {c: i for i, c in enumerate(codes)}
-    voted = sorted(set(votes["target_id"]))
-    t_index = {t: i for i, t in enumerate(voted)}
-    g_index = {g: i for i, g in enumerate(gens)}
-    n_p, n_t, n_g = len(codes), len(voted), len(gens)
-    rows = votes["participant_code"].map(p_index).to_numpy(dtype=np.int64)
-    cols = (votes["target_id"].map(t_index).to_numpy(dtype=np.int64) * n_g
-            + votes["chosen_generator"].map(g_index).to_numpy(dtype=np.int64))
-    votes_matrix = sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n_p, n_t * n_g))
-    tinfo = targets.set_index("target_id").reindex(voted)
-    algo = tinfo["algo_generator"].map(g_index).to_numpy(dtype=np.int64)
-    truth = tinfo["true_generator"].map(g_index).to_numpy(dtype=np.int64)
-    acc = kept["accuracy"].to_numpy(dtype=float)
-    has_acc = ~np.isnan(acc)
-    answers = kept["answers"].to_numpy(dtype=float)
-    correct = kept["correct"].to_numpy(dtype=float)
-    algo_of_vote = votes["target_id"].map(tinfo["algo_generator"]).to_numpy(dtype=object)
-    for_algo_votes = np.bincount(rows[(votes["chosen_generator"].to_numpy(dtype=object) == algo_of_vote)],
-                                 minlength=n_p).astype(float)
-
-    def stats(w: np.ndarray) -> dict[str, np.ndarray]:
-        return _statistics(w, votes_matrix, n_t, n_g, algo, truth, acc, has_acc, answers, correct, for_algo_votes,
-                           min_votes, allocation == "dynamic")
-
-    size = batch or max(1, int(4e6 // max(1, n_t * n_g)))
-    observed = stats(np.ones((1, n_p)))
-    draws: dict[str, list[np.ndarray]] = {k: [] for k in (*BOOTSTRAP_STATISTICS, *JACKKNIFE_STATISTICS)}
-    if n_resamples and n_p:
-        rng = np.random.default_rng(seed)
-        done = 0
-        while done < n_resamples:
-            b = min(size, n_resamples - done)
-            idx = rng.integers(0, n_p, size=(b, n_p))
-            flat = (np.arange(b)[:, None] * n_p + idx).ravel()
-            w = np.bincount(flat, minlength=b * n_p).reshape(b, n_p).astype(float)
-            for k, v in stats(w).items():
-                draws[k].append(v)
-            done += b
-    leave_out: dict[str, list[np.ndarray]] = {k: [] for k in draws}
-    for start in range(0, n_p if n_p >= 2 else 0, size):
-        stop = min(n_p, start + size)
-        w = np.ones((stop - start, n_p))
-        w[np.arange(stop - start), np.arange(start, stop)] = 0.0
-        for k, v in stats(w).items():
-            leave_out[k].append(v)
-    alpha = 1 - confidence
-    z = float(norm.ppf(1 - alpha / 2))
-    out = []
-    for k in (*BOOTSTRAP_STATISTICS, *JACKKNIFE_STATISTICS):
-        values = np.concatenate(draws[k]) if draws[k] else np.zeros(0)
-        defined = values[np.isfinite(values)]
-        b_lo, b_hi = (np.quantile(defined, [alpha / 2, 1 - alpha / 2]) if defined.size else (np.nan, np.nan))
-        est = float(observed[k][0])
-        jack = np.concatenate(leave_out[k]) if leave_out[k] else np.zeros(0)
-        se = (float(np.sqrt((jack.size - 1) / jack.size * np.sum((jack - jack.mean()) ** 2)))
-              if jack.size >= 2 and np.all(np.isfinite(jack)) and math.isfinite(est) else math.nan)
-        if k in JACKKNIFE_STATISTICS:
-            low, high = RANGES.get(k, (0.0, 1.0))
-            lo, hi = max(low, est - z * se), min(high, est + z * se)
-            method = "delete-one-participant jackknife (normal)"
-        else:
-            lo, hi = float(b_lo), float(b_hi)
-            method = "participant-clustered bootstrap (percentile)"
-        if n_p < MIN_PARTICIPANTS_FOR_INTERVAL or not math.isfinite(est):
-            # one participant: every resample is that participant (an interval of zero width reads as certainty);
-            # an undefined statistic has no interval (max(0, nan) would have made one of the full range)
-            lo = hi = b_lo = b_hi = math.nan
-        elif k in JACKKNIFE_STATISTICS and not math.isfinite(se):
-            lo = hi = math.nan
-        out.append({"statistic": k, "estimate": est, "ci_low": lo, "ci_high": hi, "method": method,
-                    "bootstrap_low": float(b_lo), "bootstrap_high": float(b_hi), "jackknife_se": se,
-                    "resamples": int(n_resamples if n_p else 0), "resamples_defined": int(defined.size),
-                    "confidence": confidence, "seed": int(seed)})
-    return pd.DataFrame(out)
+    arrays = vote_arrays(participants, votes, targets, generators, min_votes=min_votes,
+                         dynamic=allocation == "dynamic")
+    size = batch or max(1, int(4e6 // max(1, arrays.n_targets * arrays.n_gens)))
+    observed = arrays.statistics(np.ones((1, arrays.n_participants)))
+    draws = bootstrap_draws(arrays, n_resamples=n_resamples, seed=seed, batch=size)
+    leave_out = jackknife_values(arrays, batch=size)
+    return pd.DataFrame([
+        interval_row(k, estimate=float(observed[k][0]), bootstrap=draws[k], jackknife=leave_out[k],
+                     n_participants=arrays.n_participants, n_resamples=n_resamples, confidence=confidence,
+                     seed=seed)
+        for k in STATISTICS])

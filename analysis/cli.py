@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
+from analysis import option_rules as rules
 from analysis.votes import ALLOCATIONS
 from contracts.errors import ContractError
 from contracts.summary import SUMMARY_FILE, write_summary
@@ -25,8 +26,8 @@ from contracts.summary import SUMMARY_FILE, write_summary
 if TYPE_CHECKING:
     import pandas as pd
 
-    from analysis.load import Study
-    from analysis.study import Analysis
+    from analysis.load import StudyTables
+    from analysis.pipeline import Analysis
 
 EXIT_BAD_INPUT = 2
 REPORT_FILE = "report.html"
@@ -64,9 +65,7 @@ def _fraction(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be a number in [0, 1], got {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text}")
-    return value
+    return rules.argument(rules.fraction, value)
 
 
 def _int_at_least(minimum: int) -> Callable[[str], int]:
@@ -75,9 +74,7 @@ def _int_at_least(minimum: int) -> Callable[[str], int]:
             value = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
-        return value
+        return rules.argument(rules.at_least(minimum), value)
     parse.__name__ = f"integer >= {minimum}"
     return parse
 
@@ -151,7 +148,7 @@ def write_report(out: Path, *, bundle: Path, responses: Path, placebo_threshold:
     from analysis.report import render_html
     from analysis.robustness_report import FIGURE as ROBUSTNESS_FIGURE
     from analysis.robustness_report import has_conditions
-    from analysis.study import analyze
+    from analysis.pipeline import analyze
     from analysis.tables import csv_table, latex_table
 
     times: dict[str, float] = {}
@@ -207,7 +204,7 @@ def write_report(out: Path, *, bundle: Path, responses: Path, placebo_threshold:
     return times
 
 
-def _votes(study: Study, result: Analysis) -> pd.DataFrame:
+def _votes(study: StudyTables, result: Analysis) -> pd.DataFrame:
     from analysis.votes import valid_votes
 
     return valid_votes(study.responses, result.tables["participants"])

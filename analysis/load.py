@@ -28,7 +28,7 @@ RESPONSE_FRAME_COLUMNS: tuple[str, ...] = (
 
 
 @dataclass(frozen=True)
-class Study:
+class StudyTables:
     """A loaded study: the tidy tables every analysis function takes, plus where they came from."""
 
     responses: pd.DataFrame
@@ -45,7 +45,7 @@ class Study:
 
 
 def load(bundle: Bundle | str | Path, responses: Sequence[Response] | str | Path, *,
-         check_images: bool = False) -> Study:
+         check_images: bool = False) -> StudyTables:
     """Load a study from a bundle (object or directory) and responses (parsed rows or an export CSV).
 
     Raises :class:`contracts.errors.ContractError` (one line: file, row, problem) on any contract violation,
@@ -63,7 +63,7 @@ def load(bundle: Bundle | str | Path, responses: Sequence[Response] | str | Path
     check_against_bundle(rows, b, source)
     reconstructions = reconstructions_frame(b)
     targets = targets_frame(b)
-    return Study(
+    return StudyTables(
         responses=responses_frame(rows, dict(zip(targets["target_id"], targets["true_generator"])),
                                   dict(zip(targets["target_id"], targets["condition"]))),
         targets=targets,

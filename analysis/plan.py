@@ -36,7 +36,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analysis import option_rules as rules
 from analysis.app_rules import allocation as alloc
+from analysis.option_rules import checked
 
 PLACEBO_CHOICE = -1           # the chosen row of a placebo round's copies
 TIMEOUT_S = 300.0             # dropout timeout of the simulated session (seconds of simulated time)
@@ -58,13 +60,10 @@ class Crowd:
 
     def check(self) -> None:
         for name in ("careless", "dropout", "placebo", "placebo_skill", "hard", "algorithm_accuracy"):
-            v = getattr(self, name)
-            if not 0.0 <= v <= 1.0:
-                raise ValueError(f"{name} must be in [0, 1], got {v}")
-        if not 0.0 < self.skill_mean <= 1.0 or self.skill_sd < 0:
-            raise ValueError(f"skill must be in (0, 1] with sd >= 0, got {self.skill_mean} +- {self.skill_sd}")
-        if self.generators < 2:
-            raise ValueError(f"need at least 2 generators, got {self.generators}")
+            checked(name, rules.fraction, getattr(self, name))
+        checked("skill_mean", rules.positive_fraction, self.skill_mean)
+        checked("skill_sd", rules.fraction, self.skill_sd)
+        checked("generators", rules.at_least(2), self.generators)
 
 
 @dataclass
@@ -149,10 +148,9 @@ def simulate_session(*, n_targets: int, k: int, rounds: int, allocation: str, cr
     """
     if allocation not in alloc.MODES:
         raise ValueError(f"allocation must be one of {', '.join(alloc.MODES)}, got {allocation!r}")
-    if n_targets < 1 or k < 1 or rounds < 1 or concurrent < 1:
-        raise ValueError("targets, votes per target, rounds and concurrent participants must be >= 1")
-    if rounds > n_targets:
-        raise ValueError(f"{rounds} rounds need at least that many targets, got {n_targets}")
+    for name, value in (("n_targets", n_targets), ("k", k), ("rounds", rounds), ("concurrent", concurrent)):
+        checked(name, rules.at_least(1), value)
+    rules.rounds_fit_targets(rounds, n_targets)
     crowd.check()
     floor = alloc.participants_needed(votes_per_target=k, n_targets=n_targets,
                                       answers_per_participant=max(1, rounds - math.ceil(rounds * crowd.placebo)))
@@ -346,8 +344,7 @@ def plan(*, n_targets: int, k: int, rounds: int, allocation: str, crowd: Crowd =
     pays and gets. Pure apart from the progress bar on stderr."""
     from tqdm import tqdm
 
-    if replications < 1:
-        raise ValueError(f"replications must be >= 1, got {replications}")
+    checked("replications", rules.at_least(1), replications)
     closed = closed_form_participants(n_targets=n_targets, k=k, rounds=rounds, placebo=crowd.placebo)
     runs: list[dict[str, Any]] = []
     with tqdm(total=replications, desc=f"simulating {allocation} studies", unit="study", disable=not progress,
@@ -405,19 +402,14 @@ def add_plan_parser(sub: Any, fraction: Callable[[str], float], at_least: Callab
                     ) -> None:
     """The ``plan`` subcommand (argument types shared with ``report``: one line on bad input)."""
     def skill(text: str) -> float:
-        value = fraction(text)
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
-        return value
+        return rules.argument(rules.positive_fraction, fraction(text))
 
     def money(text: str) -> float:
         try:
             value = float(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"must be a non-negative amount, got {text!r}") from None
-        if not value >= 0 or math.isinf(value):
-            raise argparse.ArgumentTypeError(f"must be a non-negative amount, got {text}")
-        return value
+        return rules.argument(rules.amount, value)
 
     pl = sub.add_parser("plan", help="participants, paid rounds, cost and interval widths a study needs "
                                      "(seeded simulation with the app's allocation)",
@@ -438,9 +430,10 @@ def add_plan_parser(sub: Any, fraction: Callable[[str], float], at_least: Callab
 
 
 def run_plan(args: argparse.Namespace) -> int:
-    if args.rounds > args.targets:
-        print(f"error: --rounds {args.rounds} needs at least that many --targets (got {args.targets}): a "
-              "participant never sees a target twice", file=sys.stderr)
+    try:
+        rules.rounds_fit_targets(args.rounds, args.targets)
+    except ValueError as e:
+        print(f"error: --rounds, --targets: {e}", file=sys.stderr)
         return 2
     crowd = Crowd(skill_mean=args.skill, skill_sd=args.skill_sd, careless=args.careless, dropout=args.dropout,
                   placebo=args.placebo, generators=args.generators)

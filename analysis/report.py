@@ -7,12 +7,13 @@ from __future__ import annotations
 import base64
 import html
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
-from analysis.study import PAPER, Analysis
+from analysis.pipeline import PAPER, Analysis
 from analysis.robustness_report import render_robustness
 from analysis.tables import format_value
 
@@ -127,21 +128,31 @@ def _figure(png: bytes, alt: str, caption: str) -> str:
             f"<figcaption>{caption}</figcaption></figure>")
 
 
-def render_html(result: Analysis, figures: Mapping[str, bytes], *, table_files: Mapping[str, str]) -> str:
-    """The report. ``figures``: name -> PNG bytes (see :mod:`analysis.figures`); ``table_files``: table -> file stem."""
-    s = result.summary
-    b = s["beyond_paper"]
-    t = result.tables
-    m = s["agreement_matrix"]
-    e = html.escape
-    intervals = {r["statistic"]: r for r in b["participant_intervals"]}
-    prop = {r["quantity"]: r for r in b["proportions_wilson95"]}
+@dataclass(frozen=True)
+class _Report:
+    """What every section reads: the analysis, its figures and table files, and two interval formatters."""
 
-    def interval(name: str, digits: int = 1, *, percent: bool = True) -> str:
+    result: Analysis
+    figures: Mapping[str, bytes]
+    table_files: Mapping[str, str]
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        return self.result.summary
+
+    @property
+    def beyond(self) -> dict[str, Any]:
+        return self.result.summary["beyond_paper"]
+
+    @property
+    def tables(self) -> dict[str, pd.DataFrame]:
+        return self.result.tables
+
+    def interval(self, name: str, digits: int = 1, *, percent: bool = True) -> str:
         """The participant-level 95% interval, only where it is defined (>= 2 kept participants, a defined
         estimate); ``percent=False`` for statistics that are not proportions (Cohen's kappa)."""
-        r = intervals.get(name)
-        if s["participants_valid"] < 2:
+        r = {r["statistic"]: r for r in self.beyond["participant_intervals"]}.get(name)
+        if self.summary["participants_valid"] < 2:
             return "no interval with fewer than 2 kept participants"
         if not r or _missing(r["estimate"]) or _missing(r["ci_low"]) or _missing(r["ci_high"]):
             return "no interval: undefined"
@@ -149,30 +160,17 @@ def render_html(result: Analysis, figures: Mapping[str, bytes], *, table_files: 
             return f"95% CI {float(r['ci_low']):.{digits + 1}f} to {float(r['ci_high']):.{digits + 1}f}"
         return f"95% CI {_pct(r['ci_low'], digits)} to {_pct(r['ci_high'], digits)}"
 
-    def wilson(name: str) -> str:
-        r = prop.get(name)
+    def wilson(self, name: str) -> str:
+        """A proportion of ``proportions_wilson95`` with its count and Wilson interval."""
+        r = {r["quantity"]: r for r in self.beyond["proportions_wilson95"]}.get(name)
         if not r or r["estimate"] is None:
             return "n/a"
         return f"{_pct(r['estimate'], 2)} ({r['k']}/{r['n']}; Wilson 95% {_pct(r['ci_low'])} to {_pct(r['ci_high'])})"
 
-    rows = []
-    for r in t["paper_comparison"].to_dict(orient="records"):
-        key = r["quantity"]
-        ci = ("" if r["ci_low"] is None or pd.isna(r["ci_low"]) or _missing(r["ours"]) else
-              f"{_fmt(key, r['ci_low'])} to {_fmt(key, r['ci_high'])} ({e(r['interval'])})")
-        ours = r["ours"] if r["ours"] is None or not pd.isna(r["ours"]) else None
-        rows.append(f'<tr><td class="l">{e(LABELS.get(key, key))}</td><td class="l"><code>{e(key)}</code></td>'
-                    f"<td>{e(_fmt(key, r['paper']))}</td><td>{e(_fmt(key, ours))}</td>"
-                    f'<td class="l">{ci}</td></tr>')
-    comparison = ('<table><thead><tr><th class="l">quantity</th><th class="l">key</th><th>paper</th><th>ours</th>'
-                  f'<th class="l">our 95% interval</th></tr></thead><tbody>{"".join(rows)}</tbody></table>')
 
-    mc = b["mcnemar_exact"]
-    gd = b["generator_difficulty"]["test"]
-    rt = b["response_times"]["tests"]
-    cov = b["coverage"]
-    n_ex = s["participants_total"] - s["participants_valid"]
-    parts = [
+def _head(r: _Report) -> list[str]:
+    s, e = r.summary, html.escape
+    return [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8"><title>Deepfake attribution user study: analysis</title>',
         f"<style>{CSS}</style></head><body>",
@@ -184,46 +182,86 @@ def render_html(result: Analysis, figures: Mapping[str, bytes], *, table_files: 
         f'{s["inputs"]["targets"]} targets, generators {e(", ".join(s["inputs"]["generators"]))}, '
         f'{s["inputs"]["attempts"]} attempts each.</p>',
         _allocation_note(s),
+    ]
+
+
+def _paper_comparison(r: _Report) -> list[str]:
+    """1. The paper's numbers beside ours."""
+    e = html.escape
+    rows = []
+    for row in r.tables["paper_comparison"].to_dict(orient="records"):
+        key = row["quantity"]
+        ci = ("" if row["ci_low"] is None or pd.isna(row["ci_low"]) or _missing(row["ours"]) else
+              f"{_fmt(key, row['ci_low'])} to {_fmt(key, row['ci_high'])} ({e(row['interval'])})")
+        ours = row["ours"] if row["ours"] is None or not pd.isna(row["ours"]) else None
+        rows.append(f'<tr><td class="l">{e(LABELS.get(key, key))}</td><td class="l"><code>{e(key)}</code></td>'
+                    f"<td>{e(_fmt(key, row['paper']))}</td><td>{e(_fmt(key, ours))}</td>"
+                    f'<td class="l">{ci}</td></tr>')
+    return [
         "<h2>1. The paper's numbers beside ours</h2>",
         "<p>The paper (§VI-D) reports these numbers without intervals. Ours are computed from the files above with "
         "the same rules; intervals are 95% (participant bootstrap or jackknife where participants cluster the data, "
         "Wilson for a proportion of independent targets).</p>",
-        comparison,
+        '<table><thead><tr><th class="l">quantity</th><th class="l">key</th><th>paper</th><th>ours</th>'
+        f'<th class="l">our 95% interval</th></tr></thead><tbody>{"".join(rows)}</tbody></table>',
+    ]
+
+
+def _participants(r: _Report) -> list[str]:
+    """2. Participants and the placebo filter."""
+    s = r.summary
+    n_ex = s["participants_total"] - s["participants_valid"]
+    return [
         "<h2>2. Participants and the placebo filter</h2>",
         f"<p>{plural(s['participants_total'], 'participant')} answered at least one round; "
         f"{s['participants_valid']} passed "
         f"the placebo check (placebo accuracy above {s['placebo_threshold']:g}) and {n_ex} "
         f"{'was' if n_ex == 1 else 'were'} excluded. Kept "
         f"participants attributed {_pct(s['accuracy_mean'], 2)} of non-placebo rounds correctly on average "
-        f"(sample sd {_pct(s['accuracy_std'], 2)}; {interval('accuracy_mean', 2)}).</p>",
-        _figure(figures["participant_accuracy"], "participant accuracy histograms",
+        f"(sample sd {_pct(s['accuracy_std'], 2)}; {r.interval('accuracy_mean', 2)}).</p>",
+        _figure(r.figures["participant_accuracy"], "participant accuracy histograms",
                 "Left: each participant's share of placebo rounds answered correctly; the dashed line is the "
                 "exclusion threshold (participants at or left of it are excluded). Right: accuracy on the real "
                 "rounds, blue for kept participants, grey for excluded ones."),
         "<p>Placebo accuracy (how many participants reached each; by number of placebo rounds in "
         "<code>tables/placebo_distribution.csv</code>):</p>",
-        html_table(_by_placebo_accuracy(t["placebo_distribution"])),
+        html_table(_by_placebo_accuracy(r.tables["placebo_distribution"])),
+    ]
+
+
+def _votes_per_image(r: _Report) -> list[str]:
+    """3. Votes per image."""
+    s, practice = r.summary, r.result.practice_targets
+    return [
         "<h2>3. Votes per image</h2>",
         f"<p>Kept participants cast {plural(s['votes_total'], 'vote')} on {plural(s['images_voted'], 'image')}: "
         f"{_num(s['votes_per_image_mean'])} votes per voted image on average (sd {_num(s['votes_per_image_std'])})."
         f" {plural(s['images_with_min_votes'], 'image')} received at least {plural(s['min_votes'], 'vote')} and "
         f"enter the agreement analysis; on {s['majority_ties']} of them the majority vote was a tie, broken towards "
         "the lowest generator id."
-        + (f" The {plural(len(result.practice_targets), 'practice target')} (never in a real round, so never "
-           "voted on) are left out of these counts and the figure." if result.practice_targets else "")
+        + (f" The {plural(len(practice), 'practice target')} (never in a real round, so never "
+           "voted on) are left out of these counts and the figure." if practice else "")
         + "</p>",
-        _figure(figures["votes_per_image"], "votes per image",
+        _figure(r.figures["votes_per_image"], "votes per image",
                 "How many images received 0, 1, 2, ... votes. Blue bars are the images that enter the human versus "
                 "algorithm comparison."),
+    ]
+
+
+def _humans_vs_algorithm(r: _Report) -> list[str]:
+    """4. Humans against the algorithm."""
+    s, b = r.summary, r.beyond
+    mc = b["mcnemar_exact"]
+    return [
         "<h2>4. Humans against the algorithm</h2>",
         f"<p>On the {plural(s['images_with_min_votes'], 'image')} with at least {plural(s['min_votes'], 'vote')}, "
         "the human majority "
         f"vote and the algorithm picked the same generator on {_pct(s['label_agreement'], 2)} of images "
-        f"({interval('label_agreement')}). Cohen's kappa between the two is {_num(b['cohen_kappa'])} "
-        f"({interval('cohen_kappa', percent=False)}; kappa corrects for agreement by chance). On average "
+        f"({r.interval('label_agreement')}). Cohen's kappa between the two is {_num(b['cohen_kappa'])} "
+        f"({r.interval('cohen_kappa', percent=False)}; kappa corrects for agreement by chance). On average "
         f"{_pct(b['soft_agreement'])} of an image's voters chose the algorithm's generator (soft agreement, as "
-        f"LPIPS' 2AFC score; {interval('soft_agreement')}).</p>",
-        _figure(figures["agreement_matrix"], "agreement matrix",
+        f"LPIPS' 2AFC score; {r.interval('soft_agreement')}).</p>",
+        _figure(r.figures["agreement_matrix"], "agreement matrix",
                 f"Rows: is the human majority vote correct? Columns: is the algorithm correct? Paper (Fig. 10): "
                 f"{PAPER['human_correct_algo_correct']} both correct, {PAPER['human_correct_algo_incorrect']} only "
                 f"human, {PAPER['human_incorrect_algo_correct']} only algorithm, "
@@ -231,49 +269,82 @@ def render_html(result: Analysis, figures: Mapping[str, bytes], *, table_files: 
         f"<p>Exact McNemar test on the same images (does the algorithm beat the human majority?): "
         f"{plural(mc['human_only_correct'], 'image')} only the humans got right, {mc['algo_only_correct']} only the "
         f"algorithm; p = {_num(mc['p_value'])}. The human majority is correct on "
-        f"{wilson('human majority vote correct (>= min_votes)')}; the algorithm on the same images "
-        f"{wilson('algorithm correct (>= min_votes images)')}.</p>",
-        html_table(_compact_intervals(t["participant_intervals"])),
+        f"{r.wilson('human majority vote correct (>= min_votes)')}; the algorithm on the same images "
+        f"{r.wilson('algorithm correct (>= min_votes images)')}.</p>",
+        html_table(_compact_intervals(r.tables["participant_intervals"])),
         '<p class="note">Majority-vote statistics use a delete-one-participant jackknife: a participant bootstrap '
         "duplicates voters, so images with one or two distinct voters enter the minimum-votes set and its interval "
         "is biased downwards (shown in the last column for comparison). The jackknife is conservative (in simulated "
-        "studies it was wider than needed, see <code>bench/analysis.py --coverage</code>); the Wilson interval over "
-        "images (section 1 table of proportions, <code>tables/proportions.csv</code>) is too narrow because images "
-        "share voters. The truth lies between the two.</p>",
+        "studies it was wider than needed, see <code>bench/analysis_report.py --coverage</code>); the Wilson "
+        "interval over images (section 1 table of proportions, <code>tables/proportions.csv</code>) is too narrow "
+        "because images share voters. The truth lies between the two.</p>",
+    ]
+
+
+def _algorithm(r: _Report) -> list[str]:
+    """5. The algorithm."""
+    return [
         "<h2>5. The algorithm (paper §VI-A)</h2>",
         f"<p>Attributing each target to the generator with the smallest reconstruction distance gives "
-        f"{wilson('algorithm correct (all targets)')} correct over all targets "
+        f"{r.wilson('algorithm correct (all targets)')} correct over all targets "
         f"(paper: {_pct(PAPER['algorithm_accuracy'], 2)}).</p>",
-        _figure(figures["algorithm_confusion"], "algorithm confusion matrix",
+        _figure(r.figures["algorithm_confusion"], "algorithm confusion matrix",
                 "The algorithm's confusion matrix (paper Fig. 4): row = generator that made the target, column = "
                 "generator the algorithm attributed it to; shares of the row with counts."),
-        _figure(figures["accuracy_vs_attempts"], "error vs attempts",
+        _figure(r.figures["accuracy_vs_attempts"], "error vs attempts",
                 "Attribution error when only the first k reconstruction attempts are used (paper Fig. 5), with a "
                 "Wilson 95% band."),
-        html_table(t["algorithm_accuracy"]),
+        html_table(r.tables["algorithm_accuracy"]),
+    ]
+
+
+def _generator_difficulty(r: _Report) -> list[str]:
+    """6. Is one generator harder for humans?"""
+    gd = r.beyond["generator_difficulty"]["test"]
+    return [
         "<h2>6. Is one generator harder for humans?</h2>",
-        _figure(figures["human_confusion"], "human confusion matrix",
+        _figure(r.figures["human_confusion"], "human confusion matrix",
                 "What kept participants chose (column) for targets of each generator (row), over all votes."),
-        html_table(t["generator_difficulty"]),
-        f"<p>{e(gd['method'])}: "
+        html_table(r.tables["generator_difficulty"]),
+        f"<p>{html.escape(gd['method'])}: "
         + (f"chi2({gd['df']}) = {_num(gd['statistic'])}, p = {_num(gd['p_value'])}."
-           if gd["p_value"] is not None else e(gd["note"]))
+           if gd["p_value"] is not None else html.escape(gd["note"]))
         + " The GEE columns are population-averaged accuracies with intervals that allow for each participant's "
           "answers being correlated; the raw columns treat votes as independent (Wilson).</p>",
+    ]
+
+
+def _dawid_skene(r: _Report) -> list[str]:
+    """7. Dawid-Skene beside majority vote."""
+    return [
         "<h2>7. Dawid–Skene beside majority vote</h2>",
         "<p>Dawid–Skene (crowd-kit) weighs each participant by an estimated confusion matrix instead of counting "
         "votes equally.</p>",
-        html_table(t["dawid_skene"]),
+        html_table(r.tables["dawid_skene"]),
+    ]
+
+
+def _response_times(r: _Report) -> list[str]:
+    """8. Response times."""
+    rt = r.beyond["response_times"]["tests"]
+    return [
         "<h2>8. Response times</h2>",
-        _figure(figures["response_time"], "response times",
+        _figure(r.figures["response_time"], "response times",
                 "Time from the images appearing to the click, for correct and incorrect votes (boxes: quartiles, "
                 "line: median, whiskers: 1.5 IQR, outliers not drawn)."),
-        html_table(t["response_times"]),
+        html_table(r.tables["response_times"]),
         f"<p>Mann–Whitney U over votes: p = {_num(rt['mann_whitney_p'])} (treats votes as independent). Within "
         f"participants ({plural(rt['participants_paired'], 'participant')} with both kinds of answer), the median of "
         "(median time correct "
         f"- median time incorrect) is {_num(rt['median_paired_difference_ms'], 4)} ms, Wilcoxon signed-rank "
         f"p = {_num(rt['wilcoxon_p'])}.</p>",
+    ]
+
+
+def _coverage(r: _Report) -> list[str]:
+    """9. How many more participants for k votes on every target?"""
+    cov = r.beyond["coverage"]
+    return [
         f"<h2>9. How many more participants for {cov['k']} votes on every target?</h2>",
         f"<p>{cov['targets_below_k']} of {plural(cov['targets'], 'target')} have fewer than "
         f"{plural(cov['k'], 'vote')}. With "
@@ -281,15 +352,44 @@ def render_html(result: Analysis, figures: Mapping[str, bytes], *, table_files: 
         f"{_pct(cov['keep_rate'])}: <em>balanced</em> = serve the least-voted target next; <em>random_p50 / p95</em>"
         " = uniformly random targets as in the paper, chance that every target reaches k (Poisson approximation); "
         "<em>random_expected_short_below_1</em> = fewer than one target expected to fall short.</p>",
-        html_table(t["coverage"]),
-        render_robustness(result, figures),
+        html_table(r.tables["coverage"]),
+    ]
+
+
+def _robustness(r: _Report) -> list[str]:
+    """Robustness by condition (:mod:`analysis.robustness_report`; an empty line for a single condition)."""
+    return [render_robustness(r.result, r.figures)]
+
+
+def _policies(r: _Report) -> list[str]:
+    """10. Definitions and edge-case policies."""
+    e = html.escape
+    return [
         "<h2>10. Definitions and edge-case policies</h2>",
         "<table><tbody>" + "".join(f'<tr><td class="l"><code>{e(k)}</code></td><td class="l">{e(v)}</td></tr>'
-                                  for k, v in s["policy"].items()) + "</tbody></table>",
+                                  for k, v in r.summary["policy"].items()) + "</tbody></table>",
+    ]
+
+
+def _files(r: _Report) -> list[str]:
+    """11. Files."""
+    return [
         "<h2>11. Files</h2>",
         "<p><code>summary.json</code> (the contract's keys, plus <code>beyond_paper</code>, <code>policy</code>, "
         "<code>inputs</code>); every table as CSV and LaTeX (booktabs) in <code>tables/</code>: "
-        + ", ".join(f"<code>{e(v)}</code>" for v in table_files.values()) + ".</p>",
-        "</body></html>",
+        + ", ".join(f"<code>{html.escape(v)}</code>" for v in r.table_files.values()) + ".</p>",
     ]
-    return "\n".join(parts) + "\n"
+
+
+SECTIONS: tuple[Callable[[_Report], list[str]], ...] = (
+    _head, _paper_comparison, _participants, _votes_per_image, _humans_vs_algorithm, _algorithm,
+    _generator_difficulty, _dawid_skene, _response_times, _coverage, _robustness, _policies, _files,
+)
+
+
+def render_html(result: Analysis, figures: Mapping[str, bytes], *, table_files: Mapping[str, str]) -> str:
+    """The report, section by section (:data:`SECTIONS`). ``figures``: name -> PNG bytes (see
+    :mod:`analysis.figures`); ``table_files``: table -> file stem."""
+    report = _Report(result, figures, table_files)
+    parts = [part for section in SECTIONS for part in section(report)]
+    return "\n".join([*parts, "</body></html>"]) + "\n"

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from analysis.study import Analysis
+from analysis.pipeline import Analysis
 
 FIGURE = "accuracy_by_condition"
 

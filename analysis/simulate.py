@@ -1,7 +1,7 @@
 """A simulated study with known truth: a bundle and a responses export written through :mod:`contracts`.
 
 Used by the tests (a study of known skill, careless participants who fail placebo rounds, dropouts, ties) and by
-``bench/analysis.py`` (paper scale). Randomness is an input: everything follows from ``seed``.
+``bench/analysis_report.py`` (paper scale). Randomness is an input: everything follows from ``seed``.
 
 Answer model: a careful participant of skill ``s`` picks, in a non-placebo round, the row the reconstructions
 favour (the algorithm's generator) with probability ``s`` when the algorithm is right, and when it is wrong picks
@@ -22,44 +22,30 @@ is ``skill * condition_skill[c]`` (default 1): people with condition-dependent s
 
 from __future__ import annotations
 
-import dataclasses
-import struct
-import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from contracts.bundle import (IMAGES_DIR, GeneratorInfo, Manifest, Reconstruction, ReconstructionConfig, Target,
-                              attribute, content_name, write_bundle)
+from contracts.bundle import GeneratorInfo, Manifest, Reconstruction, ReconstructionConfig, Target, attribute
 from contracts.conditions import CLEAN, Condition, canonical_condition, parse_condition
 from contracts.responses import PLACEBO, Response, make_response, write_responses
+from contracts.synthetic import PLACEHOLDER_IMAGE, write_synthetic_bundle
 
 PAPER_GENERATORS: tuple[str, ...] = ("progan", "stylegan", "stylegan2")
 
 
 @dataclass(frozen=True)
 class SimulatedStudy:
+    """The contract objects of a simulated study; rows carry no images yet (:func:`write_study` makes them)."""
+
     manifest: Manifest
     targets: tuple[Target, ...]
     reconstructions: tuple[Reconstruction, ...]
     responses: tuple[Response, ...]
     skill: dict[str, float]          # participant_code -> skill (0 for careless)
     careless: frozenset[str]
-
-
-def _png(index: int) -> bytes:
-    """A distinct valid 2x2 RGB PNG per index (the index is spread over the pixel bytes), built with zlib: a
-    paper-scale bundle has 60,000 images and Pillow's per-image overhead would dominate writing it."""
-    pixels = index.to_bytes(12, "big")
-    raw = b"".join(b"\x00" + pixels[6 * y:6 * y + 6] for y in range(2))  # filter byte 0 per scanline
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", 2, 2, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
 
 
 def simulate_study(*, n_targets: int = 60, generators: tuple[str, ...] = PAPER_GENERATORS, attempts: int = 3,
@@ -76,13 +62,6 @@ def simulate_study(*, n_targets: int = 60, generators: tuple[str, ...] = PAPER_G
         raise ValueError("need >= 2 generators and >= 1 target, attempt, participant and round")
     rng = np.random.default_rng(seed)
     gens = tuple(generators)
-    counter = 0
-
-    def image() -> str:
-        nonlocal counter
-        counter += 1
-        return f"{IMAGES_DIR}/img{counter:07d}.png"  # placeholder; write_study renames to content hashes
-
     names = [canonical_condition(c) for c in conditions] or [CLEAN]
     if len(set(names)) != len(names):
         raise ValueError(f"conditions must be distinct, got {list(conditions)}")
@@ -92,7 +71,7 @@ def simulate_study(*, n_targets: int = 60, generators: tuple[str, ...] = PAPER_G
     for i, (tid, truth, cond) in enumerate(
             (f"t{k:05d}" if c == CLEAN else f"t{k:05d}k{j}", gens[k % len(gens)], c)
             for k in range(n_targets) for j, c in enumerate(names)):
-        targets.append(Target(tid, truth, image(), condition=cond, source_target=tid.split("k")[0]))
+        targets.append(Target(tid, truth, PLACEHOLDER_IMAGE, condition=cond, source_target=tid.split("k")[0]))
         wrong = rng.random() < errors.get(cond, algorithm_error)
         other = gens[(gens.index(truth) + 1 + int(rng.integers(0, len(gens) - 1))) % len(gens)]
         for g in gens:
@@ -103,7 +82,8 @@ def simulate_study(*, n_targets: int = 60, generators: tuple[str, ...] = PAPER_G
                     base = 0.05 if rng.random() < converge else 0.11
                 else:
                     base = 0.08
-                recs.append(Reconstruction(tid, g, a, float(base + 0.02 * rng.random()), image()))
+                recs.append(Reconstruction(tid, g, a, float(base + 0.02 * rng.random()),
+                                           PLACEHOLDER_IMAGE))
     algo = attribute((r.target_id, r.generator, r.distance) for r in recs)
     factor = {t.target_id: float((condition_skill or {}).get(t.condition, 1.0)) for t in targets}
 
@@ -176,20 +156,10 @@ def simulate_responses(targets: Sequence[Target], algorithm: Mapping[str, str], 
 
 
 def write_study(directory: str | Path, study: SimulatedStudy) -> tuple[Path, Path]:
-    """Write ``directory/bundle`` (real tiny PNGs, content-hash names) and ``directory/responses.csv``."""
-    root = Path(directory) / "bundle"
-    images = root / IMAGES_DIR
-    images.mkdir(parents=True, exist_ok=True)
-    renamed: dict[str, str] = {}
-    for i, path in enumerate([t.image for t in study.targets] + [r.image for r in study.reconstructions]):
-        data = _png(i)
-        name = content_name(data)
-        (images / name).write_bytes(data)
-        renamed[path] = f"{IMAGES_DIR}/{name}"
-    targets = [dataclasses.replace(t, image=renamed[t.image]) for t in study.targets]
-    recs = [Reconstruction(r.target_id, r.generator, r.attempt, r.distance, renamed[r.image])
-            for r in study.reconstructions]
-    write_bundle(root, study.manifest, targets, recs)
+    """Write ``directory/bundle`` (real tiny PNGs, content-hash names: :mod:`contracts.synthetic`) and
+    ``directory/responses.csv``."""
+    root = write_synthetic_bundle(Path(directory) / "bundle", study.manifest, study.targets,
+                                  study.reconstructions).root
     responses = Path(directory) / "responses.csv"
     write_responses(responses, study.responses)
     return root, responses

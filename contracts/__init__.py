@@ -6,6 +6,9 @@ One module owns each schema; nothing else in the project parses these files by h
 - :mod:`contracts.responses` -- the responses export (study app -> analysis);
 - :mod:`contracts.summary` -- the analysis ``summary.json``.
 
+:mod:`contracts.synthetic` writes made-up bundles of known truth through :mod:`contracts.bundle` (the analysis
+simulator and the tests).
+
 Standard library only: the study server's environment (oTree) and the pipeline's (torch) both import it.
 """
 

@@ -56,6 +56,10 @@ RECONSTRUCTION_KEYS: tuple[str, ...] = ("steps", "lr", "attempts", "distance", "
 
 _ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
+# Names of the fields that carry the ground truth (the placebo row's marker, the bundle's truth columns): like the
+# truth itself they never reach a participant's browser (see :func:`secret_words`).
+TRUTH_FIELDS: tuple[str, ...] = ("PLACEBO", "true_generator", "source_target")
+
 
 def is_generator_id(gen_id: object) -> bool:
     """A short id of letters, digits, '.', '_' or '-', starting with a letter or digit, and not PLACEBO."""
@@ -194,6 +198,14 @@ class Bundle:
     def image_path(self, relative: str) -> Path:
         return self.root / relative
 
+    def secret_words(self) -> tuple[str, ...]:
+        """The bundle's :func:`secret_words`: what must never reach a participant's browser."""
+        return secret_words(generator_ids=self.generator_ids,
+                            generator_labels=(g.label for g in self.manifest.generators),
+                            target_ids=(t.target_id for t in self.targets),
+                            source_targets=(t.source_target for t in self.targets),
+                            conditions=self.condition_names)
+
     def algorithm_attribution(self) -> dict[str, str]:
         """target_id -> the generator the algorithm attributes it to (contract rule, see :func:`attribute`)."""
         return attribute((r.target_id, r.generator, r.distance) for r in self.reconstructions)
@@ -201,6 +213,20 @@ class Bundle:
 
 def utc_now_iso() -> str:
     return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def secret_words(*, generator_ids: Iterable[str], generator_labels: Iterable[str], target_ids: Iterable[str],
+                 source_targets: Iterable[str], conditions: Iterable[str]) -> tuple[str, ...]:
+    """The one list of words that must never reach a participant's browser (nor a display image's name): the
+    generator ids and labels (hence the truth), the target ids, the source target ids, the condition names and
+    :data:`TRUTH_FIELDS`; in that order, without empty strings and repeats.
+
+    Every leak check uses this list and chooses only how to match it: the bundle's opaque-name check
+    (:func:`read_bundle`: case-insensitive substrings of 3 or more characters, ``clean`` left out), the study's oTree
+    bots (case-insensitive whole words) and the live tests (case-insensitive substrings, ``clean`` left out: it occurs
+    inside the JavaScript libraries every page loads)."""
+    words = [*generator_ids, *generator_labels, *target_ids, *source_targets, *conditions, *TRUTH_FIELDS]
+    return tuple(dict.fromkeys(w for w in words if w))
 
 
 def attribute(rows: Iterable[tuple[str, str, float]]) -> dict[str, str]:
@@ -449,10 +475,16 @@ _HEX = set("0123456789abcdef")
 
 def _check_opaque_names(root: Path, targets: Sequence[Target], recs: Sequence[Reconstruction],
                         manifest: Manifest) -> None:
-    """Display image names must reveal nothing about generator, target or attempt."""
-    words = {g.id.lower() for g in manifest.generators} | {g.label.lower() for g in manifest.generators if g.label}
-    words |= {t.target_id.lower() for t in targets}
-    # condition kinds too (a pure-hex kind such as "fade" could occur in a content hash by chance: not checked)
+    """Display image names must reveal none of the :func:`secret_words`, in any case. Conditions: their kinds are
+    checked too (a name would carry ``jpeg`` rather than ``jpeg:q=50``); ``clean`` is not (a common word that tells
+    nothing about the truth), nor is a pure-hex condition name or kind such as "fade" (it could occur in a content
+    hash by chance)."""
+    secrets = secret_words(generator_ids=manifest.generator_ids,
+                           generator_labels=(g.label for g in manifest.generators),
+                           target_ids=(t.target_id for t in targets),
+                           source_targets=(t.source_target for t in targets), conditions=manifest.condition_names)
+    unchecked = {CLEAN} | {c.name for c in manifest.conditions if set(c.name) <= _HEX}
+    words = {w.lower() for w in secrets if w not in unchecked}
     words |= {c.spec_kind for c in manifest.conditions if c.spec_kind != CLEAN and not set(c.spec_kind) <= _HEX}
     words = {w for w in words if len(w) >= 3}
     tables: tuple[tuple[Sequence[Target | Reconstruction], str], ...] = (

@@ -1,7 +1,7 @@
-"""``make_bundle``: a real, valid stimulus bundle on disk for tests, written through ``contracts.bundle``.
+"""``make_bundle``: a real, valid stimulus bundle on disk for tests, written through ``contracts.synthetic``.
 
-Every display image is a small distinct PNG (Pillow) named by its content hash, so the bundle passes
-``read_bundle`` exactly as a pipeline-built one does. Standard library + Pillow only (works in both venvs).
+Every display image is a small distinct PNG named by its content hash (:func:`contracts.synthetic.tiny_png`), so
+the bundle passes ``read_bundle`` exactly as a pipeline-built one does. Standard library only (works in both venvs).
 
     bundle = make_bundle(tmp_path, n_targets=6, generators=("dcgan", "stylegan", "progan"), attempts=3)
     v2 = make_bundle(tmp_path, n_targets=6, conditions=("clean", "jpeg:q=50", "mirror"))   # 18 targets
@@ -12,32 +12,15 @@ with them it is schema_version 2 (shared/design/conditions.md): every source tar
 
 from __future__ import annotations
 
-import io
-import random
 from collections.abc import Collection, Sequence
 from pathlib import Path
 
-from PIL import Image
-
-from contracts.bundle import (IMAGES_DIR, Bundle, GeneratorInfo, Manifest, Reconstruction, ReconstructionConfig,
-                              Target, content_name, write_bundle)
+from contracts.bundle import Bundle, GeneratorInfo, Manifest, Reconstruction, ReconstructionConfig, Target
 from contracts.conditions import CLEAN, Condition, canonical_condition, parse_condition
+from contracts.synthetic import PLACEHOLDER_IMAGE, write_synthetic_bundle
 
 # Ids chosen so that no hex content-hash name can contain them (letters outside a-f).
 DEFAULT_GENERATORS: tuple[str, ...] = ("dcgan", "stylegan", "progan")
-
-
-def _png(rng: random.Random, size: int, index: int) -> bytes:
-    """A distinct small PNG: random noise plus an index-derived colour band, so no two images share a hash."""
-    img = Image.new("RGB", (size, size))
-    pixels = [(rng.randrange(256), rng.randrange(256), rng.randrange(256)) for _ in range(size * size)]
-    band = ((index * 37) % 256, (index * 91) % 256, (index * 53) % 256)
-    for x in range(size):  # top row encodes the index -> distinct even if the rng repeated
-        pixels[x] = band
-    img.putdata(pixels)
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
-    return buf.getvalue()
 
 
 def make_bundle(tmp_path: str | Path, *, n_targets: int = 6, generators: int | Sequence[str] = DEFAULT_GENERATORS,
@@ -48,7 +31,7 @@ def make_bundle(tmp_path: str | Path, *, n_targets: int = 6, generators: int | S
     ``generators``: a count (ids ``gen0``, ``gen1``, ...) or explicit ids. Targets ``t000``, ``t001``, ... are
     assigned true generators round-robin. Distances: the true generator is the closest for every target except
     those listed in ``algorithm_wrong`` (there the next generator in order is closest), so the algorithm's
-    attribution is known exactly. ``seed`` makes the pixels reproducible.
+    attribution is known exactly. ``seed`` makes the pixels reproducible (``image_size`` x ``image_size``, >= 2).
 
     ``conditions`` (canonical names, e.g. ``("clean", "jpeg:q=50")``): write schema_version 2 with ``n_targets``
     *source* targets, each under every condition (in that order). The clean one of source ``i`` is ``t{i:03d}``,
@@ -63,20 +46,6 @@ def make_bundle(tmp_path: str | Path, *, n_targets: int = 6, generators: int | S
         gen_ids = tuple(generators)
     if n_targets < 1 or attempts < 1:
         raise ValueError(f"n_targets and attempts must be >= 1, got {n_targets}, {attempts}")
-    root = Path(tmp_path) / name
-    images = root / IMAGES_DIR
-    images.mkdir(parents=True, exist_ok=True)
-    rng = random.Random(seed)
-    counter = 0
-
-    def new_image() -> str:
-        nonlocal counter
-        data = _png(rng, image_size, counter)
-        counter += 1
-        fname = content_name(data)
-        (images / fname).write_bytes(data)
-        return f"{IMAGES_DIR}/{fname}"
-
     names = [CLEAN] if conditions is None else [canonical_condition(c) for c in conditions]
     if len(set(names)) != len(names) or not names:
         raise ValueError(f"conditions must be distinct and non-empty, got {list(conditions or [])}")
@@ -88,12 +57,12 @@ def make_bundle(tmp_path: str | Path, *, n_targets: int = 6, generators: int | S
         true_gen = gen_ids[i % len(gen_ids)]
         for j, cond in enumerate(names):
             tid = source if cond == CLEAN else f"{source}k{j}"
-            targets.append(Target(tid, true_gen, new_image(), condition=cond, source_target=source))
+            targets.append(Target(tid, true_gen, PLACEHOLDER_IMAGE, condition=cond, source_target=source))
             closest = gen_ids[(i + 1) % len(gen_ids)] if tid in wrong and len(gen_ids) > 1 else true_gen
             for g in gen_ids:
                 for a in range(attempts):
                     base = 0.1 if g == closest else 0.5 + 0.1 * gen_ids.index(g)
-                    recs.append(Reconstruction(tid, g, a, round(base + 0.01 * a, 6), new_image()))
+                    recs.append(Reconstruction(tid, g, a, round(base + 0.01 * a, 6), PLACEHOLDER_IMAGE))
     unknown = wrong - {t.target_id for t in targets}
     if unknown:
         raise ValueError(f"algorithm_wrong names unknown targets: {sorted(unknown)}")
@@ -104,7 +73,8 @@ def make_bundle(tmp_path: str | Path, *, n_targets: int = 6, generators: int | S
         schema_version=1 if conditions is None else 2,
         conditions=tuple(_condition(c) for c in names),
     )
-    return write_bundle(root, manifest, targets, recs)
+    return write_synthetic_bundle(Path(tmp_path) / name, manifest, targets, recs, image_size=image_size,
+                                  seed=seed)
 
 
 def _condition(name: str) -> Condition:

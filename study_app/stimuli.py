@@ -12,7 +12,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from contracts.bundle import MANIFEST_FILE, Bundle, read_bundle
+from contracts.bundle import MANIFEST_FILE, Bundle, read_bundle, secret_words
 from contracts.conditions import CLEAN
 from contracts.errors import ContractError
 
@@ -49,10 +49,9 @@ class StimulusSet:
     source_members: tuple[tuple[int, ...], ...] = ()  # target indices per source index
 
     def secret_words(self) -> tuple[str, ...]:
-        """Strings that must never reach a participant's browser: generator ids and labels, target ids, condition
-        names and source target ids."""
-        return tuple(dict.fromkeys([*self.generator_ids, *(x for x in self.labels if x), *self.target_ids,
-                                    *self.conditions, *self.source_ids]))
+        """Strings that must never reach a participant's browser: the contract's one list (``secret_words``)."""
+        return secret_words(generator_ids=self.generator_ids, generator_labels=self.labels,
+                            target_ids=self.target_ids, source_targets=self.source_ids, conditions=self.conditions)
 
     @property
     def clean_index(self) -> int | None:

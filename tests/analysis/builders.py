@@ -1,4 +1,4 @@
-"""Tiny hand-built studies for the analysis tests, written through ``contracts`` (independent of tests/helpers).
+"""Tiny hand-built studies for the analysis tests, written through ``contracts.synthetic``.
 
 ``build_bundle`` takes each target's truth and the algorithm's pick; distances are made so that the pick is the
 closest generator (``"tie:a,b"`` makes a and b exactly equally close, to exercise the contract's tie rule).
@@ -7,58 +7,36 @@ closest generator (``"tie:a,b"`` makes a and b exactly equally close, to exercis
 
 from __future__ import annotations
 
-import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from PIL import Image
-
-from contracts.bundle import (IMAGES_DIR, Bundle, GeneratorInfo, Manifest, Reconstruction, ReconstructionConfig,
-                              Target, content_name, write_bundle)
+from contracts.bundle import Bundle, GeneratorInfo, Manifest, Reconstruction, ReconstructionConfig, Target
 from contracts.responses import PLACEBO, Response, make_response
+from contracts.synthetic import PLACEHOLDER_IMAGE, write_synthetic_bundle
 
 GENS: tuple[str, ...] = ("dcgan", "progan", "stylegan")
-
-
-def _image(root: Path, index: int) -> str:
-    img = Image.new("RGB", (2, 2), ((index * 7) % 256, (index // 256) % 256, index % 256))
-    img.putpixel((0, 0), (index % 251, (index * 3) % 253, 1))
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
-    data = buf.getvalue()
-    name = content_name(data)
-    (root / IMAGES_DIR).mkdir(parents=True, exist_ok=True)
-    (root / IMAGES_DIR / name).write_bytes(data)
-    return f"{IMAGES_DIR}/{name}"
 
 
 def build_bundle(root: Path, targets: Mapping[str, tuple[str, str]], *, generators: Sequence[str] = GENS,
                  attempts: int = 3, distances: Mapping[tuple[str, str, int], float] | None = None) -> Bundle:
     """``targets``: target_id -> (true generator, algorithm's pick or ``"tie:a,b"``)."""
-    counter = 0
-
-    def image() -> str:
-        nonlocal counter
-        counter += 1
-        return _image(root, counter)
-
     rows: list[Target] = []
     recs: list[Reconstruction] = []
     for tid, (truth, pick) in targets.items():
-        rows.append(Target(tid, truth, image()))
+        rows.append(Target(tid, truth, PLACEHOLDER_IMAGE))
         close = set(pick[4:].split(",")) if pick.startswith("tie:") else {pick}
         for g in generators:
             for a in range(attempts):
                 d = 0.1 if g in close else 0.5 + 0.1 * a
                 if distances and (tid, g, a) in distances:
                     d = distances[(tid, g, a)]
-                recs.append(Reconstruction(tid, g, a, d, image()))
+                recs.append(Reconstruction(tid, g, a, d, PLACEHOLDER_IMAGE))
     manifest = Manifest(
         generators=tuple(GeneratorInfo(g, g.upper(), "hand-built test bundle", 2, 4) for g in generators),
         reconstruction=ReconstructionConfig(steps=1, lr=0.1, attempts=attempts, distance="mse", seed=0),
         software="tests.analysis.builders",
     )
-    return write_bundle(root, manifest, rows, recs)
+    return write_synthetic_bundle(root, manifest, rows, recs)
 
 
 def vote(code: str, round_number: int, target: str, chosen: str, *, truth: str, placebo: bool = False,

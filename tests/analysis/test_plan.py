@@ -9,7 +9,7 @@ import pytest
 from analysis import load
 from analysis.cli import main
 from analysis.plan import Crowd, closed_form_participants, simulate_session
-from analysis.study import analyze
+from analysis.pipeline import analyze
 from tests.analysis.builders import build_bundle, vote
 
 
@@ -44,7 +44,7 @@ def test_plan_prints_every_number(capsys: pytest.CaptureFixture[str]) -> None:
     (["--allocation", "greedy"], "invalid choice: 'greedy'"),
     (["--skill", "1.5"], "--skill: must be in [0, 1]"),
     (["--fee", "-1"], "--fee: must be a non-negative amount"),
-    (["--rounds", "500"], "needs at least that many --targets"),
+    (["--rounds", "500"], "--rounds, --targets: 500 rounds need at least that many targets"),
 ])
 def test_plan_bad_input_is_one_line(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
     base = {"--targets": "60", "--votes-per-target": "3", "--rounds": "20"}

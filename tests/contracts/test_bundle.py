@@ -16,36 +16,23 @@ from contracts.bundle import (
     ReconstructionConfig,
     Target,
     attribute,
-    content_name,
     read_bundle,
-    write_bundle,
 )
 from contracts.errors import ContractError
+from contracts.synthetic import PLACEHOLDER_IMAGE, write_synthetic_bundle
 
 GENS = ("alpha", "beta", "gamma")
 
 
 def build(root: Path, *, n_targets: int = 2, attempts: int = 3) -> Path:
     """A real bundle: distinct image files with content-hash names, every (target, generator, attempt) row."""
-    images = root / "images"
-    images.mkdir(parents=True)
-    counter = 0
-
-    def image() -> str:
-        nonlocal counter
-        counter += 1
-        data = f"image-{counter}".encode()
-        name = content_name(data)
-        (images / name).write_bytes(data)
-        return f"images/{name}"
-
-    targets = [Target(f"t{i}", GENS[i % 3], image()) for i in range(n_targets)]
+    targets = [Target(f"t{i}", GENS[i % 3], PLACEHOLDER_IMAGE) for i in range(n_targets)]
     recs = [Reconstruction(t.target_id, g, a, 0.1 * (gi + 1) + 0.01 * a + (0 if g == t.true_generator else 1.0),
-                           image())
+                           PLACEHOLDER_IMAGE)
             for t in targets for gi, g in enumerate(GENS) for a in range(attempts)]
     manifest = Manifest(tuple(GeneratorInfo(g, g.title(), "test", 8, 16) for g in GENS),
                         ReconstructionConfig(10, 0.1, attempts, "pixel", 0), "test")
-    write_bundle(root, manifest, targets, recs)
+    write_synthetic_bundle(root, manifest, targets, recs)
     return root
 
 

@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 
 from contracts.bundle import (MANIFEST_FILE, TARGETS_FILE, GeneratorInfo, Manifest, Reconstruction,
-                              ReconstructionConfig, Target, content_name, read_bundle, write_bundle)
+                              ReconstructionConfig, Target, read_bundle)
 from contracts.conditions import (CLEAN_CONDITION, Condition, ConditionSpecError, canonical_condition,
                                   format_condition, format_number, parse_condition)
 from contracts.errors import ContractError
+from contracts.synthetic import PLACEHOLDER_IMAGE, write_synthetic_bundle
 
 GENS = ("alpha", "beta")
 
@@ -77,32 +78,23 @@ def test_bad_specs_one_line(spec: str, message: str) -> None:
 
 # ------------------------------------------------------------------------------------------ bundles
 
-def _image(root: Path, counter: list[int]) -> str:
-    counter[0] += 1
-    data = f"image-{counter[0]}".encode()
-    (root / "images").mkdir(parents=True, exist_ok=True)
-    (root / "images" / content_name(data)).write_bytes(data)
-    return f"images/{content_name(data)}"
-
-
 CONDITIONS = (CLEAN_CONDITION, Condition("jpeg:q=50", "perturbation", {"q": 50}), Condition("mirror", "perturbation"))
 
 
 def build_v2(root: Path, *, conditions: tuple[Condition, ...] = CONDITIONS, sources: int = 2,
              schema_version: int = 2) -> Path:
-    counter = [0]
     targets: list[Target] = []
     for s in range(sources):
         src = f"s{s}"
         for c in conditions:
             tid = src if c.name == "clean" else f"{src}x{c.name.split(':')[0]}"
-            targets.append(Target(tid, GENS[s % 2], _image(root, counter), {"data_row": str(s)}, c.name, src))
-    recs = [Reconstruction(t.target_id, g, a, 0.1 + (g != t.true_generator) + 0.01 * a, _image(root, counter))
+            targets.append(Target(tid, GENS[s % 2], PLACEHOLDER_IMAGE, {"data_row": str(s)}, c.name, src))
+    recs = [Reconstruction(t.target_id, g, a, 0.1 + (g != t.true_generator) + 0.01 * a, PLACEHOLDER_IMAGE)
             for t in targets for g in GENS for a in range(2)]
     manifest = Manifest(tuple(GeneratorInfo(g, g.title(), "test", 8, 4) for g in GENS),
                         ReconstructionConfig(10, 0.1, 2, "pixel", 0), "test", schema_version=schema_version,
                         conditions=conditions)
-    write_bundle(root, manifest, targets, recs)
+    write_synthetic_bundle(root, manifest, targets, recs)
     return root
 
 

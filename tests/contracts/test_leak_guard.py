@@ -7,31 +7,22 @@ from pathlib import Path
 
 import pytest
 
-from contracts.bundle import (RECONSTRUCTIONS_FILE, TARGETS_FILE, GeneratorInfo, Manifest, Reconstruction,
-                              ReconstructionConfig, Target, content_name, read_bundle, write_bundle)
+from contracts.bundle import (RECONSTRUCTIONS_FILE, TARGETS_FILE, TRUTH_FIELDS, GeneratorInfo, Manifest,
+                              Reconstruction, ReconstructionConfig, Target, read_bundle)
 from contracts.errors import ContractError
+from contracts.synthetic import PLACEHOLDER_IMAGE, write_synthetic_bundle
 
 GENS = {"alpha": "Kestrel", "beta": "Osprey"}          # id -> label: labels differ from ids on purpose
 TARGET_IDS = ("t3fa9c01b2e", "t88d0e4a7c1")
 
 
 def build(root: Path) -> Path:
-    images = root / "images"
-    images.mkdir(parents=True)
-    counter = 0
-
-    def image() -> str:
-        nonlocal counter
-        counter += 1
-        data = f"image-{counter}".encode()
-        (images / content_name(data)).write_bytes(data)
-        return f"images/{content_name(data)}"
-
-    targets = [Target(tid, list(GENS)[i % 2], image()) for i, tid in enumerate(TARGET_IDS)]
-    recs = [Reconstruction(t.target_id, g, a, 0.1 + a, image()) for t in targets for g in GENS for a in range(3)]
+    targets = [Target(tid, list(GENS)[i % 2], PLACEHOLDER_IMAGE) for i, tid in enumerate(TARGET_IDS)]
+    recs = [Reconstruction(t.target_id, g, a, 0.1 + a, PLACEHOLDER_IMAGE)
+            for t in targets for g in GENS for a in range(3)]
     manifest = Manifest(tuple(GeneratorInfo(g, label, "test", 8, 16) for g, label in GENS.items()),
                         ReconstructionConfig(10, 0.1, 3, "pixel", 0), "test")
-    write_bundle(root, manifest, targets, recs)
+    write_synthetic_bundle(root, manifest, targets, recs)
     return root
 
 
@@ -68,3 +59,16 @@ def test_names_revealing_ground_truth_are_refused(tmp_path: Path, table: str, ro
         read_bundle(root)
     message = str(err.value)
     assert f"reveals {revealed!r}" in message and table in message and name in message
+
+
+def test_secret_words_are_the_truth_and_the_truth_fields(tmp_path: Path) -> None:
+    b = read_bundle(build(tmp_path / "b"))
+    assert b.secret_words() == ("alpha", "beta", "Kestrel", "Osprey", *TARGET_IDS, "clean", *TRUTH_FIELDS)
+
+
+@pytest.mark.parametrize("name, revealed", [("0a-PLACEBO.png", "placebo"), ("true_generator.png", "true_generator")])
+def test_names_revealing_truth_fields_are_refused(tmp_path: Path, name: str, revealed: str) -> None:
+    root = build(tmp_path / "b")
+    _rename(root, RECONSTRUCTIONS_FILE, 2, name)
+    with pytest.raises(ContractError, match=f"reveals {revealed!r}"):
+        read_bundle(root)

@@ -11,9 +11,7 @@ from __future__ import annotations
 import concurrent.futures
 import subprocess
 import sys
-from collections import defaultdict
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -24,6 +22,7 @@ from contracts.responses import PLACEBO
 from contracts.summary import read_summary
 from harness.local import Postgres
 from study_app.wire import BlockingParticipant, Policy, Shown
+from tests.helpers.image_index import Cell, ImageIndex
 from tests.helpers.plain_summary import plain_summary
 from tests.study_live.browser import Participant
 from tests.study_live.conftest import CHROMIUM, CHROMIUM_ARGS, require
@@ -35,13 +34,6 @@ REPO = Path(__file__).resolve().parents[2]
 PIPELINE_PYTHON = REPO / ".venv-pipeline" / "bin" / "python"
 ROUNDS = 8
 MIN_VOTES = 2
-
-
-@dataclass(frozen=True)
-class Cell:
-    target_id: str
-    generator: str  # PLACEBO for the target's own image
-    attempt: int | None
 
 
 @pytest.fixture(scope="module")
@@ -74,17 +66,12 @@ class Truth:
     """What each display image shows, from the bundle: the test's knowledge, never the participants'."""
 
     def __init__(self, bundle: Bundle) -> None:
-        self.cells: dict[str, list[Cell]] = defaultdict(list)
-        for t in bundle.targets:
-            self.cells[Path(t.image).name].append(Cell(t.target_id, PLACEBO, None))
-        for r in bundle.reconstructions:
-            self.cells[Path(r.image).name].append(Cell(r.target_id, r.generator, r.attempt))
+        self.index = ImageIndex.of(bundle)
         self.true = {t.target_id: t.true_generator for t in bundle.targets}
         self.distance = {(r.target_id, r.generator, r.attempt): r.distance for r in bundle.reconstructions}
-        self.target_of = {Path(t.image).name: t.target_id for t in bundle.targets}
 
     def target(self, shown: Shown) -> str:
-        return self.target_of[shown.target.rsplit("/", 1)[-1]]
+        return self.index.target_of(shown.target)
 
     def cell(self, shown: Shown, slot: int) -> Cell:
         """The cell behind a slot. Placebo copies share the target's URL; a reconstruction identical to its target
@@ -98,7 +85,7 @@ class Truth:
                             if all(u == shown.target for u in shown.images[r * 3:r * 3 + 3])]
             if row == placebo_rows[0]:
                 return Cell(target, PLACEBO, None)
-        cells = [c for c in self.cells[url.rsplit("/", 1)[-1]] if c.target_id == target and c.generator != PLACEBO]
+        cells = [c for c in self.index.all(url) if c.target_id == target and c.generator != PLACEBO]
         assert cells, f"slot {slot} shows an image that is not a reconstruction of {target}"
         return cells[0]
 

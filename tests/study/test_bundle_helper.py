@@ -21,3 +21,16 @@ def test_make_bundle_is_valid_and_distinct(tmp_path: Path) -> None:
 def test_make_bundle_generator_count(tmp_path: Path) -> None:
     b = make_bundle(tmp_path, n_targets=2, generators=4, attempts=2)
     assert b.generator_ids == ("gen0", "gen1", "gen2", "gen3") and b.attempts == 2
+
+
+def test_image_index_maps_every_served_image_to_its_truth(tmp_path: Path) -> None:
+    from contracts.responses import PLACEBO
+    from tests.helpers.image_index import Cell, ImageIndex
+
+    b = make_bundle(tmp_path, n_targets=2, generators=("dcgan", "stylegan"), attempts=3)
+    index = ImageIndex.of(b)
+    t = b.targets[1]
+    assert index[f"/stimuli/{t.image.rsplit('/', 1)[-1]}"] == Cell(t.target_id, PLACEBO, None)  # the copies row
+    assert index.target_of(t.image) == t.target_id
+    r = b.reconstructions[4]
+    assert index[r.image] == Cell(r.target_id, r.generator, r.attempt) and index.all(r.image) == [index[r.image]]

@@ -18,11 +18,11 @@ from typing import Any
 import aiohttp
 import pytest
 
-from contracts.responses import parse_responses
+from contracts.responses import PLACEBO, parse_responses
 from harness.local import REPO, OTreeServer, Postgres, create_session, export_custom, production_env, start_urls
 from study_app.wire import Participant, Shown
 from tests.helpers import make_bundle
-from tests.study_live.live import ImageIndex
+from tests.helpers.image_index import ImageIndex
 
 pytestmark = [pytest.mark.postgres]
 ROUNDS = 4
@@ -38,7 +38,7 @@ def _slot(shown: Shown, index: ImageIndex, truth: dict[str, str], *, agree: bool
     """A slot of the true generator's row (agree) or of another generator's row; a placebo copy if there is one."""
     target = index[shown.target].target_id
     cells = [index[u] for u in shown.images]
-    copies = [i for i, c in enumerate(cells) if c.generator is None]
+    copies = [i for i, c in enumerate(cells) if c.generator == PLACEBO]
     if copies:
         return copies[0] + 1
     want = [i for i, c in enumerate(cells) if (c.generator == truth[target]) == agree]
@@ -67,7 +67,7 @@ def test_dynamic_session_settles_targets_and_survives_a_restart(postgres: Postgr
 
                 def policy(shown: Shown) -> int:
                     nonlocal pending
-                    placebo = any(index[u].generator is None for u in shown.images)
+                    placebo = any(index[u].generator == PLACEBO for u in shown.images)
                     agree = placebo or not pending
                     pending = pending and placebo
                     return _slot(shown, index, truth, agree=agree)

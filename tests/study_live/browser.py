@@ -100,11 +100,12 @@ def placebo_slots(shown: Shown) -> list[int]:
 
 
 def rows_of(shown: Shown, generator_of: Any, cols: int = 3) -> list[str]:
-    """Row order top to bottom as generator ids (PLACEBO for the copies row), from the bundle's ground truth."""
+    """Row order top to bottom as generator ids (PLACEBO for the copies row: ``tests.helpers.image_index``), from
+    the bundle's ground truth."""
     out = []
     for r in range(len(shown.images) // cols):
         gens = {generator_of(u) for u in shown.images[r * cols:(r + 1) * cols]}
         assert len(gens) == 1, f"row {r} mixes generators: {gens}"
         g = gens.pop()
-        out.append(PLACEBO if g is None else g)
+        out.append(g)
     return out

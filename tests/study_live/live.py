@@ -4,11 +4,11 @@
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from contracts.bundle import Bundle
+from contracts.bundle import MANIFEST_FILE, RECONSTRUCTIONS_FILE, TARGETS_FILE, Bundle
 from contracts.conditions import CLEAN
 from contracts.responses import Response, parse_responses
 from harness.local import (REPO, Nginx, OTreeServer, create_session, export_custom, production_env,
@@ -58,42 +58,11 @@ def stop_live_study(live: LiveStudy) -> None:
     live.server.stop()
 
 
-@dataclass(frozen=True)
-class Cell:
-    target_id: str
-    generator: str | None   # None: the target's own image (a placebo copy)
-    attempt: int | None
-
-
-@dataclass
-class ImageIndex:
-    """Image file name -> what it shows, from the bundle (the test's ground truth; never from the browser)."""
-
-    cells: dict[str, Cell] = field(default_factory=dict)
-
-    @classmethod
-    def of(cls, bundle: Bundle) -> "ImageIndex":
-        idx = cls()
-        for t in bundle.targets:
-            idx.cells[Path(t.image).name] = Cell(t.target_id, None, None)
-        for r in bundle.reconstructions:
-            idx.cells[Path(r.image).name] = Cell(r.target_id, r.generator, r.attempt)
-        return idx
-
-    def __getitem__(self, url: str) -> Cell:
-        return self.cells[url.rsplit("/", 1)[-1]]
-
-
 def secret_needles(bundle: Bundle) -> list[str]:
     """Everything that must never reach a participant: generator ids and labels (hence the truth), the word
     PLACEBO, target ids, bundle-internal paths and file names, and (conditions.md) condition names and source target
     ids. ``clean`` is left out: as a substring it occurs in the JavaScript libraries every page loads, and the
     bots' word-bounded leak check (study_app/tests.py) covers it in pages and live messages."""
-    words = {"placebo", "true_generator", "source_target", "targets.csv", "reconstructions.csv", "manifest.json",
-             str(bundle.root), f"{bundle.root.name}/images/"}
-    for g in bundle.manifest.generators:
-        words.update({g.id, g.label})
-    words.update(t.target_id for t in bundle.targets)
-    words.update(t.source_target for t in bundle.targets)
-    words.update(c for c in bundle.manifest.condition_names if c != CLEAN)
-    return sorted(w.lower() for w in words if w)
+    words = {w for w in bundle.secret_words() if w != CLEAN}     # the contract's one list
+    words |= {TARGETS_FILE, RECONSTRUCTIONS_FILE, MANIFEST_FILE, str(bundle.root), f"{bundle.root.name}/images/"}
+    return sorted({w.lower() for w in words})

@@ -12,8 +12,9 @@ from playwright.sync_api import Browser, ViewportSize
 
 from contracts.responses import PLACEBO
 from study_app.wire import Shown
+from tests.helpers.image_index import ImageIndex
 from tests.study_live.browser import Participant, Received, placebo_slots, rows_of
-from tests.study_live.live import ImageIndex, LiveStudy, secret_needles
+from tests.study_live.live import LiveStudy, secret_needles
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres]
 

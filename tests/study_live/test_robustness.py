@@ -10,8 +10,9 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, ViewportSize, WebSocketRoute
 
 from study_app.wire import Shown
+from tests.helpers.image_index import ImageIndex
 from tests.study_live.browser import Participant
-from tests.study_live.live import ImageIndex, LiveStudy
+from tests.study_live.live import LiveStudy
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres]
 LAPTOP: ViewportSize = {"width": 1366, "height": 768}
@@ -42,10 +43,7 @@ def _check_export(live: LiveStudy, session: str, code: str, chosen: dict[int, tu
         shown, slot = chosen[r.round_number]
         cell = index[shown.images[slot - 1]]
         assert r.target_id == index[shown.target].target_id
-        if cell.generator is None:
-            assert r.chosen_generator == "PLACEBO"
-        else:
-            assert (r.chosen_generator, r.chosen_attempt) == (cell.generator, cell.attempt)
+        assert (r.chosen_generator, r.chosen_attempt) == (cell.generator, cell.attempt)
 
 
 def test_refresh_and_back_button_resume_the_same_round(live_study: LiveStudy, context: BrowserContext) -> None:

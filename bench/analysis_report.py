@@ -1,7 +1,7 @@
 """Analysis at paper scale, end to end from files: 122 participants x 120 rounds, 6,000 targets, 3 generators x 3
 attempts (a simulated study written through ``contracts``). Goal: the paper's numbers in < 3 s.
 
-    .venv/bin/python bench/analysis.py [--bootstrap 2000] [--repeats 3] [--workdir DIR] [--compare-name-check]
+    .venv/bin/python bench/analysis_report.py [--bootstrap 2000] [--repeats 3] [--workdir DIR] [--compare-name-check]
 
 Prints, measured side by side in this one run (best of ``--repeats``):
 
@@ -28,8 +28,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-# Run as a script, this file's directory comes first on sys.path and its name would shadow the `analysis` package.
-sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+sys.path.insert(0, str(ROOT))  # run as a script from anywhere
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -105,7 +104,7 @@ def interval_coverage(n_studies: int, n_resamples: int) -> None:
     interval with the mean estimate over all of them (the spread of estimates across studies is the truth here)."""
     from contracts.bundle import Bundle
     from analysis.statistics import wilson_interval
-    from analysis.study import analyze
+    from analysis.pipeline import analyze
 
     rows = []
     for seed in range(n_studies):
@@ -191,7 +190,7 @@ def main() -> int:
             capture_output=True, env={**os.environ, "PYTHONPATH": str(ROOT)}))
         rows.append(("paper's numbers from files as a fresh process (imports included)", t_core))
         t_imp, _ = best_of(r, lambda: subprocess.run(
-            [sys.executable, "-c", "import analysis.cli, analysis.study, analysis.figures, analysis.report, "
+            [sys.executable, "-c", "import analysis.cli, analysis.pipeline, analysis.figures, analysis.report, "
              "crowdkit.aggregation, statsmodels.genmod.generalized_estimating_equations"],
             cwd=ROOT, check=True, env={**os.environ, "PYTHONPATH": str(ROOT)}))
         rows.append(("interpreter start + every import the full report needs", t_imp))
