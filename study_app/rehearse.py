@@ -38,11 +38,12 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import aiohttp
 
-from study_app.wire import HostRefused, Participant, ProtocolError, Shown, host_of
+from study_app.wire import HostRefused, Participant, ProtocolError, RateLimited, Shown, host_of
 
 MAX_PARTICIPANTS = 200
 MAX_ROUNDS = 200
 MAX_DEADLINE_S = 3600.0
+ENTRY_RETRY_S = 6.0    # deploy/nginx.conf.template admits 10 entries a minute per address
 ENTRY_KINDS = {"room": "room link", "join": "session-wide link"}
 LABEL_HEX = 24               # Prolific's id length; hexadecimal upper case also fits the lab and MTurk rules
 ENTRY_CHECKS = {"screen_ok": "1", "welcome_page_ok": "1"}   # what the entry pages' JS adds in a browser
@@ -118,6 +119,7 @@ class Report:
     latencies: list[float] = field(default_factory=list)
     errors: Counter[str] = field(default_factory=Counter)
     finished: int = 0                # participants who reached the end of the study
+    entries_throttled: int = 0       # entries the front end answered with 429 (retried)
 
     @property
     def answers(self) -> int:
@@ -134,7 +136,8 @@ class Report:
         return {"participants": self.participants, "rounds": self.rounds, "link": self.link_kind,
                 "answers": self.answers, "seconds": round(self.seconds, 2), "answers_per_s": round(self.rate, 2),
                 "p50_ms": ms(0.5), "p99_ms": ms(0.99), "errors": sum(self.errors.values()),
-                "error_kinds": dict(self.errors), "finished": self.finished}
+                "error_kinds": dict(self.errors), "finished": self.finished,
+                "entries_throttled": self.entries_throttled}
 
     def lines(self) -> list[str]:
         d = self.as_dict()
@@ -145,6 +148,10 @@ class Report:
                f"p50 latency: {d['p50_ms']} ms", f"p99 latency: {d['p99_ms']} ms",
                f"errors: {d['errors']}"]
         out += [f"  {n} x {why}" for why, n in self.errors.most_common(5)]
+        if self.entries_throttled:
+            out.append(f"note: the front end rate-limited {self.entries_throttled} entries from this one address "
+                       "(HTTP 429, retried); a crowd enters from many addresses, so entry waits are not in the "
+                       "latencies")
         return out
 
 
@@ -195,11 +202,11 @@ async def _play(p: Participant, rng: random.Random, report: Report, *, think_s: 
         await p.close()
 
 
-async def _open(p: Participant, link: Link) -> None:
+async def _open(p: Participant, link: Link, rng: random.Random, report: Report) -> None:
     """Open the link (the first participant's visit): an unreachable server, or a link that leads nowhere, fails
     here in one line before N participants fail with it."""
     try:
-        await p.open()
+        await _enter(p, rng, report)
     except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ProtocolError) as e:
         raise BadInput(f"{link.url}: {_why(e)}") from None
     if not p.page:
@@ -207,8 +214,21 @@ async def _open(p: Participant, link: Link) -> None:
                        "in the admin)")
 
 
+async def _enter(p: Participant, rng: random.Random, report: Report) -> None:
+    """Open the link; while the front end answers 429 (its per-address entry limit: every simulated participant
+    comes from this one machine, a real crowd from many addresses), wait as it asks (or ENTRY_RETRY_S) and try
+    again. The waits are counted in the report, not as errors; the run's deadline bounds them."""
+    while True:
+        try:
+            await p.open()
+            return
+        except RateLimited as e:
+            report.entries_throttled += 1
+            await asyncio.sleep((e.retry_after_s or ENTRY_RETRY_S) * rng.uniform(1.0, 1.5))
+
+
 async def _visit(p: Participant, rng: random.Random, report: Report, *, think_s: float, images: bool) -> None:
-    await p.open()
+    await _enter(p, rng, report)
     await _play(p, rng, report, think_s=think_s, images=images)
 
 
@@ -223,7 +243,7 @@ async def rehearse(link: Link, *, participants: int, rounds: int, think_s: float
         ps = [Participant(http, entry_url(link, r), allowed_hosts=link.allowed_hosts, timeout_s=timeout_s)
               for r in rngs]
         t0 = time.perf_counter()
-        await _open(ps[0], link)
+        await _open(ps[0], link, rngs[0], report)
         tasks = [asyncio.create_task(_play(ps[0], rngs[0], report, think_s=think_s, images=images))]
         tasks += [asyncio.create_task(_visit(p, r, report, think_s=think_s, images=images))
                   for p, r in zip(ps[1:], rngs[1:])]

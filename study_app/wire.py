@@ -49,6 +49,15 @@ class LiveMethodFailed(ProtocolError):
     """The server's live method raised (oTree sent ``otree_success: false``; the server log has the traceback)."""
 
 
+class RateLimited(ProtocolError):
+    """HTTP 429: the front end (deploy/nginx.conf.template limits room and join entries per client address) asks to
+    come back later; ``retry_after_s`` is its Retry-After header when it sent one."""
+
+    def __init__(self, message: str, retry_after_s: float | None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class HostRefused(ProtocolError):
     """A request (a redirect, an image) would go to a host the caller did not allow."""
 
@@ -185,6 +194,10 @@ class Participant:
                     if r.status in (301, 302, 303):
                         method, form = "GET", None
                     continue
+                if r.status == 429:
+                    after = r.headers.get("Retry-After", "")
+                    raise RateLimited(f"{method} {r.url} -> HTTP 429 (rate limited)",
+                                      float(after) if after.isdigit() else None)
                 if r.status != 200:
                     raise ProtocolError(f"{method} {r.url} -> HTTP {r.status}: {' '.join(text[:300].split())}")
                 self.page_url, self.html = str(r.url), text
