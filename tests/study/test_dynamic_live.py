@@ -109,19 +109,12 @@ def test_dynamic_session_settles_targets_and_survives_a_restart(postgres: Postgr
 
 
 @pytest.mark.browser
-def test_dynamic_session_in_chromium(postgres: Postgres, tmp_path: Path) -> None:
+def test_dynamic_session_in_chromium(postgres: Postgres, browser: Any, tmp_path: Path) -> None:
     """Two participants in Debian's chromium against prodserver + PostgreSQL + nginx: the second one is served the
     targets the first one voted on (``balanced`` would serve fresh ones), and the export has every click."""
-    import os
-
-    from playwright.sync_api import sync_playwright
-
     from tests.study_live.browser import Participant, placebo_slots
     from tests.study_live.live import start_live_study, stop_live_study
 
-    chromium = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-    if not Path(chromium).exists():
-        pytest.fail(f"chromium not found at {chromium}: run scripts/setup.sh --system", pytrace=False)
     bundle = make_bundle(tmp_path / "b", n_targets=12, image_size=16, seed=9)
     index = ImageIndex.of(bundle)
     truth = {t.target_id: t.true_generator for t in bundle.targets}
@@ -131,27 +124,24 @@ def test_dynamic_session_in_chromium(postgres: Postgres, tmp_path: Path) -> None
         session, starts = live.new_session(2, rounds=3, practice_rounds=0, allocation="dynamic",
                                            placebo_probability=0.0)
         clicked: dict[str, list[str]] = {}
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=chromium, headless=True,
-                                         args=["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"])
-            for start in starts:
-                context = browser.new_context(viewport={"width": 1366, "height": 768})
-                page = context.new_page()
-                page.goto(start)
-                code = page.url.split("/p/")[1].split("/")[0]
-                me = Participant(page)
-                me.consent_and_instructions()
-                for k in range(1, 4):
-                    shown = me.wait_round(k)
-                    copies = placebo_slots(shown)
-                    target = index[shown.target].target_id
-                    slot = copies[0] if copies else 1 + next(
-                        i for i, u in enumerate(shown.images) if index[u].generator == truth[target])
-                    me.click_slot(slot)
-                    clicked.setdefault(code, []).append(target)
-                page.wait_for_url("**/study/Completion/**")
-                context.close()
-            browser.close()
+        # the session's one Playwright and chromium (tests/conftest.py): two cannot share a thread
+        for start in starts:
+            context = browser.new_context(viewport={"width": 1366, "height": 768})
+            page = context.new_page()
+            page.goto(start)
+            code = page.url.split("/p/")[1].split("/")[0]
+            me = Participant(page)
+            me.consent_and_instructions()
+            for k in range(1, 4):
+                shown = me.wait_round(k)
+                copies = placebo_slots(shown)
+                target = index[shown.target].target_id
+                slot = copies[0] if copies else 1 + next(
+                    i for i, u in enumerate(shown.images) if index[u].generator == truth[target])
+                me.click_slot(slot)
+                clicked.setdefault(code, []).append(target)
+            page.wait_for_url("**/study/Completion/**")
+            context.close()
         rows = live.responses(session)
     finally:
         stop_live_study(live)
