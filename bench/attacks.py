@@ -21,6 +21,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
+from contracts.cli import OneLineParser  # noqa: E402
 from reconstruction_pipeline.attacks import (AttackBatch, AttackContext, AttackError, AttributionSettings,  # noqa: E402
                                              apply_attack, parse_attack)
 from reconstruction_pipeline.distances import build_distance  # noqa: E402
@@ -37,7 +38,7 @@ def _sync(device: torch.device) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+    p = OneLineParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--zoo", default="faces")
     p.add_argument("--targets-per-generator", type=int, default=4)

@@ -23,6 +23,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
+from contracts.cli import OneLineParser  # noqa: E402
 from reconstruction_pipeline.bundle_builder import BuildOptions, Runner, build_bundle  # noqa: E402
 from reconstruction_pipeline.conditions import parse_condition_list  # noqa: E402
 from reconstruction_pipeline.distances import build_distance  # noqa: E402
@@ -33,7 +34,7 @@ from reconstruction_pipeline.sources import GeneratorSource  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+    p = OneLineParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--zoo", default="faces")
     p.add_argument("--targets-per-generator", type=int, default=2)

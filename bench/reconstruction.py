@@ -33,6 +33,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
+from contracts.cli import OneLineParser  # noqa: E402
 from reconstruction_pipeline.distances import build_distance  # noqa: E402
 from reconstruction_pipeline.generators import Generator, resolve_device, seeded_latents  # noqa: E402
 from reconstruction_pipeline.precision import cpu_bf16_isa  # noqa: E402
@@ -126,7 +127,7 @@ def compiled(g: Generator) -> Generator:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0],
+    p = OneLineParser(description=(__doc__ or "").split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--zoo", default="faces")
     p.add_argument("--generator", default="digiface-dcgan", help="id of the zoo's generator to time")

@@ -27,7 +27,7 @@ from provenance.note import b64
 from provenance.verify import Verified, inclusion, verify_export
 from reconstruction_pipeline.generate import check_params, model_sha256, render
 from reconstruction_pipeline.generators import Generator
-from reconstruction_pipeline.sources import PipelineError
+from reconstruction_pipeline.errors import PipelineError
 
 
 @dataclass(frozen=True)

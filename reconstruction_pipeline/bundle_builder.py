@@ -54,7 +54,7 @@ from reconstruction_pipeline.executors import ShardWorker, WorkSpec, run_local, 
 from reconstruction_pipeline.generators import Generator, weights_fingerprint
 from reconstruction_pipeline.precision import describe as precision_describe
 from reconstruction_pipeline.shards import ShardResult, ShardTask, load_result, save_result
-from reconstruction_pipeline.sources import PipelineError
+from reconstruction_pipeline.errors import PipelineError
 from reconstruction_pipeline.targets import TargetSet, apply_conditions, init_seed, synthesize_targets
 
 WORK_DIR = ".work"

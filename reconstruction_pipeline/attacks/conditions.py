@@ -23,7 +23,7 @@ from reconstruction_pipeline.attacks.spec import ATTACKS, AttackError, AttackSpe
 from reconstruction_pipeline.conditions import ConditionContext, ConditionError, ConditionKind, register, resolve
 from reconstruction_pipeline.distances import Distance, build_distance
 from reconstruction_pipeline.generators import Generator, seeded_latents
-from reconstruction_pipeline.sources import PipelineError
+from reconstruction_pipeline.errors import PipelineError
 
 
 @dataclass(frozen=True)
