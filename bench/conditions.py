@@ -27,9 +27,8 @@ from contracts.cli import OneLineParser  # noqa: E402
 from reconstruction_pipeline.bundle_builder import BuildOptions, Runner, build_bundle  # noqa: E402
 from reconstruction_pipeline.conditions import parse_condition_list  # noqa: E402
 from reconstruction_pipeline.distances import build_distance  # noqa: E402
-from reconstruction_pipeline.executors import ShardWorker, WorkSpec  # noqa: E402
 from reconstruction_pipeline.generators import resolve_device  # noqa: E402
-from reconstruction_pipeline.shards import Settings  # noqa: E402
+from reconstruction_pipeline.shards import ReconstructionSettings  # noqa: E402
 from reconstruction_pipeline.sources import GeneratorSource  # noqa: E402
 
 
@@ -52,15 +51,14 @@ def main(argv: list[str] | None = None) -> int:
     source = GeneratorSource(args.zoo, ())
     generators = source.load(device=device)
     distance = build_distance("pixel", device=device)
-    spec = WorkSpec(source, "pixel", None, Settings(args.steps, 0.1, 10), args.device)
-    runner = Runner("local", spec, ShardWorker(spec, device, generators, distance))
+    settings = ReconstructionSettings(steps=args.steps, lr=0.1, distance="pixel")
 
     def build(out: Path, conditions: tuple[str, ...]) -> dict[tuple[str, str, int], float]:
-        options = BuildOptions(targets_per_generator=args.targets_per_generator, attempts=args.attempts,
-                               steps=args.steps, lr=0.1, distance="pixel", seed=0,
-                               targets_per_shard=args.targets_per_shard, conditions=conditions)
-        b = build_bundle(out, generators=generators, source=source.describe(), distance=distance, device=device,
-                         options=options, runner=runner, progress=False)
+        options = BuildOptions(targets_per_generator=args.targets_per_generator, attempts=args.attempts, seed=0,
+                               reconstruction=settings, targets_per_shard=args.targets_per_shard,
+                               conditions=conditions)
+        b = build_bundle(out, generators=generators, source=source, distance=distance, device=device,
+                         options=options, runner=Runner("local", args.device), progress=False)
         return {(r.target_id, r.generator, r.attempt): r.distance for r in b.reconstructions}
 
     n_sources = args.targets_per_generator * len(generators)

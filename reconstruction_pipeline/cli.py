@@ -180,8 +180,7 @@ def _conditions(text: str | None) -> tuple[str, ...] | None:
 
 def cmd_build(args: argparse.Namespace) -> int:
     from reconstruction_pipeline.bundle_builder import BuildOptions, Runner, build_bundle
-    from reconstruction_pipeline.executors import ShardWorker, WorkSpec
-    from reconstruction_pipeline.shards import Settings
+    from reconstruction_pipeline.shards import ReconstructionSettings
 
     conditions = _conditions(args.conditions)  # a bad spec: one line, before anything is loaded or written
     if args.threads:
@@ -194,16 +193,15 @@ def cmd_build(args: argparse.Namespace) -> int:
     check_conditions(conditions, [g.id for g in generators])  # e.g. a framing target not among the generators
     distance = _distance(args, device)  # missing weights: one line, before anything is written
     precision = resolved_precision(args.precision, device, generators, distance)
-    options = BuildOptions(targets_per_generator=args.targets_per_generator, attempts=args.attempts, steps=args.steps,
-                           lr=args.lr, distance=args.distance, seed=args.seed, feature_weights=args.feature_weights,
-                           display_size=args.display_size, resample=args.resample, record_every=args.record_every,
-                           targets_per_shard=args.targets_per_shard, conditions=conditions, precision=precision)
-    spec = WorkSpec(source, args.distance, args.feature_weights,
-                    Settings(args.steps, args.lr, args.record_every, precision), args.device)
-    worker = ShardWorker(spec, device, generators, distance) if args.executor == "local" else None
-    runner = Runner(args.executor, spec, worker, ray_workers=args.ray_workers, ray_address=args.ray_address)
+    settings = ReconstructionSettings(steps=args.steps, lr=args.lr, distance=args.distance,
+                                      feature_weights=args.feature_weights, record_every=args.record_every,
+                                      precision=precision)
+    options = BuildOptions(targets_per_generator=args.targets_per_generator, attempts=args.attempts, seed=args.seed,
+                           reconstruction=settings, display_size=args.display_size, resample=args.resample,
+                           targets_per_shard=args.targets_per_shard, conditions=conditions)
+    runner = Runner(args.executor, args.device, ray_workers=args.ray_workers, ray_address=args.ray_address)
     on_targets = _ledger_hook(args.ledger, generators, args.out, device)  # opens the log before any work
-    bundle = build_bundle(args.out, generators=generators, source=source.describe(), distance=distance, device=device,
+    bundle = build_bundle(args.out, generators=generators, source=source, distance=distance, device=device,
                           options=options, runner=runner, progress=not args.no_progress, on_targets=on_targets)
     print(f"bundle written: {bundle.root} ({len(bundle.targets)} targets x {len(bundle.generator_ids)} generators x "
           f"{bundle.attempts} attempts; {precision} search, fp32 distances)")
