@@ -194,8 +194,11 @@ def audit(v: Verified, reveals: dict[int, Reveal], generators: dict[str, Generat
     return report
 
 
-def add_attribution(report: dict[str, Any], zoo: str, attributed: str, best: dict[str, float]) -> None:
-    report["attribution"] = {"zoo": zoo, "attributed": attributed, "best_distance": best}
+def add_attribution(report: dict[str, Any], zoo: str, attributed: str, distances: dict[str, float]) -> None:
+    """The report's ``attribution``; its key ``best_distance`` holds, per generator, the smallest *final* distance over
+    the attempts (:attr:`~reconstruction_pipeline.attribution.ImageAttribution.distances`, what eq. 5 compares), not
+    a reconstruction's best-over-steps ``best_distance``; the key stays as report readers know it."""
+    report["attribution"] = {"zoo": zoo, "attributed": attributed, "best_distance": distances}
     if not report["reveals"]["problems"]:
         report["verdict"] += f"; attribution: {attributed} (zoo {zoo})"
 

@@ -260,7 +260,7 @@ def cmd_attribute(args: argparse.Namespace) -> int:
     results = attribute_images(names, images, generators, attempts=args.attempts,
                                steps=args.steps, lr=args.lr, distance=distance, seed=args.seed, device=device,
                                precision=precision)
-    best = [dict(r.best_distance) for r in results]
+    distances = [dict(r.distances) for r in results]
     if args.also_mirrored:
         from contracts.bundle import attribute
         from reconstruction_pipeline.perturbations import mirror
@@ -268,13 +268,13 @@ def cmd_attribute(args: argparse.Namespace) -> int:
         flipped = attribute_images(names, mirror(images), generators, attempts=args.attempts, steps=args.steps,
                                    lr=args.lr, distance=distance, seed=args.seed, device=device,
                                    precision=precision)
-        best = [{g: min(d, f.best_distance[g]) for g, d in b.items()} for b, f in zip(best, flipped)]
-        attributed = attribute((str(i), g, d) for i, b in enumerate(best) for g, d in b.items())
+        distances = [{g: min(d, f.distances[g]) for g, d in b.items()} for b, f in zip(distances, flipped)]
+        attributed = attribute((str(i), g, d) for i, b in enumerate(distances) for g, d in b.items())
     else:
         attributed = {str(i): r.attributed for i, r in enumerate(results)}
     label = "image or its mirror" if args.also_mirrored else "image"
     for i, name in enumerate(names):
-        dists = "  ".join(f"{g}={d:.6g}" for g, d in best[i].items())
+        dists = "  ".join(f"{g}={d:.6g}" for g, d in distances[i].items())
         print(f"{name}: {attributed[str(i)]}   (best {args.distance} distance per generator, {label}: {dists})")
     return 0
 
@@ -427,7 +427,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
             res = attribute_images([str(args.suspect)], to_tensor(suspect[None]), zoo, attempts=args.attempts,
                                    steps=args.steps, lr=args.lr, distance=_distance(args, device), seed=args.seed,
                                    device=device)[0]
-            add_attribution(report, args.zoo, res.attributed, res.best_distance)
+            add_attribution(report, args.zoo, res.attributed, res.distances)
         else:
             report["attribution"] = {"zoo": args.zoo, "skipped": f"the suspect is not {r}x{r}"}
     text = json.dumps(report, indent=2)

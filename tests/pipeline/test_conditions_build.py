@@ -129,8 +129,8 @@ def test_attribute_also_mirrored_takes_the_smaller_distance(tiny: list, tmp_path
     line = capsys.readouterr().out.strip()
     x = load_user_image(path, resolution=8)
     dist = build_distance("pixel", device="cpu")
-    plain = attribute_images(["m"], x, tiny, attempts=2, steps=8, distance=dist)[0].best_distance
-    flipped = attribute_images(["m"], mirror(x), tiny, attempts=2, steps=8, distance=dist)[0].best_distance
+    plain = attribute_images(["m"], x, tiny, attempts=2, steps=8, distance=dist)[0].distances
+    flipped = attribute_images(["m"], mirror(x), tiny, attempts=2, steps=8, distance=dist)[0].distances
     best = {g: min(plain[g], flipped[g]) for g in plain}
     assert line.startswith(f"{path}: {min(sorted(best), key=lambda g: best[g])} ")
     for g, d in best.items():

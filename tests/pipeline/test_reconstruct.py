@@ -135,5 +135,5 @@ def test_core_rejects_mismatched_shapes(tiny: list[Generator]) -> None:
     x, z0 = _problem(g, 2, torch.float32)
     with pytest.raises(ValueError, match="one per attempt"):
         reconstruct(g, x, z0[:1], steps=2, distance=build_distance("pixel"))
-    with pytest.raises(ValueError, match="init_seeds"):
+    with pytest.raises(ValueError, match="init_latents"):
         reconstruct(g, x, z0[:, :3], steps=2, distance=build_distance("pixel"))
