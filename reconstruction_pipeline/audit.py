@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from contracts.jsonl import JsonlError, read_jsonl
 from provenance.entry import EntryError, Reveal, pixel_sha256
 from provenance.note import b64
 from provenance.verify import Verified, inclusion, verify_export
@@ -39,25 +40,18 @@ class RevealRecord:
 def read_reveals(path: Path) -> list[RevealRecord]:
     """``reveals.jsonl`` -> records; one line names a malformed record."""
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise PipelineError(f"--reveals {path}: no such file", exit_code=2) from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise PipelineError(f"--reveals {path}: unreadable ({type(e).__name__})", exit_code=2) from None
-    out = []
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-            salt = bytes.fromhex(rec["salt"])
-            reveal = rec["reveal"]
-            if not isinstance(reveal, dict) or set(reveal) != {"generator", "seed", "params"}:
-                raise ValueError("reveal must hold generator, seed and params")
-            out.append(RevealRecord(n, Reveal(salt, reveal)))
-        except (ValueError, KeyError, TypeError) as e:
-            raise PipelineError(f"--reveals {path} line {n}: malformed record ({e})", exit_code=2) from None
-    return out
+        return [RevealRecord(n, reveal) for n, reveal in read_jsonl(path, _reveal, (ValueError, KeyError, TypeError))]
+    except JsonlError as e:
+        raise PipelineError(f"--reveals {e}" if e.line is None
+                            else f"--reveals {path} line {e.line}: malformed record ({e.cause})", exit_code=2) from None
+
+
+def _reveal(rec: Any) -> Reveal:
+    salt = bytes.fromhex(rec["salt"])
+    reveal = rec["reveal"]
+    if not isinstance(reveal, dict) or set(reveal) != {"generator", "seed", "params"}:
+        raise ValueError("reveal must hold generator, seed and params")
+    return Reveal(salt, reveal)
 
 
 def match_reveals(v: Verified, records: Sequence[RevealRecord]) -> dict[int, Reveal]:
