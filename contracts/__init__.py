@@ -1,4 +1,4 @@
-"""The files where the three parts meet, as fixed in shared/design/contracts.md.
+"""The files where the three parts meet, as fixed in docs/contracts.md.
 
 One module owns each schema; nothing else in the project parses these files by hand:
 

@@ -18,12 +18,13 @@ Bundle layout beyond the contract (extra files and columns are allowed by it):
 - extra columns: targets.csv ``target_seed``, ``data_row``; reconstructions.csv ``best_distance``, ``init_seed``,
   ``seed_file``, ``seed_row``.
 
-Conditions (``BuildOptions.conditions``, shared/design/conditions.md): every clean source target is put under every
+Conditions (``BuildOptions.conditions``, docs/contracts.md addendum): every clean source target is put under every
 condition (:func:`~reconstruction_pipeline.targets.apply_conditions`, on the run's device), each (source, condition)
 is a target of its own, and a shard holds whole sources -- all their conditions -- so every condition of a candidate
 generator is reconstructed in the same batch. Such a bundle is schema_version 2 (``conditions`` in the manifest,
 ``condition`` and ``source_target`` in targets.csv); ``data/targets.npy`` holds the targets as reconstructed (after
-the condition), ``target_seed`` is the source's. Without conditions the bundle is schema_version 1, exactly as before.
+the condition), ``target_seed`` is the source's. Without conditions the bundle is schema_version 1 (no condition keys
+or columns).
 """
 
 from __future__ import annotations
@@ -366,7 +367,7 @@ def assemble(out: Path, *, targets: TargetSet, generators: Sequence[Generator], 
                                             {"optimizer": "adam", "record_every": r.record_every,
                                              **precision_describe(r.precision), **distance.describe()}),
         software=software_version(),
-        # clean only: version 1, byte-for-byte as before conditions existed (readers that predate them keep working)
+        # clean only: version 1, without the condition keys and columns (readers of version 1 read it)
         schema_version=options.schema_version,
         extra={"targets_per_generator": options.targets_per_generator,
                "display": {"size": size, "resample": resample},

@@ -42,7 +42,8 @@ class ReconstructionSettings:
 
     def identity(self) -> dict[str, Any]:
         """The settings as part of a build's identity: :data:`FIRST_IDENTITY_FIELDS` always, every other field only
-        where it differs from its default (so a build made before that field existed resumes: precision fp32)."""
+        where it differs from its default (so an identity written without that field still matches: precision
+        fp32)."""
         out = {name: getattr(self, name) for name in FIRST_IDENTITY_FIELDS}
         for f in fields(self):
             if f.name not in out and getattr(self, f.name) != f.default:

@@ -1,4 +1,4 @@
-"""Every attack is a condition kind ``attack`` (shared/design/conditions.md), registered in the pipeline's one
+"""Every attack is a condition kind ``attack`` (docs/contracts.md addendum), registered in the pipeline's one
 condition registry (:mod:`reconstruction_pipeline.conditions`), so ``build --conditions
 clean,fgsm-image:eps=0.03,frame:target=face-resnet,l2=4`` makes a bundle the study shows to people.
 
