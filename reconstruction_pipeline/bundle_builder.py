@@ -360,12 +360,12 @@ def assemble(out: Path, *, targets: TargetSet, generators: Sequence[Generator], 
     w.writerows(curve_lines)
     atomic_write_text(out / "data" / "loss_curves.csv", buf.getvalue())
 
-    r = options.reconstruction
+    settings = options.reconstruction
     manifest = Manifest(
         generators=tuple(g.spec.info() for g in generators),
-        reconstruction=ReconstructionConfig(r.steps, r.lr, attempts, r.distance, options.seed,
-                                            {"optimizer": "adam", "record_every": r.record_every,
-                                             **precision_describe(r.precision), **distance.describe()}),
+        reconstruction=ReconstructionConfig(settings.steps, settings.lr, attempts, settings.distance, options.seed,
+                                            {"optimizer": "adam", "record_every": settings.record_every,
+                                             **precision_describe(settings.precision), **distance.describe()}),
         software=software_version(),
         # clean only: version 1, without the condition keys and columns (readers of version 1 read it)
         schema_version=options.schema_version,
