@@ -26,9 +26,9 @@ from contracts.jsonl import JsonlError, read_jsonl
 from provenance.entry import EntryError, Reveal, pixel_sha256
 from provenance.note import b64
 from provenance.verify import Verified, inclusion, verify_export
+from reconstruction_pipeline.errors import PipelineError
 from reconstruction_pipeline.generate import check_params, model_sha256, render
 from reconstruction_pipeline.generators import Generator
-from reconstruction_pipeline.errors import PipelineError
 
 
 @dataclass(frozen=True)

@@ -51,12 +51,12 @@ from contracts.errors import ContractError
 from reconstruction_pipeline import __version__
 from reconstruction_pipeline.conditions import resolve
 from reconstruction_pipeline.distances import Distance
+from reconstruction_pipeline.errors import PipelineError
 from reconstruction_pipeline.executors import ShardWorker, WorkSpec, run_local, run_ray
 from reconstruction_pipeline.generators import Generator, weights_fingerprint
 from reconstruction_pipeline.precision import describe as precision_describe
 from reconstruction_pipeline.shards import ReconstructionSettings, ShardResult, ShardTask, load_result, save_result
 from reconstruction_pipeline.sources import GeneratorSource
-from reconstruction_pipeline.errors import PipelineError
 from reconstruction_pipeline.targets import TargetSet, apply_conditions, init_seed, synthesize_targets
 
 WORK_DIR = ".work"

@@ -22,8 +22,8 @@ from provenance.c2pa_credentials import CredentialError
 from provenance.log import LogError
 from provenance.verify import VerifyError
 from reconstruction_pipeline.distances import Distance, DistanceError, build_distance, distance_names
-from reconstruction_pipeline.generators import Generator, resolve_device
 from reconstruction_pipeline.errors import Failure, PipelineError, run_command
+from reconstruction_pipeline.generators import Generator, resolve_device
 from reconstruction_pipeline.sources import GeneratorSource
 from reconstruction_pipeline.targets import ImageInputError
 

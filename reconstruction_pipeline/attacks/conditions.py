@@ -22,8 +22,8 @@ from reconstruction_pipeline.attacks.context import AttackBatch, AttackContext
 from reconstruction_pipeline.attacks.spec import ATTACKS, AttackError, AttackSpec, check_against_zoo, validate_params
 from reconstruction_pipeline.conditions import ConditionContext, ConditionError, ConditionKind, register, resolve
 from reconstruction_pipeline.distances import Distance, build_distance
-from reconstruction_pipeline.generators import Generator, seeded_latents
 from reconstruction_pipeline.errors import PipelineError
+from reconstruction_pipeline.generators import Generator, seeded_latents
 
 
 @dataclass(frozen=True)

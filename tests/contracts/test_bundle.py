@@ -16,29 +16,18 @@ from contracts.bundle import (
     ReconstructionConfig,
     Target,
     attribute,
-    content_name,
     read_bundle,
     write_bundle,
 )
 from contracts.errors import ContractError
+from tests.helpers.bundle import image_writer
 
 GENS = ("alpha", "beta", "gamma")
 
 
 def build(root: Path, *, n_targets: int = 2, attempts: int = 3) -> Path:
     """A real bundle: distinct image files with content-hash names, every (target, generator, attempt) row."""
-    images = root / "images"
-    images.mkdir(parents=True)
-    counter = 0
-
-    def image() -> str:
-        nonlocal counter
-        counter += 1
-        data = f"image-{counter}".encode()
-        name = content_name(data)
-        (images / name).write_bytes(data)
-        return f"images/{name}"
-
+    image = image_writer(root)
     targets = [Target(f"t{i}", GENS[i % 3], image()) for i in range(n_targets)]
     recs = [Reconstruction(t.target_id, g, a, 0.1 * (gi + 1) + 0.01 * a + (0 if g == t.true_generator else 1.0),
                            image())

@@ -8,25 +8,16 @@ from pathlib import Path
 import pytest
 
 from contracts.bundle import (RECONSTRUCTIONS_FILE, TARGETS_FILE, GeneratorInfo, Manifest, Reconstruction,
-                              ReconstructionConfig, Target, content_name, read_bundle, write_bundle)
+                              ReconstructionConfig, Target, read_bundle, write_bundle)
 from contracts.errors import ContractError
+from tests.helpers.bundle import image_writer
 
 GENS = {"alpha": "Kestrel", "beta": "Osprey"}          # id -> label: labels differ from ids on purpose
 TARGET_IDS = ("t3fa9c01b2e", "t88d0e4a7c1")
 
 
 def build(root: Path) -> Path:
-    images = root / "images"
-    images.mkdir(parents=True)
-    counter = 0
-
-    def image() -> str:
-        nonlocal counter
-        counter += 1
-        data = f"image-{counter}".encode()
-        (images / content_name(data)).write_bytes(data)
-        return f"images/{content_name(data)}"
-
+    image = image_writer(root)
     targets = [Target(tid, list(GENS)[i % 2], image()) for i, tid in enumerate(TARGET_IDS)]
     recs = [Reconstruction(t.target_id, g, a, 0.1 + a, image()) for t in targets for g in GENS for a in range(3)]
     manifest = Manifest(tuple(GeneratorInfo(g, label, "test", 8, 16) for g, label in GENS.items()),

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import io
 import random
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 
 from PIL import Image
@@ -111,3 +111,20 @@ def _condition(name: str) -> Condition:
     kind, params = parse_condition(name)
     return Condition(name, CLEAN if name == CLEAN else "attack" if "fgsm" in kind or "pgd" in kind else "perturbation",
                      params)
+
+
+def image_writer(root: Path) -> Callable[[], str]:
+    """For hand-built bundles: each call writes a new distinct file (bytes ``image-N``, not a PNG: the contract checks
+    names and presence) under ``root/images``, named by its content hash, and returns its bundle-relative path."""
+    images = root / IMAGES_DIR
+    images.mkdir(parents=True, exist_ok=True)
+    counter = 0
+
+    def image() -> str:
+        nonlocal counter
+        counter += 1
+        data = f"image-{counter}".encode()
+        name = content_name(data)
+        (images / name).write_bytes(data)
+        return f"{IMAGES_DIR}/{name}"
+    return image
