@@ -6,6 +6,10 @@ One module owns each schema; nothing else in the project parses these files by h
 - :mod:`contracts.responses` -- the responses export (study app -> analysis);
 - :mod:`contracts.summary` -- the analysis ``summary.json``.
 
+Beside them, what every part's code shares: :mod:`contracts.atomic` (atomic writes), :mod:`contracts.csvfile` (the
+contracts' CSV reading), :mod:`contracts.jsonl` (reading JSON Lines) and :mod:`contracts.cli` (every command's
+parser: a usage mistake is one line).
+
 Standard library only: the study server's environment (oTree) and the pipeline's (torch) both import it.
 """
 
