@@ -29,6 +29,7 @@ from provenance.verify import Verified, inclusion, verify_export
 from reconstruction_pipeline.errors import PipelineError
 from reconstruction_pipeline.generate import check_params, model_sha256, render
 from reconstruction_pipeline.generators import Generator
+from reconstruction_pipeline.targets import SEED_MAX
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,7 @@ def regenerate(v: Verified, reveals: dict[int, Reveal], generators: dict[str, Ge
         seeds = []
         for i in idx:
             s = reveals[i].reveal["seed"]
-            if not isinstance(s, int) or isinstance(s, bool) or not 0 <= s < 2**63:
+            if not isinstance(s, int) or isinstance(s, bool) or not 0 <= s <= SEED_MAX:
                 raise PipelineError(f"entry {i}: only integer seeds in 0..2^63-1 can be regenerated here")
             seeds.append(s)
         px = render(g, seeds, json.loads(params_json), device=device, batch_size=batch_size)

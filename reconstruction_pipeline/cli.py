@@ -25,7 +25,9 @@ from reconstruction_pipeline.distances import Distance, DistanceError, build_dis
 from reconstruction_pipeline.errors import Failure, PipelineError, run_command
 from reconstruction_pipeline.generators import Generator, resolve_device
 from reconstruction_pipeline.sources import GeneratorSource
-from reconstruction_pipeline.targets import ImageInputError
+from reconstruction_pipeline.targets import SEED_MAX, ImageInputError
+
+SEED = int_range(0, SEED_MAX)  # the type of every --seed
 
 
 def _add_generator_args(p: argparse.ArgumentParser) -> None:
@@ -43,7 +45,7 @@ def _add_reconstruction_args(p: argparse.ArgumentParser, *, default_seed: int = 
     p.add_argument("--feature-weights", metavar="PATH",
                    help="Inception-V3 state dict for --distance inception when torchvision's ImageNet weights are not "
                         "cached ('random': random weights, for tests only)")
-    p.add_argument("--seed", type=int_range(0, 2**63 - 1), default=default_seed,
+    p.add_argument("--seed", type=SEED, default=default_seed,
                    help="derives every target and initial seed (recorded in the output)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
     add_precision_argument(p)
@@ -299,7 +301,7 @@ def _add_provenance_parsers(sub: Any, build: argparse.ArgumentParser, fmt: type[
     g.add_argument("--generator", required=True, metavar="ID | ID=pkg.mod:factory[:ckpt]",
                    help="a zoo generator id (zoo list) or a plugin")
     g.add_argument("-n", type=int_range(1), required=True, help="number of images")
-    g.add_argument("--seed", type=int_range(0, 2**63 - 1), default=0, help="derives every image's seed")
+    g.add_argument("--seed", type=SEED, default=0, help="derives every image's seed")
     g.add_argument("--out", type=Path, required=True, help="new or empty directory for the PNGs (and reveals.jsonl)")
     g.add_argument("--ledger", type=Path, default=None, metavar="LOG", help="provenance log to append the entries to")
     g.add_argument("--batch-size", type=int_range(1), default=64)

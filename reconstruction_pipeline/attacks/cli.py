@@ -22,7 +22,7 @@ import torch
 
 from contracts.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
 from contracts.cli import DEFAULTS_HELP, add_commands, int_range, make_parser as one_line_parser, positive_float
-from reconstruction_pipeline.cli import FAILURES, _add_generator_args, _device, _distance
+from reconstruction_pipeline.cli import FAILURES, SEED, _add_generator_args, _device, _distance
 from reconstruction_pipeline.distances import distance_names
 from reconstruction_pipeline.errors import PipelineError, run_command
 from reconstruction_pipeline.sources import GeneratorSource
@@ -60,7 +60,7 @@ def _add_attribution_args(p: argparse.ArgumentParser) -> None:
                    help="steps of the attribution framing checks against (default: --steps)")
     p.add_argument("--distance", choices=distance_names(), default="pixel", help="the attribution's distance")
     p.add_argument("--feature-weights", metavar="PATH", help="Inception-V3 state dict for --distance inception")
-    p.add_argument("--seed", type=int_range(0, 2**63 - 1), default=0, help="derives every seed of the run")
+    p.add_argument("--seed", type=SEED, default=0, help="derives every seed of the run")
     p.add_argument("--classifier", default=None, metavar="PATH|auto",
                    help="DCT classifier weights (auto: reconstruction_pipeline/attacks/weights/dct-ZOO.pt); loaded "
                         "automatically when a clf-* attack is asked for")
@@ -106,7 +106,7 @@ def make_parser() -> argparse.ArgumentParser:
     t.add_argument("--batch-per-generator", type=int_range(1), default=32)
     t.add_argument("--lr", type=positive_float, default=1e-3)
     t.add_argument("--width", type=int_range(1), default=16)
-    t.add_argument("--seed", type=int_range(0, 2**63 - 1), default=0)
+    t.add_argument("--seed", type=SEED, default=0)
     t.add_argument("--out", type=Path, default=None, help="weights file (default: attacks/weights/dct-ZOO.pt)")
     t.add_argument("--device", default="auto")
     t.add_argument("--threads", type=int_range(1), default=None)
