@@ -23,6 +23,7 @@ from pathlib import Path
 
 from contracts.atomic import atomic_write_bytes, atomic_write_text
 from contracts.bundle import Bundle
+from reconstruction_pipeline.evaluate import wilson
 
 NONE = "none"
 GENERATOR_KEYS: dict[str, str] = {}
@@ -89,15 +90,6 @@ class Row:
     ci_low: float
     ci_high: float
     none_answers: int
-
-
-def wilson(k: int, n: int) -> tuple[float, float]:
-    if n == 0:
-        return (math.nan, math.nan)
-    from scipy.stats import binomtest
-
-    ci = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
-    return (float(ci.low), float(ci.high))
 
 
 def score(bundle: Bundle, answers: Mapping[str, Mapping[str, str]], *,

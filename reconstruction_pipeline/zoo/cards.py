@@ -7,7 +7,6 @@ pairwise reconstruction figures in ``OUT/pairwise_<zoo>.json`` (written by ``ben
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import shlex
@@ -16,6 +15,7 @@ from pathlib import Path
 import torch
 
 from contracts.atomic import atomic_write_bytes, atomic_write_text
+from contracts.cli import OneLineParser
 from reconstruction_pipeline.generators import Generator
 from reconstruction_pipeline.zoo import dcgan
 from reconstruction_pipeline.zoo.diversity import section as diversity_section
@@ -144,7 +144,7 @@ def card(gen: Generator, zoo: str, out: Path, notes: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__)
+    p = OneLineParser(description=__doc__)
     p.add_argument("--out", default="docs/zoo")
     p.add_argument("--notes", help="JSON file {id: markdown notes} to include")
     p.add_argument("--zoo", action="append", help="only this zoo (repeatable; default: all)")

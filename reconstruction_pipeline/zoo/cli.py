@@ -10,7 +10,8 @@ from pathlib import Path
 import torch
 
 from contracts.atomic import atomic_write_bytes
-from reconstruction_pipeline.cli import _int_range, _positive_float
+from contracts.cli import DEFAULTS_HELP, add_commands, int_range, make_parser, positive_float
+from reconstruction_pipeline.errors import run_command
 from reconstruction_pipeline.generators import resolve_device
 from reconstruction_pipeline.zoo.errors import ZooError
 from reconstruction_pipeline.zoo.nets import DCGAN64, build_net, count_parameters
@@ -38,20 +39,19 @@ def list_text() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m reconstruction_pipeline zoo",
-                                description="List the generator zoos or train the generators trained here.",
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    sub = p.add_subparsers(dest="command", required=True)
+    p = make_parser("python -m reconstruction_pipeline zoo",
+                    "List the generator zoos or train the generators trained here.")
+    sub = add_commands(p)
     sub.add_parser("list", help="print each zoo and its generators")
     t = sub.add_parser("train", help="train a generator (or every trainable generator of a zoo)",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                       formatter_class=DEFAULTS_HELP)
     t.add_argument("name", help=f"generator id ({', '.join(RECIPES)}) or zoo name")
-    t.add_argument("--steps", type=_int_range(0), default=None, help="total steps (default: the recipe's)")
-    t.add_argument("--max-minutes", type=_positive_float, default=None,
+    t.add_argument("--steps", type=int_range(0), default=None, help="total steps (default: the recipe's)")
+    t.add_argument("--max-minutes", type=positive_float, default=None,
                    help="stop (checkpointed, exported) after this many minutes of this run")
     t.add_argument("--out", default="runs/zoo", help="runs go to OUT/ID/ (checkpoint, samples, exported ID.pt)")
     t.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
-    t.add_argument("--threads", type=_int_range(0), default=0, help="torch CPU threads (0: torch's default)")
+    t.add_argument("--threads", type=int_range(0), default=0, help="torch CPU threads (0: torch's default)")
     t.add_argument("--install", action="store_true",
                    help="copy the exported weights to reconstruction_pipeline/zoo/weights/ID.pt when done")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -84,16 +84,14 @@ def _train(args: argparse.Namespace, argv: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
-    try:
+    words = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(words)
+
+    def dispatch() -> int:
         if args.command == "list":
             print(list_text())
             return 0
-        return _train(args, argv)
-    except (ZooError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted; re-run the same command to continue from the last checkpoint", file=sys.stderr)
-        return 130
+        return _train(args, words)
+
+    return run_command(dispatch, [((ZooError, ValueError), 2, "")],
+                       interrupted="interrupted; re-run the same command to continue from the last checkpoint")
