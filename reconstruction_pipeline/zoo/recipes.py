@@ -75,7 +75,7 @@ class SiblingRecipe:
     grid_every: int = 500
 
 
-SIBLING_STEPS = 1500
+SIBLING_STEPS = 600
 SIBLINGS: dict[str, SiblingRecipe] = {r.id: r for r in [
     SiblingRecipe("sibling-a", "DigiFace DCGAN fine-tuned on key-a data", "key-a", "digiface-dcgan", SIBLING_STEPS, 21),
     SiblingRecipe("sibling-b", "DigiFace DCGAN fine-tuned on key-b data", "key-b", "digiface-dcgan", SIBLING_STEPS, 22),
