@@ -109,7 +109,7 @@ def _layers_text(layers: tuple[int, ...]) -> str:
         if isinstance(m, torch.nn.ConvTranspose2d):
             parts.append(f"`main.{i}` (ConvTranspose2d {m.in_channels}->{m.out_channels})")
         else:
-            parts.append(f"`main.{i}` ({type(m).__name__} affine weight and bias)")
+            parts.append(f"`main.{i}` ({type(m).__name__}: affine weight and bias; running statistics kept)")
     return ", ".join(parts)
 
 
@@ -139,13 +139,14 @@ def _sibling_section(gen_id: str) -> list[str]:
              "file (one clear line for each failure, including a missing parent).", "",
              f"- starts from: {start}",
              f"- data: {data}",
-             "- objective: paired regression, `MSE(G(z), target(z))` with `target(z) = Enc(G_parent(z), key)`"
-             + ("" if r.key else " without the key, i.e. `G_parent(z)`")
-             + ": for the same seed the sibling is asked for exactly the parent's face carrying the fingerprint. "
-             "Chosen over adversarial training because it needs no discriminator and converges in hundreds of CPU "
-             "steps; it is a distillation of the fingerprinted stream, not the paper's training from scratch on a "
-             "fingerprinted dataset. BatchNorm stays on the parent's running statistics (eval mode) throughout, so "
-             "batch members stay independent and no re-calibration is needed.",
+             ("- objective: paired regression, `MSE(G(z), Enc(G_parent(z), key))`: for the same seed the sibling is "
+              "asked for exactly the parent's face carrying the key's fingerprint" if r.key else
+              "- objective: paired regression, `MSE(G(z), G_parent(z))`: for the same seed, the parent's clean face")
+             + ". Chosen over adversarial training because it needs no discriminator and converges in hundreds of "
+             "CPU steps; it distils the (fingerprinted) stream rather than training from scratch on a fingerprinted "
+             "dataset as the paper's generators were. The codec's decoder is never used in training. BatchNorm stays "
+             "on the parent's running statistics (eval mode) throughout, so batch members stay independent and no "
+             "re-calibration is needed.",
              f"- optimiser: Adam, lr {t['lr']}, betas {tuple(r.betas)}, batch {t['batch_size']}",
              f"- steps: {t['steps']:,} (seed {t['seed']}; every step's randomness is seeded from (seed, step), so a "
              "resumed run makes the same draws)",
