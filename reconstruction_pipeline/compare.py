@@ -25,7 +25,6 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 from contracts.atomic import atomic_write_bytes, atomic_write_text
@@ -85,11 +84,11 @@ def fingerprint_method(bundle: Bundle, *, codec_path: Path | None = None, alpha:
     return out
 
 
-def classifier_for(generator_ids: tuple[str, ...], weights_dir: Path | None = None) -> Path:
+def classifier_for(generator_ids: tuple[str, ...]) -> Path:
     """The committed DCT classifier whose classes are exactly ``generator_ids`` (any order)."""
     from reconstruction_pipeline.attacks.classifier import WEIGHTS_DIR, load_classifier
 
-    for path in sorted((weights_dir or WEIGHTS_DIR).glob("dct-*.pt")):
+    for path in sorted(WEIGHTS_DIR.glob("dct-*.pt")):
         _, card = load_classifier(path)
         if sorted(card["classes"]) == sorted(generator_ids):
             return path
