@@ -109,6 +109,13 @@ def read_delta(path: str | Path, *, what: str) -> dict[str, Any]:
     return d
 
 
+def check_state_dict_subset(net: nn.Module, state: Mapping[str, Any], keys: list[str], *, what: str) -> None:
+    """``state`` holds exactly ``keys`` with ``net``'s shapes (a resumed checkpoint's fine-tuned tensors)."""
+    expected = net.state_dict()
+    if sorted(state) != sorted(keys) or any(tuple(state[k].shape) != tuple(expected[k].shape) for k in keys):
+        raise ZooError(f"{what}: checkpoint tensors do not match the recipe's fine-tuned layers; use another --out")
+
+
 def apply_delta(net: DCGAN64, delta: Mapping[str, Any], *, parent_sha256: str, what: str) -> DCGAN64:
     """``net`` (the parent) with the delta's tensors loaded in place, after every check but the test output."""
     if delta["parent"] != PARENT or delta["parent_sha256"] != parent_sha256:
@@ -198,10 +205,12 @@ def fingerprint_report(net: nn.Module, *, seeds: tuple[int, ...] = EVAL_SEEDS, b
 
 def train_sibling(recipe: SiblingRecipe, *, out_dir: str | Path, steps: int | None = None,
                   max_minutes: float | None = None, device: torch.device | str = "cpu", progress: bool = True,
-                  init_path: str | Path | None = None, command: str = "") -> SiblingResult:
+                  init_path: str | Path | None = None, command: str = "",
+                  eval_seeds: tuple[int, ...] = EVAL_SEEDS) -> SiblingResult:
     """Fine-tune (or continue fine-tuning) ``recipe`` in ``out_dir`` (``checkpoint.pt``, ``<id>.pt``, samples).
 
-    ``init_path``: the delta of ``recipe.init`` when that is a sibling (default: its committed weights)."""
+    ``init_path``: the delta of ``recipe.init`` when that is a sibling (default: its committed weights);
+    ``eval_seeds``: the samples whose decoded fingerprint the final record reports."""
     from contracts.atomic import atomic_write_bytes, atomic_write_json
     from reconstruction_pipeline.fingerprints.keys import key_bits, key_tensor
     from reconstruction_pipeline.fingerprints.store import load_codec
@@ -243,7 +252,9 @@ def train_sibling(recipe: SiblingRecipe, *, out_dir: str | Path, steps: int | No
         ck = torch_load_file(ckpt_path, what=f"{recipe.id} resume")
         if not isinstance(ck, dict) or ck.get("identity") != identity:
             raise ZooError(f"{ckpt_path} belongs to another sibling or configuration; use another --out")
-        net.load_state_dict(ck["net"])
+        tuned = {k: v for k, v in ck["net"].items() if k in keys_trained}  # older checkpoints held the whole net
+        check_state_dict_subset(net, tuned, keys_trained, what=f"{ckpt_path}")
+        net.load_state_dict(tuned, strict=False)
         opt.load_state_dict(ck["opt"])
         step, seconds_before = int(ck["step"]), float(ck["seconds"])
     weights_path = out / f"{recipe.id}.pt"
@@ -256,7 +267,7 @@ def train_sibling(recipe: SiblingRecipe, *, out_dir: str | Path, steps: int | No
 
     def save(final: bool) -> None:
         torch_save_atomic({"identity": identity, "step": step, "seconds": elapsed(),
-                           "net": {k: v.detach().cpu() for k, v in net.state_dict().items()},
+                           "net": {k: v.detach().cpu() for k, v in net.state_dict().items() if k in keys_trained},
                            "opt": opt.state_dict()}, ckpt_path)
         record: dict[str, Any] = {**{k: v for k, v in identity.items() if k != "parent_sha256"}, "steps": step,
                                   "loss": "paired regression MSE(G(z), Enc(G_parent(z), key))" if recipe.key else
@@ -265,7 +276,7 @@ def train_sibling(recipe: SiblingRecipe, *, out_dir: str | Path, steps: int | No
                                   "device": str(device), "torch_threads": threads, "torch": str(torch.__version__),
                                   "command": command}
         if final:
-            record["fingerprint"] = fingerprint_report(net)
+            record["fingerprint"] = fingerprint_report(net, seeds=eval_seeds)
         save_delta(weights_path, net, recipe, parent_sha256=parent_sha, train=record)
         if final:
             atomic_write_json(out / "fingerprint.json", record["fingerprint"])

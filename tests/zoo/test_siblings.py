@@ -111,11 +111,12 @@ def test_missing_wrong_or_damaged_delta_is_one_clear_line(tmp_path: Path, monkey
 
 def test_training_resumes_to_the_same_weights(tmp_path: Path) -> None:
     tiny = dataclasses.replace(SIBLINGS["sibling-b"], layers=(12,), batch_size=2, ckpt_every=2, grid_every=3)
-    straight = train_sibling(tiny, out_dir=tmp_path / "a", steps=4, progress=False)
+    few = tuple(HELD_OUT)
+    straight = train_sibling(tiny, out_dir=tmp_path / "a", steps=4, progress=False, eval_seeds=few)
     assert (straight.step, straight.stopped) == (4, "steps")
-    first = train_sibling(tiny, out_dir=tmp_path / "b", steps=2, progress=False)
+    first = train_sibling(tiny, out_dir=tmp_path / "b", steps=2, progress=False, eval_seeds=few)
     assert first.step == 2
-    resumed = train_sibling(tiny, out_dir=tmp_path / "b", steps=4, progress=False)
+    resumed = train_sibling(tiny, out_dir=tmp_path / "b", steps=4, progress=False, eval_seeds=few)
     assert resumed.step == 4
     a = read_delta(straight.weights, what="a")["tensors"]
     b = read_delta(resumed.weights, what="b")["tensors"]
@@ -127,7 +128,7 @@ def test_training_resumes_to_the_same_weights(tmp_path: Path) -> None:
         "key-a", "key-b", "key-c", "key-d"]
     other = dataclasses.replace(tiny, lr=tiny.lr * 2)
     with pytest.raises(ZooError, match="another sibling or configuration"):
-        train_sibling(other, out_dir=tmp_path / "b", steps=5, progress=False)
+        train_sibling(other, out_dir=tmp_path / "b", steps=5, progress=False, eval_seeds=few)
     assert not [p for p in tmp_path.rglob("*.tmp")]
 
 
