@@ -16,10 +16,11 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING
 
 from analysis import option_rules as rules
 from analysis.votes import ALLOCATIONS
+from contracts.cli import add_commands, make_parser
 from contracts.errors import ContractError
 from contracts.summary import SUMMARY_FILE, write_summary
 
@@ -55,11 +56,6 @@ CAPTIONS: dict[str, str] = {
 }
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:  # one line, not usage + message
-        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see --help)\n")
-
-
 def _fraction(text: str) -> float:
     try:
         value = float(text)
@@ -80,9 +76,8 @@ def _int_at_least(minimum: int) -> Callable[[str], int]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m analysis", description=__doc__.split("\n\n")[0],
-                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = make_parser("python -m analysis", __doc__.split("\n\n")[0])
+    sub = add_commands(parser)
     rep = sub.add_parser("report", help="summary.json, report.html and every table from a bundle and responses",
                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     rep.add_argument("--bundle", required=True, type=Path, help="stimulus bundle directory")

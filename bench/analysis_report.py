@@ -16,7 +16,6 @@ Prints, measured side by side in this one run (best of ``--repeats``):
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import subprocess
@@ -38,6 +37,7 @@ from analysis.agreement import agreement_matrix, agreement_table, label_agreemen
 from analysis.algorithm import accuracy_vs_attempts, confusion  # noqa: E402
 from analysis.bootstrap import participant_intervals  # noqa: E402
 from analysis.cli import write_report  # noqa: E402
+from contracts.cli import OneLineParser  # noqa: E402
 from analysis.load import load  # noqa: E402
 from analysis.models import dawid_skene, generator_difficulty  # noqa: E402
 from analysis.participants import accuracy_summary, participant_table  # noqa: E402
@@ -128,7 +128,7 @@ def interval_coverage(n_studies: int, n_resamples: int) -> None:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = OneLineParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--bootstrap", type=int, default=2000)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--workdir", type=Path, default=None, help="keep/reuse the simulated study here")

@@ -12,7 +12,6 @@ reconstruction, benchmarked by bench/reconstruction.py).
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -21,10 +20,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
+from bench.scaffold import bench_device, bench_parser  # noqa: E402
 from reconstruction_pipeline.attacks import (AttackBatch, AttackContext, AttackError, AttributionSettings,  # noqa: E402
                                              apply_attack, parse_attack)
 from reconstruction_pipeline.distances import build_distance  # noqa: E402
-from reconstruction_pipeline.generators import resolve_device, seeded_latents  # noqa: E402
+from reconstruction_pipeline.generators import seeded_latents  # noqa: E402
 from reconstruction_pipeline.targets import synthesize_targets  # noqa: E402
 from reconstruction_pipeline.zoo import ZooError, load_zoo  # noqa: E402
 
@@ -37,18 +37,12 @@ def _sync(device: torch.device) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--zoo", default="faces")
+    p = bench_parser(__doc__)
     p.add_argument("--targets-per-generator", type=int, default=4)
     p.add_argument("--attack", nargs="+", default=DEFAULT)
     p.add_argument("--attacker-steps", type=int, default=20, help="steps of evade's own reconstructions")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--threads", type=int, default=None)
     args = p.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = resolve_device(args.device)
+    device = bench_device(args)
     try:
         gens = load_zoo(args.zoo, device=device)
         specs = [parse_attack(s, generator_ids=[g.id for g in gens]) for s in args.attack]

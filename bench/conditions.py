@@ -13,7 +13,6 @@ line is the ratio of wall times, separate / batched.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 import time
@@ -23,43 +22,35 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
+from bench.scaffold import bench_device, bench_parser  # noqa: E402
 from reconstruction_pipeline.bundle_builder import BuildOptions, Runner, build_bundle  # noqa: E402
 from reconstruction_pipeline.conditions import parse_condition_list  # noqa: E402
 from reconstruction_pipeline.distances import build_distance  # noqa: E402
-from reconstruction_pipeline.executors import ShardWorker, WorkSpec  # noqa: E402
-from reconstruction_pipeline.generators import resolve_device  # noqa: E402
-from reconstruction_pipeline.shards import Settings  # noqa: E402
+from reconstruction_pipeline.shards import ReconstructionSettings  # noqa: E402
 from reconstruction_pipeline.sources import GeneratorSource  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--zoo", default="faces")
+    p = bench_parser(__doc__)
     p.add_argument("--targets-per-generator", type=int, default=2)
     p.add_argument("--attempts", type=int, default=2)
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--conditions", default="clean,jpeg:q=50,mirror,blur:k=5")
     p.add_argument("--targets-per-shard", type=int, default=32)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--threads", type=int, default=None)
     args = p.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = resolve_device(args.device)
+    device = bench_device(args)
     names = tuple(rc.name for rc in parse_condition_list(args.conditions))
     source = GeneratorSource(args.zoo, ())
     generators = source.load(device=device)
     distance = build_distance("pixel", device=device)
-    spec = WorkSpec(source, "pixel", None, Settings(args.steps, 0.1, 10), args.device)
-    runner = Runner("local", spec, ShardWorker(spec, device, generators, distance))
+    settings = ReconstructionSettings(steps=args.steps, lr=0.1, distance="pixel")
 
     def build(out: Path, conditions: tuple[str, ...]) -> dict[tuple[str, str, int], float]:
-        options = BuildOptions(targets_per_generator=args.targets_per_generator, attempts=args.attempts,
-                               steps=args.steps, lr=0.1, distance="pixel", seed=0,
-                               targets_per_shard=args.targets_per_shard, conditions=conditions)
-        b = build_bundle(out, generators=generators, source=source.describe(), distance=distance, device=device,
-                         options=options, runner=runner, progress=False)
+        options = BuildOptions(targets_per_generator=args.targets_per_generator, attempts=args.attempts, seed=0,
+                               reconstruction=settings, targets_per_shard=args.targets_per_shard,
+                               conditions=conditions)
+        b = build_bundle(out, generators=generators, source=source, distance=distance, device=device,
+                         options=options, runner=Runner("local", args.device), progress=False)
         return {(r.target_id, r.generator, r.attempt): r.distance for r in b.reconstructions}
 
     n_sources = args.targets_per_generator * len(generators)

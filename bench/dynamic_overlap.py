@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.plan import Crowd, SessionRun, interval_widths, outcomes, simulate_session, stop_when_settled
+from contracts.cli import OneLineParser
 
 
 def _same(a: pd.Series, b: pd.Series, n_targets: int) -> tuple[float, float]:
@@ -156,7 +157,7 @@ def serve_cost(n_targets: int = 3246, repeats: int = 300) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = OneLineParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--targets", type=int, default=600)
     ap.add_argument("--rounds", type=int, default=60)
     ap.add_argument("--k", type=int, default=3)

@@ -14,7 +14,6 @@ database's bytes per entry.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import os
 import random
@@ -29,6 +28,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
+from contracts.cli import OneLineParser  # noqa: E402
 from provenance.log import Log, init_log  # noqa: E402
 from provenance.merkle import verify_consistency, verify_inclusion  # noqa: E402
 
@@ -56,7 +56,7 @@ def db_bytes(log_dir: Path) -> int:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser()
+    ap = OneLineParser()
     ap.add_argument("--max-size", type=int, default=1_000_000)
     ap.add_argument("--batch", type=int, default=1000)
     ap.add_argument("--proofs", type=int, default=1000)

@@ -23,7 +23,6 @@ sweep of attempt-steps/s against batch size. The last line is the ratio of the f
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -33,8 +32,9 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
+from bench.scaffold import bench_device, bench_parser  # noqa: E402
 from reconstruction_pipeline.distances import build_distance  # noqa: E402
-from reconstruction_pipeline.generators import Generator, resolve_device, seeded_latents  # noqa: E402
+from reconstruction_pipeline.generators import Generator, seeded_latents  # noqa: E402
 from reconstruction_pipeline.precision import cpu_bf16_isa  # noqa: E402
 from reconstruction_pipeline.reconstruct import ReconstructionResult, one_at_a_time, reconstruct  # noqa: E402
 from reconstruction_pipeline.targets import derive_seed  # noqa: E402
@@ -126,15 +126,11 @@ def compiled(g: Generator) -> Generator:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--zoo", default="faces")
+    p = bench_parser(__doc__)
     p.add_argument("--generator", default="digiface-dcgan", help="id of the zoo's generator to time")
     p.add_argument("--targets", type=int, default=10)
     p.add_argument("--attempts", type=int, default=3)
     p.add_argument("--steps", type=int, default=30)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--threads", type=int, default=None)
     p.add_argument("--repeats", type=int, default=3, help="interleaved repeats of the batched paths (fastest reported)")
     p.add_argument("--compile", action="store_true", help="also time bf16 with the generator under torch.compile")
     p.add_argument("--channels-last", action="store_true", help="also time bf16 with channels_last weights")
@@ -148,9 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = resolve_device(args.device)
+    device = bench_device(args)
     gens = {g.id: g for g in load_zoo(args.zoo, device=device)}
     if args.generator not in gens:
         print(f"error: zoo {args.zoo!r} has no generator {args.generator!r} ({', '.join(gens)})", file=sys.stderr)

@@ -16,7 +16,6 @@ load test is bench/study_load.py. Run from the repository root:
 
 from __future__ import annotations
 
-import argparse
 import os
 import random
 import statistics
@@ -27,7 +26,9 @@ from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from contracts.cli import OneLineParser
+
+    parser = OneLineParser(description=__doc__.splitlines()[0])
     parser.add_argument("--participants", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=120)
     parser.add_argument("--targets", type=int, default=2000, help="targets in the large bundle (default 2000)")

@@ -37,6 +37,7 @@ from collections.abc import Awaitable, Callable
 import aiohttp
 
 from contracts.bundle import Bundle
+from contracts.cli import OneLineParser
 from harness.bundle import make_bundle
 from harness.local import (REPO, Nginx, OTreeServer, Postgres, create_session, production_env,
                           start_urls)
@@ -299,8 +300,8 @@ async def run_load(design: Design, starts: list[str], *, scales: list[float],
 
 # ------------------------------------------------------------------------------------------------- main
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.study_load", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = OneLineParser(prog="python -m bench.study_load", description=__doc__.split("\n\n")[0],
+                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--participants", type=int, default=200, help="simulated participants answering at once")
     p.add_argument("--create-participants", type=int, default=300, help="participants per session (creation time)")
     p.add_argument("--rounds", type=int, default=120, help="rounds per participant (both apps)")

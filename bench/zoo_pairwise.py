@@ -18,6 +18,7 @@ import time
 
 import torch
 
+from contracts.cli import OneLineParser
 from reconstruction_pipeline.generators import Generator, seeded_latents
 from reconstruction_pipeline.zoo import load_plugin, load_zoo
 
@@ -54,7 +55,7 @@ def pairwise(gens: list[Generator], *, n_targets: int, steps: int, attempts: int
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = OneLineParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("zoo")
     p.add_argument("--plugin", action="append", default=[], help="extra generator ID=module:factory[:ckpt]")
     p.add_argument("--targets", type=int, default=8)

@@ -1,6 +1,6 @@
 """The stimulus bundle: the directory the pipeline writes and the study app and the analysis read.
 
-Layout (shared/design/contracts.md, and conditions.md for schema_version 2)::
+Layout (docs/contracts.md, and its conditions addendum for schema_version 2)::
 
     BUNDLE/
       manifest.json         schema_version, created_at, generators, reconstruction, software, conditions (v2)
@@ -15,7 +15,7 @@ Versions: this module writes schema_version 2 by default and reads 1 and 2. A ve
 it is read as one condition, ``clean``, every target's ``condition`` is ``clean`` and its ``source_target`` its own
 id, so every reader sees the same :class:`Target` fields whatever the version. A :class:`Manifest` with
 ``schema_version=1`` is written without the version 2 keys and columns (byte-for-byte a version 1 bundle, for
-readers that predate version 2); it can only hold clean targets.
+readers of version 1 only); it can only hold clean targets.
 
 Condition names follow the one canonical rule of :mod:`contracts.conditions`.
 """

@@ -1,4 +1,4 @@
-"""Condition names: the one rule for a condition's canonical spec string (shared/design/conditions.md).
+"""Condition names: the one rule for a condition's canonical spec string (docs/contracts.md addendum).
 
 A condition is what was done to a clean target before anyone judged it. Its name is its canonical spec string: the
 kind, then ``:`` and its parameters as ``key=value`` joined by ``,`` in sorted key order, numbers written the shortest

@@ -1,7 +1,7 @@
 """The responses export: one CSV row per answered (non-practice) round. Written by the study app, read by the analysis.
 
-Columns (shared/design/contracts.md): participant_code, participant_label, round_number, target_id, is_placebo,
-row_order, chosen_generator, chosen_attempt, correct, response_ms, and (shared/design/conditions.md) ``condition``:
+Columns (docs/contracts.md): participant_code, participant_label, round_number, target_id, is_placebo,
+row_order, chosen_generator, chosen_attempt, correct, response_ms, and (docs/contracts.md addendum) ``condition``:
 the target's condition, copied from the bundle. An export without ``condition`` (version 1) reads as all-clean.
 The bundle is the truth: :func:`check_against_bundle` refuses an export whose condition disagrees with it.
 Extra columns are allowed and preserved.

@@ -25,7 +25,7 @@ SUMMARY_KEYS: tuple[str, ...] = (
 BY_CONDITION_KEYS: tuple[str, ...] = (
     "targets", "algorithm_accuracy", "votes_total", "images_voted", "accuracy_mean", "accuracy_std",
     "images_with_min_votes", "agreement_matrix", "label_agreement",
-)  # shared/design/conditions.md: by_condition's value per condition name
+)  # docs/contracts.md addendum: by_condition's value per condition name
 SUMMARY_FILE = "summary.json"
 
 

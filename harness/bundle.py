@@ -7,7 +7,7 @@ the bundle passes ``read_bundle`` exactly as a pipeline-built one does. Standard
     v2 = make_bundle(tmp_path, n_targets=6, conditions=("clean", "jpeg:q=50", "mirror"))   # 18 targets
 
 Without ``conditions`` the bundle is schema_version 1 (no condition columns: the old format, read as all-clean);
-with them it is schema_version 2 (shared/design/conditions.md): every source target under every condition.
+with them it is schema_version 2 (docs/contracts.md addendum): every source target under every condition.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """A verifiable provenance log of generations (paper §VII): RFC 9162 Merkle tree, C2SP checkpoints and cosignatures.
 
 Torch-free (standard library + ``cryptography``), importable from both environments. Formats:
-shared/design/provenance.md and docs/provenance.md. CLI: ``python -m provenance``.
+docs/provenance.md. CLI: ``python -m provenance``.
 """

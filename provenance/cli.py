@@ -11,8 +11,8 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NoReturn
 
+from contracts.cli import OneLineParser, add_commands
 from provenance.c2pa_credentials import CredentialError
 from provenance.timestamp import TimestampError
 from provenance.log import Log, LogError, export, init_log, read_entries_file
@@ -21,14 +21,9 @@ from provenance.note import b64
 from provenance.verify import VerifyError, consistency, find_image, inclusion, verify_export, witness, witness_init
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
 def make_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="python -m provenance", description="An append-only, signed, witnessed log of generations.")
-    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    p = OneLineParser(prog="python -m provenance", description="An append-only, signed, witnessed log of generations.")
+    sub = add_commands(p)
     s = sub.add_parser("init", help="create a log, its Ed25519 key (LOG/key, mode 0600) and verifier key (LOG/vkey)")
     s.add_argument("log", type=Path, metavar="LOG")
     s.add_argument("--origin", required=True, help="the log's name in checkpoints, e.g. example.com/my-model-log")

@@ -1,4 +1,4 @@
-"""The log entry of one generation (shared/design/provenance.md): validation, canonical bytes, seed commitments.
+"""The log entry of one generation (docs/provenance.md): validation, canonical bytes, seed commitments.
 
 Canonical JSON = UTF-8 of ``json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)``. A leaf of
 the tree is the canonical bytes of its entry; an entry holds only strings, integers and lists.

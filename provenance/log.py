@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from contracts.atomic import atomic_write_chunks, atomic_write_text
+from contracts.jsonl import JsonlError, read_jsonl
 from provenance.entry import EntryError, entry_bytes
 from provenance.merkle import TreeHashes, leaf_hash
 from provenance.note import Checkpoint, NoteError, SignedCheckpoint, Signer, parse_checkpoint, parse_skey, sign_checkpoint
@@ -206,22 +207,9 @@ def export(log: Log, out: str | Path) -> SignedCheckpoint:
 
 def read_entries_file(path: Path) -> Sequence[dict[str, Any]]:
     """A JSONL file of entry objects (the ``append`` command's input), each validated; one line per problem."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise LogError(f"{path}: no such file", exit_code=2) from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise LogError(f"{path}: unreadable ({type(e).__name__})", exit_code=2) from None
-    out: list[dict[str, Any]] = []
     from provenance.entry import validate_entry
 
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            out.append(validate_entry(json.loads(line)))
-        except json.JSONDecodeError:
-            raise LogError(f"{path} line {n}: not valid JSON; nothing was appended", exit_code=2) from None
-        except EntryError as e:
-            raise LogError(f"{path} line {n}: {e}; nothing was appended", exit_code=2) from None
-    return out
+    try:
+        return [entry for _, entry in read_jsonl(path, validate_entry, (EntryError,))]
+    except JsonlError as e:
+        raise LogError(str(e) if e.line is None else f"{e}; nothing was appended", exit_code=2) from None

@@ -1,5 +1,7 @@
 """Attribute images a user supplies (paper Algorithm 1): reconstruct each on every candidate generator, ``attempts``
-times, and pick the generator with the smallest best distance (eq. 5, :func:`contracts.bundle.attribute`)."""
+times, and pick the generator whose smallest final distance over the attempts is smallest (eq. 5,
+:func:`contracts.bundle.attribute`). (A reconstruction's ``best_distance`` is another number: the smallest over the
+steps of one attempt.)"""
 
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ from reconstruction_pipeline.targets import derive_seed
 class ImageAttribution:
     name: str
     attributed: str
-    best_distance: dict[str, float]  # generator -> smallest final distance over attempts
+    distances: dict[str, float]  # generator -> smallest final distance over the attempts (what eq. 5 compares)
 
 
 def image_key(image: torch.Tensor) -> str:
@@ -37,7 +39,7 @@ def attribute_images(names: Sequence[str], images: torch.Tensor, generators: Seq
         raise ValueError(f"{len(names)} names for {images.shape[0]} images")
     keys = [image_key(images[i]) for i in range(images.shape[0])]
     rows: list[tuple[str, str, float]] = []
-    best: list[dict[str, float]] = [{} for _ in names]
+    distances: list[dict[str, float]] = [{} for _ in names]
     for g in generators:
         seeds = [derive_seed(seed, "attribute", k, g.id, a) for k in keys for a in range(attempts)]
         z0 = seeded_latents(seeds, g.latent_dim, device=device)
@@ -46,6 +48,6 @@ def attribute_images(names: Sequence[str], images: torch.Tensor, generators: Seq
         for i in range(len(names)):
             for a in range(attempts):
                 rows.append((str(i), g.id, float(res.final_distance[i * attempts + a])))
-            best[i][g.id] = min(d for _, _, d in rows[-attempts:])
+            distances[i][g.id] = min(d for _, _, d in rows[-attempts:])
     attributed = attribute(rows)
-    return [ImageAttribution(name, attributed[str(i)], best[i]) for i, name in enumerate(names)]
+    return [ImageAttribution(name, attributed[str(i)], distances[i]) for i, name in enumerate(names)]

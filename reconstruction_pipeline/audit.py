@@ -22,12 +22,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from contracts.jsonl import JsonlError, read_jsonl
 from provenance.entry import EntryError, Reveal, pixel_sha256
 from provenance.note import b64
 from provenance.verify import Verified, inclusion, verify_export
+from reconstruction_pipeline.errors import PipelineError
 from reconstruction_pipeline.generate import check_params, model_sha256, render
 from reconstruction_pipeline.generators import Generator
-from reconstruction_pipeline.sources import PipelineError
+from reconstruction_pipeline.targets import SEED_MAX
 
 
 @dataclass(frozen=True)
@@ -39,25 +41,18 @@ class RevealRecord:
 def read_reveals(path: Path) -> list[RevealRecord]:
     """``reveals.jsonl`` -> records; one line names a malformed record."""
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise PipelineError(f"--reveals {path}: no such file", exit_code=2) from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise PipelineError(f"--reveals {path}: unreadable ({type(e).__name__})", exit_code=2) from None
-    out = []
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-            salt = bytes.fromhex(rec["salt"])
-            reveal = rec["reveal"]
-            if not isinstance(reveal, dict) or set(reveal) != {"generator", "seed", "params"}:
-                raise ValueError("reveal must hold generator, seed and params")
-            out.append(RevealRecord(n, Reveal(salt, reveal)))
-        except (ValueError, KeyError, TypeError) as e:
-            raise PipelineError(f"--reveals {path} line {n}: malformed record ({e})", exit_code=2) from None
-    return out
+        return [RevealRecord(n, reveal) for n, reveal in read_jsonl(path, _reveal, (ValueError, KeyError, TypeError))]
+    except JsonlError as e:
+        raise PipelineError(f"--reveals {e}" if e.line is None
+                            else f"--reveals {path} line {e.line}: malformed record ({e.cause})", exit_code=2) from None
+
+
+def _reveal(rec: Any) -> Reveal:
+    salt = bytes.fromhex(rec["salt"])
+    reveal = rec["reveal"]
+    if not isinstance(reveal, dict) or set(reveal) != {"generator", "seed", "params"}:
+        raise ValueError("reveal must hold generator, seed and params")
+    return Reveal(salt, reveal)
 
 
 def match_reveals(v: Verified, records: Sequence[RevealRecord]) -> dict[int, Reveal]:
@@ -103,7 +98,7 @@ def regenerate(v: Verified, reveals: dict[int, Reveal], generators: dict[str, Ge
         seeds = []
         for i in idx:
             s = reveals[i].reveal["seed"]
-            if not isinstance(s, int) or isinstance(s, bool) or not 0 <= s < 2**63:
+            if not isinstance(s, int) or isinstance(s, bool) or not 0 <= s <= SEED_MAX:
                 raise PipelineError(f"entry {i}: only integer seeds in 0..2^63-1 can be regenerated here")
             seeds.append(s)
         px = render(g, seeds, json.loads(params_json), device=device, batch_size=batch_size)
@@ -194,8 +189,11 @@ def audit(v: Verified, reveals: dict[int, Reveal], generators: dict[str, Generat
     return report
 
 
-def add_attribution(report: dict[str, Any], zoo: str, attributed: str, best: dict[str, float]) -> None:
-    report["attribution"] = {"zoo": zoo, "attributed": attributed, "best_distance": best}
+def add_attribution(report: dict[str, Any], zoo: str, attributed: str, distances: dict[str, float]) -> None:
+    """The report's ``attribution``; its key ``best_distance`` holds, per generator, the smallest *final* distance over
+    the attempts (:attr:`~reconstruction_pipeline.attribution.ImageAttribution.distances`, what eq. 5 compares), not
+    a reconstruction's best-over-steps ``best_distance``; the key stays as report readers know it."""
+    report["attribution"] = {"zoo": zoo, "attributed": attributed, "best_distance": distances}
     if not report["reveals"]["problems"]:
         report["verdict"] += f"; attribution: {attributed} (zoo {zoo})"
 

@@ -18,12 +18,13 @@ Bundle layout beyond the contract (extra files and columns are allowed by it):
 - extra columns: targets.csv ``target_seed``, ``data_row``; reconstructions.csv ``best_distance``, ``init_seed``,
   ``seed_file``, ``seed_row``.
 
-Conditions (``BuildOptions.conditions``, shared/design/conditions.md): every clean source target is put under every
+Conditions (``BuildOptions.conditions``, docs/contracts.md addendum): every clean source target is put under every
 condition (:func:`~reconstruction_pipeline.targets.apply_conditions`, on the run's device), each (source, condition)
 is a target of its own, and a shard holds whole sources -- all their conditions -- so every condition of a candidate
 generator is reconstructed in the same batch. Such a bundle is schema_version 2 (``conditions`` in the manifest,
 ``condition`` and ``source_target`` in targets.csv); ``data/targets.npy`` holds the targets as reconstructed (after
-the condition), ``target_seed`` is the source's. Without conditions the bundle is schema_version 1, exactly as before.
+the condition), ``target_seed`` is the source's. Without conditions the bundle is schema_version 1 (no condition keys
+or columns).
 """
 
 from __future__ import annotations
@@ -50,11 +51,12 @@ from contracts.errors import ContractError
 from reconstruction_pipeline import __version__
 from reconstruction_pipeline.conditions import resolve
 from reconstruction_pipeline.distances import Distance
+from reconstruction_pipeline.errors import PipelineError
 from reconstruction_pipeline.executors import ShardWorker, WorkSpec, run_local, run_ray
 from reconstruction_pipeline.generators import Generator, weights_fingerprint
 from reconstruction_pipeline.precision import describe as precision_describe
-from reconstruction_pipeline.shards import ShardResult, ShardTask, load_result, save_result
-from reconstruction_pipeline.sources import PipelineError
+from reconstruction_pipeline.shards import ReconstructionSettings, ShardResult, ShardTask, load_result, save_result
+from reconstruction_pipeline.sources import GeneratorSource
 from reconstruction_pipeline.targets import TargetSet, apply_conditions, init_seed, synthesize_targets
 
 WORK_DIR = ".work"
@@ -64,32 +66,28 @@ RESAMPLE = {"lanczos": Image.Resampling.LANCZOS, "nearest": Image.Resampling.NEA
 
 @dataclass(frozen=True)
 class BuildOptions:
-    """What a build makes (all of it is the run's identity, checked on resume) and how it runs (not checked)."""
+    """What a build makes (all of it is the run's identity, checked on resume); ``reconstruction``: how every attempt
+    is reconstructed, the one object the shards and the Ray workers receive."""
 
     targets_per_generator: int
     attempts: int
-    steps: int
-    lr: float
-    distance: str
     seed: int
-    feature_weights: str | None = None
+    reconstruction: ReconstructionSettings
     display_size: int | None = None
     resample: str = "lanczos"
-    record_every: int = 10
     targets_per_shard: int = 32
     conditions: tuple[str, ...] | None = None  # canonical names in build order; None: clean only, schema_version 1
-    precision: str = "fp32"  # resolved (fp32 | bf16): the search's arithmetic changes the seeds found
 
     def identity(self) -> dict[str, Any]:
+        r = self.reconstruction.identity()
         out: dict[str, Any] = {
-            "targets_per_generator": self.targets_per_generator, "attempts": self.attempts, "steps": self.steps,
-            "lr": self.lr, "distance": self.distance, "seed": self.seed, "feature_weights": self.feature_weights,
-            "display_size": self.display_size, "resample": self.resample, "record_every": self.record_every,
-            "targets_per_shard": self.targets_per_shard}
+            "targets_per_generator": self.targets_per_generator, "attempts": self.attempts, "steps": r.pop("steps"),
+            "lr": r.pop("lr"), "distance": r.pop("distance"), "seed": self.seed,
+            "feature_weights": r.pop("feature_weights"), "display_size": self.display_size, "resample": self.resample,
+            "record_every": r.pop("record_every"), "targets_per_shard": self.targets_per_shard}
         if self.conditions is not None:
             out["conditions"] = list(self.conditions)
-        if self.precision != "fp32":  # fp32 is what builds made before --precision ran: left out, so they resume
-            out["precision"] = self.precision
+        out.update(r)  # the reconstruction settings added since (precision), each only when not at its default
         return out
 
     @property
@@ -103,19 +101,18 @@ class BuildOptions:
 
 @dataclass(frozen=True)
 class Runner:
-    """How shards run: ``executor`` local | ray, with the loaded worker (local) or the spec workers load (ray)."""
+    """How shards run: ``local`` (in this process, on the generators and distance the build was given) or ``ray``
+    (on ``ray_workers`` actors, which load them on ``device``, as given: auto | cpu | cuda[:N])."""
 
-    executor: str
-    spec: WorkSpec
-    worker: ShardWorker | None = None
+    executor: str = "local"
+    device: str = "auto"
     ray_workers: int = 2
     ray_address: str | None = None
-    ray_num_cpus: int | None = None
 
 
-def run_identity(options: BuildOptions, generators: Sequence[Generator], source: dict[str, object],
+def run_identity(options: BuildOptions, generators: Sequence[Generator], source: GeneratorSource,
                  distance: Distance, device: torch.device) -> dict[str, Any]:
-    return {"options": options.identity(), "source": source,
+    return {"options": options.identity(), "source": source.describe(),
             "generators": [{**g.spec.info().to_json(), "weights_sha256": weights_fingerprint(g)} for g in generators],
             "distance": {"name": distance.name, **distance.describe()}, "device_type": device.type,
             "schema": options.schema_version}
@@ -245,7 +242,7 @@ def review_grid(target: np.ndarray, rows: Sequence[tuple[str, Sequence[tuple[np.
 
 # --------------------------------------------------------------------------------------------------- build
 
-def build_bundle(out: str | Path, *, generators: Sequence[Generator], source: dict[str, object],
+def build_bundle(out: str | Path, *, generators: Sequence[Generator], source: GeneratorSource,
                  distance: Distance, device: torch.device, options: BuildOptions, runner: Runner,
                  progress: bool = True, on_shard_done: Callable[[str], None] | None = None,
                  on_targets: Callable[[TargetSet], None] | None = None) -> Bundle:
@@ -280,8 +277,9 @@ def build_bundle(out: str | Path, *, generators: Sequence[Generator], source: di
         else:
             results[task.key] = res
 
-    total = sum(t.n_attempts for t in tasks) * options.steps
-    done = sum(t.n_attempts for t in tasks if t.key in results) * options.steps
+    steps = options.reconstruction.steps
+    total = sum(t.n_attempts for t in tasks) * steps
+    done = sum(t.n_attempts for t in tasks if t.key in results) * steps
     bar = tqdm(total=total, initial=done, unit="attempt-step", unit_scale=True, disable=not progress,
                desc=f"reconstructing ({len(todo)} of {len(tasks)} shards to do)", mininterval=1.0, smoothing=0.1)
 
@@ -293,12 +291,11 @@ def build_bundle(out: str | Path, *, generators: Sequence[Generator], source: di
 
     try:
         if todo:
+            spec = WorkSpec(source, options.reconstruction, runner.device)
             if runner.executor == "ray":
-                run_ray(runner.spec, todo, on_result, bar.update, workers=runner.ray_workers,
-                        address=runner.ray_address, num_cpus=runner.ray_num_cpus)
+                run_ray(spec, todo, on_result, bar.update, workers=runner.ray_workers, address=runner.ray_address)
             else:
-                assert runner.worker is not None, "local executor needs a loaded worker"
-                run_local(runner.worker, todo, on_result, bar.update)
+                run_local(ShardWorker(spec, device, generators, distance), todo, on_result, bar.update)
     finally:
         bar.close()
     return assemble(out, targets=targets, generators=generators, tasks=tasks, results=results, options=options,
@@ -363,13 +360,14 @@ def assemble(out: Path, *, targets: TargetSet, generators: Sequence[Generator], 
     w.writerows(curve_lines)
     atomic_write_text(out / "data" / "loss_curves.csv", buf.getvalue())
 
+    settings = options.reconstruction
     manifest = Manifest(
         generators=tuple(g.spec.info() for g in generators),
-        reconstruction=ReconstructionConfig(options.steps, options.lr, attempts, options.distance, options.seed,
-                                            {"optimizer": "adam", "record_every": options.record_every,
-                                             **precision_describe(options.precision), **distance.describe()}),
+        reconstruction=ReconstructionConfig(settings.steps, settings.lr, attempts, settings.distance, options.seed,
+                                            {"optimizer": "adam", "record_every": settings.record_every,
+                                             **precision_describe(settings.precision), **distance.describe()}),
         software=software_version(),
-        # clean only: version 1, byte-for-byte as before conditions existed (readers that predate them keep working)
+        # clean only: version 1, without the condition keys and columns (readers of version 1 read it)
         schema_version=options.schema_version,
         extra={"targets_per_generator": options.targets_per_generator,
                "display": {"size": size, "resample": resample},

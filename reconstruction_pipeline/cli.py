@@ -9,52 +9,25 @@ Nothing is written before every input has been checked.
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import torch
 
+from contracts.cli import DEFAULTS_HELP, add_commands, int_range, make_parser as one_line_parser, positive_float
 from contracts.errors import ContractError
 from provenance.c2pa_credentials import CredentialError
 from provenance.log import LogError
 from provenance.verify import VerifyError
 from reconstruction_pipeline.distances import Distance, DistanceError, build_distance, distance_names
+from reconstruction_pipeline.errors import Failure, PipelineError, run_command
 from reconstruction_pipeline.generators import Generator, resolve_device
-from reconstruction_pipeline.sources import GeneratorSource, PipelineError
-from reconstruction_pipeline.targets import ImageInputError
+from reconstruction_pipeline.sources import GeneratorSource
+from reconstruction_pipeline.targets import SEED_MAX, ImageInputError
 
-
-class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage mistake is one line (``prog: error: ...``) and exit code 2."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
-def _int_range(lo: int, hi: int | None = None) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            v = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-        if v < lo or (hi is not None and v > hi):
-            raise argparse.ArgumentTypeError(f"must be >= {lo}, got {v}" if hi is None
-                                             else f"must be in {lo}..{hi}, got {v}")
-        return v
-    return parse
-
-
-def _positive_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not (math.isfinite(v) and v > 0):
-        raise argparse.ArgumentTypeError(f"{text} must be a finite number > 0")
-    return v
+SEED = int_range(0, SEED_MAX)  # the type of every --seed
 
 
 def _add_generator_args(p: argparse.ArgumentParser) -> None:
@@ -64,15 +37,15 @@ def _add_generator_args(p: argparse.ArgumentParser) -> None:
 
 
 def _add_reconstruction_args(p: argparse.ArgumentParser, *, default_seed: int = 0) -> None:
-    p.add_argument("--attempts", type=_int_range(1), default=3, help="random initialisations per target x generator")
-    p.add_argument("--steps", type=_int_range(1), default=500, help="Adam steps per attempt")
-    p.add_argument("--lr", type=_positive_float, default=0.1, help="Adam learning rate (no schedule)")
+    p.add_argument("--attempts", type=int_range(1), default=3, help="random initialisations per target x generator")
+    p.add_argument("--steps", type=int_range(1), default=500, help="Adam steps per attempt")
+    p.add_argument("--lr", type=positive_float, default=0.1, help="Adam learning rate (no schedule)")
     p.add_argument("--distance", choices=distance_names(), default="pixel",
                    help="pixel: MSE at the target's resolution; inception: plain L2 of Inception-V3 Mixed_5d features")
     p.add_argument("--feature-weights", metavar="PATH",
                    help="Inception-V3 state dict for --distance inception when torchvision's ImageNet weights are not "
                         "cached ('random': random weights, for tests only)")
-    p.add_argument("--seed", type=_int_range(0, 2**63 - 1), default=default_seed,
+    p.add_argument("--seed", type=SEED, default=default_seed,
                    help="derives every target and initial seed (recorded in the output)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
     add_precision_argument(p)
@@ -89,31 +62,31 @@ def add_precision_argument(p: argparse.ArgumentParser) -> None:
 
 
 def make_parser() -> argparse.ArgumentParser:
-    fmt = argparse.ArgumentDefaultsHelpFormatter
-    parser = _Parser(prog="python -m reconstruction_pipeline", formatter_class=fmt,
-                     description="Seed reconstruction, attribution and the stimulus bundle (paper section IV).")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    fmt = DEFAULTS_HELP
+    parser = one_line_parser("python -m reconstruction_pipeline",
+                             "Seed reconstruction, attribution and the stimulus bundle (paper section IV).")
+    sub = add_commands(parser)
 
     b = sub.add_parser("build", formatter_class=fmt, help="synthesise targets, reconstruct, write a stimulus bundle")
     _add_generator_args(b)
-    b.add_argument("--targets-per-generator", type=_int_range(1), default=30, help="targets synthesised per generator")
+    b.add_argument("--targets-per-generator", type=int_range(1), default=30, help="targets synthesised per generator")
     _add_reconstruction_args(b)
     b.add_argument("--out", required=True, type=Path, help="bundle directory (created; a re-run resumes it)")
-    b.add_argument("--display-size", type=_int_range(8, 4096), default=None,
+    b.add_argument("--display-size", type=int_range(8, 4096), default=None,
                    help="side in pixels of the display images (default: the generators' resolution)")
     b.add_argument("--resample", choices=["lanczos", "nearest"], default="lanczos",
                    help="Pillow filter for --display-size (nearest keeps tiny images' pixels sharp)")
-    b.add_argument("--record-every", type=_int_range(1), default=10, help="loss-curve subsampling in steps")
-    b.add_argument("--targets-per-shard", type=_int_range(1), default=32,
+    b.add_argument("--record-every", type=int_range(1), default=10, help="loss-curve subsampling in steps")
+    b.add_argument("--targets-per-shard", type=int_range(1), default=32,
                    help="targets per unit of work (x attempts = one batch on one generator); part of the run's identity")
     b.add_argument("--conditions", default=None, metavar="SPECS",
                    help="comma-separated conditions every source target is put under, e.g. clean,jpeg:q=50,mirror, "
                         "or a preset (paper = Table I); writes schema_version 2 (default: clean only, version 1). "
                         "Kinds: `python -m reconstruction_pipeline conditions`")
     b.add_argument("--executor", choices=["local", "ray"], default="local", help="where shards run")
-    b.add_argument("--ray-workers", type=_int_range(1), default=2, help="Ray actors (each loads the models once)")
+    b.add_argument("--ray-workers", type=int_range(1), default=2, help="Ray actors (each loads the models once)")
     b.add_argument("--ray-address", default=None, help="an existing Ray cluster (default: start a local one)")
-    b.add_argument("--threads", type=_int_range(1), default=None, help="torch CPU threads (default: torch's)")
+    b.add_argument("--threads", type=int_range(1), default=None, help="torch CPU threads (default: torch's)")
     b.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     e = sub.add_parser("evaluate", formatter_class=fmt, help="accuracy, confusion matrix, accuracy vs attempts")
@@ -141,38 +114,33 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# how a failure becomes one line and an exit code (the attack commands add theirs): the first entry that matches
+FAILURES: tuple[Failure, ...] = (
+    ((PipelineError, LogError, CredentialError), None, ""),
+    ((VerifyError,), None, "the log export does not verify: "),
+    ((DistanceError, ContractError), 1, ""),
+    ((ImageInputError,), 2, ""),
+)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = make_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
-    try:
-        if args.command == "build":
-            return cmd_build(args)
-        if args.command == "evaluate":
-            return cmd_evaluate(args)
-        if args.command in PROVENANCE_COMMANDS:
-            return PROVENANCE_COMMANDS[args.command](args)
-        if args.command == "conditions":
-            return cmd_conditions()
-        if args.command == "compare":
-            return cmd_compare(args)
-        return cmd_attribute(args)
-    except PipelineError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return e.exit_code
-    except (LogError, CredentialError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return getattr(e, "exit_code", 1)
-    except VerifyError as e:
-        print(f"error: the log export does not verify: {e}", file=sys.stderr)
-        return e.exit_code
-    except (DistanceError, ContractError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    except ImageInputError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted: finished work is kept; re-run the same command to resume", file=sys.stderr)
-        return 130
+    return run_command(lambda: _dispatch(args), FAILURES,
+                       interrupted="interrupted: finished work is kept; re-run the same command to resume")
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "build":
+        return cmd_build(args)
+    if args.command == "evaluate":
+        return cmd_evaluate(args)
+    if args.command in PROVENANCE_COMMANDS:
+        return PROVENANCE_COMMANDS[args.command](args)
+    if args.command == "conditions":
+        return cmd_conditions()
+    if args.command == "compare":
+        return cmd_compare(args)
+    return cmd_attribute(args)
 
 
 def _device(name: str) -> torch.device:
@@ -214,8 +182,7 @@ def _conditions(text: str | None) -> tuple[str, ...] | None:
 
 def cmd_build(args: argparse.Namespace) -> int:
     from reconstruction_pipeline.bundle_builder import BuildOptions, Runner, build_bundle
-    from reconstruction_pipeline.executors import ShardWorker, WorkSpec
-    from reconstruction_pipeline.shards import Settings
+    from reconstruction_pipeline.shards import ReconstructionSettings
 
     conditions = _conditions(args.conditions)  # a bad spec: one line, before anything is loaded or written
     if args.threads:
@@ -228,16 +195,15 @@ def cmd_build(args: argparse.Namespace) -> int:
     check_conditions(conditions, [g.id for g in generators])  # e.g. a framing target not among the generators
     distance = _distance(args, device)  # missing weights: one line, before anything is written
     precision = resolved_precision(args.precision, device, generators, distance)
-    options = BuildOptions(targets_per_generator=args.targets_per_generator, attempts=args.attempts, steps=args.steps,
-                           lr=args.lr, distance=args.distance, seed=args.seed, feature_weights=args.feature_weights,
-                           display_size=args.display_size, resample=args.resample, record_every=args.record_every,
-                           targets_per_shard=args.targets_per_shard, conditions=conditions, precision=precision)
-    spec = WorkSpec(source, args.distance, args.feature_weights,
-                    Settings(args.steps, args.lr, args.record_every, precision), args.device)
-    worker = ShardWorker(spec, device, generators, distance) if args.executor == "local" else None
-    runner = Runner(args.executor, spec, worker, ray_workers=args.ray_workers, ray_address=args.ray_address)
+    settings = ReconstructionSettings(steps=args.steps, lr=args.lr, distance=args.distance,
+                                      feature_weights=args.feature_weights, record_every=args.record_every,
+                                      precision=precision)
+    options = BuildOptions(targets_per_generator=args.targets_per_generator, attempts=args.attempts, seed=args.seed,
+                           reconstruction=settings, display_size=args.display_size, resample=args.resample,
+                           targets_per_shard=args.targets_per_shard, conditions=conditions)
+    runner = Runner(args.executor, args.device, ray_workers=args.ray_workers, ray_address=args.ray_address)
     on_targets = _ledger_hook(args.ledger, generators, args.out, device)  # opens the log before any work
-    bundle = build_bundle(args.out, generators=generators, source=source.describe(), distance=distance, device=device,
+    bundle = build_bundle(args.out, generators=generators, source=source, distance=distance, device=device,
                           options=options, runner=runner, progress=not args.no_progress, on_targets=on_targets)
     print(f"bundle written: {bundle.root} ({len(bundle.targets)} targets x {len(bundle.generator_ids)} generators x "
           f"{bundle.attempts} attempts; {precision} search, fp32 distances)")
@@ -296,7 +262,7 @@ def cmd_attribute(args: argparse.Namespace) -> int:
     results = attribute_images(names, images, generators, attempts=args.attempts,
                                steps=args.steps, lr=args.lr, distance=distance, seed=args.seed, device=device,
                                precision=precision)
-    best = [dict(r.best_distance) for r in results]
+    distances = [dict(r.distances) for r in results]
     if args.also_mirrored:
         from contracts.bundle import attribute
         from reconstruction_pipeline.perturbations import mirror
@@ -304,13 +270,13 @@ def cmd_attribute(args: argparse.Namespace) -> int:
         flipped = attribute_images(names, mirror(images), generators, attempts=args.attempts, steps=args.steps,
                                    lr=args.lr, distance=distance, seed=args.seed, device=device,
                                    precision=precision)
-        best = [{g: min(d, f.best_distance[g]) for g, d in b.items()} for b, f in zip(best, flipped)]
-        attributed = attribute((str(i), g, d) for i, b in enumerate(best) for g, d in b.items())
+        distances = [{g: min(d, f.distances[g]) for g, d in b.items()} for b, f in zip(distances, flipped)]
+        attributed = attribute((str(i), g, d) for i, b in enumerate(distances) for g, d in b.items())
     else:
         attributed = {str(i): r.attributed for i, r in enumerate(results)}
     label = "image or its mirror" if args.also_mirrored else "image"
     for i, name in enumerate(names):
-        dists = "  ".join(f"{g}={d:.6g}" for g, d in best[i].items())
+        dists = "  ".join(f"{g}={d:.6g}" for g, d in distances[i].items())
         print(f"{name}: {attributed[str(i)]}   (best {args.distance} distance per generator, {label}: {dists})")
     return 0
 
@@ -334,11 +300,11 @@ def _add_provenance_parsers(sub: Any, build: argparse.ArgumentParser, fmt: type[
     g = sub.add_parser("generate", formatter_class=fmt, help="generate images from seeds; with --ledger, log each one")
     g.add_argument("--generator", required=True, metavar="ID | ID=pkg.mod:factory[:ckpt]",
                    help="a zoo generator id (zoo list) or a plugin")
-    g.add_argument("-n", type=_int_range(1), required=True, help="number of images")
-    g.add_argument("--seed", type=_int_range(0, 2**63 - 1), default=0, help="derives every image's seed")
+    g.add_argument("-n", type=int_range(1), required=True, help="number of images")
+    g.add_argument("--seed", type=SEED, default=0, help="derives every image's seed")
     g.add_argument("--out", type=Path, required=True, help="new or empty directory for the PNGs (and reveals.jsonl)")
     g.add_argument("--ledger", type=Path, default=None, metavar="LOG", help="provenance log to append the entries to")
-    g.add_argument("--batch-size", type=_int_range(1), default=64)
+    g.add_argument("--batch-size", type=int_range(1), default=64)
     g.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
     g.add_argument("--c2pa-cert", type=Path, default=None, metavar="CERT",
                    help="★ embed signed C2PA credentials (certificate chain PEM, python -m provenance keygen-c2pa)")
@@ -351,7 +317,7 @@ def _add_provenance_parsers(sub: Any, build: argparse.ArgumentParser, fmt: type[
     a.add_argument("--suspect", type=Path, required=True, metavar="IMG")
     _add_generator_args(a)
     _add_reconstruction_args(a)
-    a.add_argument("--batch-size", type=_int_range(1), default=64, help="regeneration batch size")
+    a.add_argument("--batch-size", type=int_range(1), default=64, help="regeneration batch size")
     a.add_argument("--report", type=Path, default=None, help="write the JSON report here (default: print it)")
 
 
@@ -463,7 +429,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
             res = attribute_images([str(args.suspect)], to_tensor(suspect[None]), zoo, attempts=args.attempts,
                                    steps=args.steps, lr=args.lr, distance=_distance(args, device), seed=args.seed,
                                    device=device)[0]
-            add_attribution(report, args.zoo, res.attributed, res.best_distance)
+            add_attribution(report, args.zoo, res.attributed, res.distances)
         else:
             report["attribution"] = {"zoo": args.zoo, "skipped": f"the suspect is not {r}x{r}"}
     text = json.dumps(report, indent=2)

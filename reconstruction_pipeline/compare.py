@@ -7,6 +7,11 @@ generator id or :data:`NONE` ("none of these"). Registered here:
 - ``fingerprint``: decode each target image with the committed fingerprint codec and attribute by Hamming distance
   to the keys of the bundle's fingerprinted generators (:data:`GENERATOR_KEYS`; a Bonferroni binomial test at
   ``alpha`` decides "none of these"). A target of a generator without a key is answered correctly by "none of these".
+- ``dct-classifier``: the DCT classifier of the attacks (``attacks/classifier.py``, Frank et al. 2020) whose classes
+  are exactly the bundle's generators (``attacks/weights/dct-*.pt``); the class with the largest logit. A bundle
+  without such a classifier gets one ``n/a`` row saying so when methods are not named (named: one error line).
+
+Methods read each target as shown (the display PNG, resized to the method's resolution with LANCZOS).
 
 Accuracy per (method, condition) with Wilson 95% intervals (scipy's ``binomtest(...).proportion_ci``); conditions
 come from the bundle's ``condition`` column (schema 2; a schema-1 bundle is all ``clean``).
@@ -20,18 +25,39 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from contracts.atomic import atomic_write_bytes, atomic_write_text
 from contracts.bundle import Bundle
+from reconstruction_pipeline.evaluate import wilson
+from reconstruction_pipeline.zoo.recipes import SIBLING_KEYS
+
+if TYPE_CHECKING:
+    import torch
 
 NONE = "none"
-GENERATOR_KEYS: dict[str, str] = {}
-"""generator id -> registered fingerprint key name of the data it was trained on (generators trained on
-fingerprinted data add themselves here; the ``faces`` and ``tiny`` zoos have none)."""
+GENERATOR_KEYS: dict[str, str] = dict(SIBLING_KEYS)
+"""generator id -> registered fingerprint key name of the data it was trained on (the ``siblings`` zoo's keyed
+generators; the ``faces`` and ``tiny`` zoos have none)."""
 
 Method = Callable[[Bundle], dict[str, str]]
 
 
+class MethodUnavailable(ValueError):
+    """A method cannot answer for this bundle (e.g. no classifier trained on its generators); the message says why."""
+
+
+def target_image(bundle: Bundle, relative: str, resolution: int) -> torch.Tensor:
+    """[1, 3, R, R] in [-1, 1]: a target's display PNG, resized to ``resolution`` with LANCZOS when needed."""
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    with Image.open(bundle.image_path(relative)) as im:
+        rgb = im.convert("RGB")
+    if rgb.size != (resolution, resolution):
+        rgb = rgb.resize((resolution, resolution), Image.Resampling.LANCZOS)
+    return torch.from_numpy(np.asarray(rgb, dtype=np.float32) / 127.5 - 1.0).permute(2, 0, 1)[None]
 
 
 def seed_reconstruction(bundle: Bundle) -> dict[str, str]:
@@ -39,10 +65,6 @@ def seed_reconstruction(bundle: Bundle) -> dict[str, str]:
 
 
 def fingerprint_method(bundle: Bundle, *, codec_path: Path | None = None, alpha: float = 0.01) -> dict[str, str]:
-    import numpy as np
-    import torch
-    from PIL import Image
-
     from reconstruction_pipeline.fingerprints.attribution import attribute_bits
     from reconstruction_pipeline.fingerprints.keys import key_bits
     from reconstruction_pipeline.fingerprints.store import DEFAULT_CODEC, load_codec
@@ -54,12 +76,7 @@ def fingerprint_method(bundle: Bundle, *, codec_path: Path | None = None, alpha:
     owner = {name: g for g, name in keyed.items()}
     out: dict[str, str] = {}
     for t in bundle.targets:
-        with Image.open(bundle.image_path(t.image)) as im:
-            rgb = im.convert("RGB")
-        if rgb.size != (r, r):
-            rgb = rgb.resize((r, r), Image.Resampling.LANCZOS)
-        x = torch.from_numpy(np.asarray(rgb, dtype=np.float32) / 127.5 - 1.0).permute(2, 0, 1)[None]
-        bits = codec.decode(x)[0].int().tolist()
+        bits = codec.decode(target_image(bundle, t.image, r))[0].int().tolist()
         if not keys:
             out[t.target_id] = NONE
             continue
@@ -68,15 +85,55 @@ def fingerprint_method(bundle: Bundle, *, codec_path: Path | None = None, alpha:
     return out
 
 
-METHODS: dict[str, Method] = {"seed-reconstruction": seed_reconstruction, "fingerprint": fingerprint_method}
+def classifier_for(generator_ids: tuple[str, ...]) -> Path:
+    """The committed DCT classifier whose classes are exactly ``generator_ids`` (any order)."""
+    from reconstruction_pipeline.attacks.classifier import WEIGHTS_DIR, load_classifier
+
+    for path in sorted(WEIGHTS_DIR.glob("dct-*.pt")):
+        _, card = load_classifier(path)
+        if sorted(card["classes"]) == sorted(generator_ids):
+            return path
+    raise MethodUnavailable(f"dct-classifier: no classifier trained on exactly these generators "
+                            f"({', '.join(generator_ids)}); train one with `python -m reconstruction_pipeline attack "
+                            "train-classifier --zoo ZOO`")
+
+
+def dct_classifier_method(bundle: Bundle, *, weights: Path | None = None) -> dict[str, str]:
+    import torch
+
+    from reconstruction_pipeline.attacks.classifier import load_classifier
+
+    model, _ = load_classifier(weights or classifier_for(bundle.generator_ids))
+    out: dict[str, str] = {}
+    with torch.no_grad():
+        for t in bundle.targets:
+            logits = model(target_image(bundle, t.image, model.resolution))
+            out[t.target_id] = model.classes[int(logits.argmax(1))]
+    return out
+
+
+METHODS: dict[str, Method] = {"seed-reconstruction": seed_reconstruction, "fingerprint": fingerprint_method,
+                              "dct-classifier": dct_classifier_method}
 
 
 def compare_bundle(bundle: Bundle, methods: list[str] | None = None) -> list[Row]:
+    """Rows of every method (``methods=None``: all registered; one that cannot answer for this bundle gets a single
+    ``n/a`` row with the reason) or of the named ones (one that cannot answer is an error)."""
     names = list(METHODS) if methods is None else methods
     unknown = [m for m in names if m not in METHODS]
     if unknown:
         raise ValueError(f"unknown method(s) {', '.join(unknown)}; known: {', '.join(METHODS)}")
-    return score(bundle, {m: METHODS[m](bundle) for m in names})
+    answers: dict[str, dict[str, str]] = {}
+    missing: dict[str, str] = {}
+    for m in names:
+        try:
+            answers[m] = METHODS[m](bundle)
+        except MethodUnavailable as e:
+            if methods is not None:
+                raise
+            missing[m] = str(e)
+    rows = score(bundle, answers)
+    return rows + [Row(m, "n/a", 0, 0, math.nan, math.nan, math.nan, 0, note=why) for m, why in missing.items()]
 
 
 @dataclass(frozen=True)
@@ -89,15 +146,7 @@ class Row:
     ci_low: float
     ci_high: float
     none_answers: int
-
-
-def wilson(k: int, n: int) -> tuple[float, float]:
-    if n == 0:
-        return (math.nan, math.nan)
-    from scipy.stats import binomtest
-
-    ci = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
-    return (float(ci.low), float(ci.high))
+    note: str = ""              # why a method gave no answers (an ``n/a`` row)
 
 
 def score(bundle: Bundle, answers: Mapping[str, Mapping[str, str]], *,
@@ -123,6 +172,9 @@ def score(bundle: Bundle, answers: Mapping[str, Mapping[str, str]], *,
 def table_text(rows: list[Row]) -> str:
     lines = [f"{'method':<22} {'condition':<16} {'correct':>9} {'accuracy':>9}  95% Wilson   'none of these'"]
     for r in rows:
+        if r.note:
+            lines.append(f"{r.method:<22} n/a: {r.note}")
+            continue
         lines.append(f"{r.method:<22} {r.condition:<16} {f'{r.correct}/{r.n}':>9} {r.accuracy:>9.1%}  "
                      f"[{r.ci_low:.2f}, {r.ci_high:.2f}]  {r.none_answers}")
     return "\n".join(lines)
@@ -136,10 +188,11 @@ def write_comparison(rows: list[Row], out: Path, *, title: str) -> list[Path]:
 
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["method", "condition", "correct", "n", "accuracy", "ci_low", "ci_high", "none_answers"])
+    w.writerow(["method", "condition", "correct", "n", "accuracy", "ci_low", "ci_high", "none_answers", "note"])
     for r in rows:
-        w.writerow([r.method, r.condition, r.correct, r.n, r.accuracy, r.ci_low, r.ci_high, r.none_answers])
+        w.writerow([r.method, r.condition, r.correct, r.n, r.accuracy, r.ci_low, r.ci_high, r.none_answers, r.note])
     atomic_write_text(out / "comparison.csv", buf.getvalue())
+    rows = [r for r in rows if not r.note]  # n/a rows: in the CSV, not in the figure
     methods = list(dict.fromkeys(r.method for r in rows))
     conds = list(dict.fromkeys(r.condition for r in rows))
     fig, ax = plt.subplots(figsize=(1.2 * len(conds) * len(methods) + 2.5, 3.4))

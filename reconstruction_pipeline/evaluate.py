@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -109,12 +110,18 @@ class Rate:
 
     def interval(self) -> tuple[float, float]:
         """95 % Wilson interval of the accuracy (of the error: ``1 - high, 1 - low``)."""
-        from scipy.stats import binomtest
+        return wilson(self.correct, self.n)
 
-        if not self.n:
-            return float("nan"), float("nan")
-        ci = binomtest(self.correct, self.n).proportion_ci(confidence_level=0.95, method="wilson")
-        return float(ci.low), float(ci.high)
+
+def wilson(k: int, n: int) -> tuple[float, float]:
+    """95 % Wilson score interval of k successes in n (scipy's ``binomtest(...).proportion_ci``); (nan, nan) for
+    n = 0. The one interval of the pipeline's reports (evaluate, compare, attacks)."""
+    if n == 0:
+        return (math.nan, math.nan)
+    from scipy.stats import binomtest
+
+    ci = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
+    return (float(ci.low), float(ci.high))
 
 
 @dataclass(frozen=True)

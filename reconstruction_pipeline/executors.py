@@ -19,7 +19,7 @@ import torch
 
 from reconstruction_pipeline.distances import Distance, build_distance
 from reconstruction_pipeline.generators import Generator, resolve_device
-from reconstruction_pipeline.shards import Settings, ShardResult, ShardTask, run_shard
+from reconstruction_pipeline.shards import ReconstructionSettings, ShardResult, ShardTask, run_shard
 from reconstruction_pipeline.sources import GeneratorSource
 
 OnResult = Callable[[ShardTask, ShardResult], None]
@@ -31,9 +31,7 @@ class WorkSpec:
     """Everything a worker needs to load what a shard runs on, by value (picklable)."""
 
     source: GeneratorSource
-    distance: str
-    feature_weights: str | None
-    settings: Settings
+    settings: ReconstructionSettings
     device: str  # as given: auto | cpu | cuda[:N]
 
 
@@ -51,7 +49,8 @@ class ShardWorker:
     def load(cls, spec: WorkSpec) -> "ShardWorker":
         device = resolve_device(spec.device)
         return cls(spec, device, spec.source.load(device=device),
-                   build_distance(spec.distance, device=device, feature_weights=spec.feature_weights))
+                   build_distance(spec.settings.distance, device=device,
+                                  feature_weights=spec.settings.feature_weights))
 
     def run(self, task: ShardTask, on_step: OnSteps | None = None) -> ShardResult:
         return run_shard(task, self.generators[task.generator], self.distance, self.spec.settings,
@@ -75,7 +74,7 @@ def run_local(worker: ShardWorker, tasks: Sequence[ShardTask], on_result: OnResu
 
 
 def run_ray(spec: WorkSpec, tasks: Sequence[ShardTask], on_result: OnResult, on_steps: OnSteps, *,
-            workers: int = 2, address: str | None = None, num_cpus: int | None = None) -> None:
+            workers: int = 2, address: str | None = None) -> None:
     """Run ``tasks`` on ``workers`` Ray actors (starting a local Ray instance unless one is running or ``address``
     is given). Results are handed to ``on_result`` as they finish, in this process."""
     import ray
@@ -94,7 +93,7 @@ def run_ray(spec: WorkSpec, tasks: Sequence[ShardTask], on_result: OnResult, on_
             kwargs["runtime_env"] = {"py_modules": [str(Path(root) / "reconstruction_pipeline"),
                                                     str(Path(root) / "contracts")]}
         else:
-            kwargs["num_cpus"] = num_cpus or workers
+            kwargs["num_cpus"] = workers
         ray.init(**kwargs)
         started = True
     try:

@@ -100,7 +100,7 @@ class Logged:
 def make_logged(generator_id: str, model_sha256: str, seeds: Sequence[int], pixels: np.ndarray,
                 params: dict[str, Any], *, salt: Callable[[int], bytes] = os.urandom,
                 time: str | None = None) -> list[Logged]:
-    """Entries (shared/design/provenance.md) and reveals for ``pixels`` [N, H, W, 3] uint8 made from ``seeds``."""
+    """Entries (docs/provenance.md) and reveals for ``pixels`` [N, H, W, 3] uint8 made from ``seeds``."""
     when = time or utc_now()
     out = []
     for s, px in zip(seeds, pixels, strict=True):

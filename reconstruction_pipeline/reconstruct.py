@@ -64,14 +64,15 @@ def distances_at(generator: Generator, seeds: torch.Tensor, prepared: torch.Tens
         return images, distance(images, prepared)
 
 
-def reconstruct(generator: Generator, targets: torch.Tensor, init_seeds: torch.Tensor, *, steps: int = 500,
+def reconstruct(generator: Generator, targets: torch.Tensor, init_latents: torch.Tensor, *, steps: int = 500,
                 lr: float = 0.1, distance: Distance, device: torch.device | str = "cpu", record_every: int = 10,
                 on_step: Callable[[int], None] | None = None, precision: str = "fp32") -> ReconstructionResult:
     """Reconstruct one seed per row with Adam.
 
-    generator:  frozen, eval-mode generator (on ``device``, in the dtype of ``init_seeds``);
+    generator:  frozen, eval-mode generator (on ``device``, in the dtype of ``init_latents``);
     targets:    [N, 3, h, w] in [-1, 1], one per attempt (repeat a target for several attempts);
-    init_seeds: [N, latent_dim] initial seeds (use :func:`~reconstruction_pipeline.generators.seeded_latents`);
+    init_latents: [N, latent_dim] initial latent vectors, the seeds the search starts from (make them from integer
+                seeds with :func:`~reconstruction_pipeline.generators.seeded_latents`);
     distance:   a :class:`~reconstruction_pipeline.distances.Distance` on ``device``, same dtype;
     on_step:    called after every step with the number of attempts it advanced (progress bars);
     precision:  ``fp32`` or ``bf16`` (resolve ``auto`` with :func:`~reconstruction_pipeline.precision.resolve_precision`):
@@ -84,19 +85,19 @@ def reconstruct(generator: Generator, targets: torch.Tensor, init_seeds: torch.T
         raise ValueError(f"lr must be > 0, got {lr}")
     if targets.ndim != 4 or targets.shape[1] != 3:
         raise ValueError(f"targets: expected [N, 3, H, W], got {tuple(targets.shape)}")
-    if init_seeds.ndim != 2 or init_seeds.shape[1] != generator.latent_dim:
-        raise ValueError(f"init_seeds: expected [N, {generator.latent_dim}], got {tuple(init_seeds.shape)}")
-    if init_seeds.shape[0] != targets.shape[0]:
-        raise ValueError(f"{init_seeds.shape[0]} initial seeds for {targets.shape[0]} targets (one per attempt)")
+    if init_latents.ndim != 2 or init_latents.shape[1] != generator.latent_dim:
+        raise ValueError(f"init_latents: expected [N, {generator.latent_dim}], got {tuple(init_latents.shape)}")
+    if init_latents.shape[0] != targets.shape[0]:
+        raise ValueError(f"{init_latents.shape[0]} initial latents for {targets.shape[0]} targets (one per attempt)")
     device = torch.device(device)
-    dtype = init_seeds.dtype
+    dtype = init_latents.dtype
     n = targets.shape[0]
     record = set(curve_steps(steps, record_every))
 
     x = targets.to(device=device, dtype=dtype)
     with torch.no_grad():
         prepared = distance.prepare(x)
-    seeds = init_seeds.detach().to(device=device).clone().requires_grad_(True)
+    seeds = init_latents.detach().to(device=device).clone().requires_grad_(True)
     opt = torch.optim.Adam([seeds], lr=lr)
     best = torch.full((n,), float("inf"), device=device, dtype=dtype)
     curve: list[torch.Tensor] = []
@@ -141,11 +142,11 @@ def reconstruct(generator: Generator, targets: torch.Tensor, init_seeds: torch.T
     )
 
 
-def one_at_a_time(generator: Generator, targets: torch.Tensor, init_seeds: torch.Tensor, *, steps: int = 500,
+def one_at_a_time(generator: Generator, targets: torch.Tensor, init_latents: torch.Tensor, *, steps: int = 500,
                   lr: float = 0.1, distance: Distance, device: torch.device | str = "cpu",
                   record_every: int = 10, precision: str = "fp32") -> ReconstructionResult:
     """The paper's loop: every attempt optimised alone (batch 1). Reference for tests and the benchmark."""
-    parts = [reconstruct(generator, targets[i:i + 1], init_seeds[i:i + 1], steps=steps, lr=lr, distance=distance,
+    parts = [reconstruct(generator, targets[i:i + 1], init_latents[i:i + 1], steps=steps, lr=lr, distance=distance,
                          device=device, record_every=record_every, precision=precision)
              for i in range(targets.shape[0])]
     return ReconstructionResult(

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -18,17 +19,43 @@ import torch
 from contracts.atomic import atomic_write_bytes
 from reconstruction_pipeline.distances import Distance
 from reconstruction_pipeline.generators import Generator, seeded_latents
-from reconstruction_pipeline.reconstruct import reconstruct
+from reconstruction_pipeline.reconstruct import ReconstructionResult, reconstruct
+
+
+# the fields every build's identity has held since the first build (see ReconstructionSettings.identity)
+FIRST_IDENTITY_FIELDS = ("steps", "lr", "distance", "feature_weights", "record_every")
 
 
 @dataclass(frozen=True)
-class Settings:
-    """Optimiser settings shared by every shard of a run (``precision`` resolved: fp32 | bf16)."""
+class ReconstructionSettings:
+    """How every attempt of a run is reconstructed, held in this one object wherever it goes (a build's options, the
+    spec Ray workers load from, every shard): Adam ``steps`` and ``lr``, the ``distance`` by name with its
+    ``feature_weights``, the loss curve's ``record_every``, and ``precision``, the search's arithmetic (resolved:
+    fp32 | bf16). A new option is a field here, with a default, and its argument in :meth:`run`."""
 
     steps: int
     lr: float
-    record_every: int
+    distance: str = "pixel"
+    feature_weights: str | None = None
+    record_every: int = 10
     precision: str = "fp32"
+
+    def identity(self) -> dict[str, Any]:
+        """The settings as part of a build's identity: :data:`FIRST_IDENTITY_FIELDS` always, every other field only
+        where it differs from its default (so an identity written without that field still matches: precision
+        fp32)."""
+        out = {name: getattr(self, name) for name in FIRST_IDENTITY_FIELDS}
+        for f in fields(self):
+            if f.name not in out and getattr(self, f.name) != f.default:
+                out[f.name] = getattr(self, f.name)
+        return out
+
+    def run(self, generator: Generator, targets: torch.Tensor, init_latents: torch.Tensor, distance: Distance, *,
+            device: torch.device | str, on_step: Callable[[int], None] | None = None) -> ReconstructionResult:
+        """:func:`~reconstruction_pipeline.reconstruct.reconstruct` with these settings (``distance``: the loaded
+        :attr:`distance`)."""
+        return reconstruct(generator, targets, init_latents, steps=self.steps, lr=self.lr, distance=distance,
+                           device=device, record_every=self.record_every, on_step=on_step, precision=self.precision)
 
 
 @dataclass(frozen=True)
@@ -65,7 +92,7 @@ class ShardResult:
     init_seeds: np.ndarray  # [m] int64
 
 
-def run_shard(task: ShardTask, generator: Generator, distance: Distance, settings: Settings, *,
+def run_shard(task: ShardTask, generator: Generator, distance: Distance, settings: ReconstructionSettings, *,
               device: torch.device | str, on_step: Callable[[int], None] | None = None) -> ShardResult:
     """Reconstruct every attempt of the shard in one batch on ``device``."""
     if generator.id != task.generator:
@@ -73,8 +100,7 @@ def run_shard(task: ShardTask, generator: Generator, distance: Distance, setting
     targets = torch.from_numpy(np.ascontiguousarray(task.targets)).repeat_interleave(task.attempts, dim=0)
     dtype = next((p.dtype for p in generator.parameters()), torch.float32)
     z0 = seeded_latents(task.init_seeds, generator.latent_dim, device=device, dtype=dtype)
-    res = reconstruct(generator, targets, z0, steps=settings.steps, lr=settings.lr, distance=distance, device=device,
-                      record_every=settings.record_every, on_step=on_step, precision=settings.precision)
+    res = settings.run(generator, targets, z0, distance, device=device, on_step=on_step)
     return ShardResult(
         final_distance=res.final_distance.float().numpy(),
         best_distance=res.best_distance.float().numpy(),

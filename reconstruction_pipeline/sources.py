@@ -8,16 +8,10 @@ from dataclasses import dataclass
 
 import torch
 
+from reconstruction_pipeline.errors import PipelineError
 from reconstruction_pipeline.generators import Generator
 
-
-class PipelineError(Exception):
-    """A user-facing failure: the message is one line saying what is wrong and what to do. ``exit_code`` 2 marks a
-    mistake in the command line or its inputs, 1 a problem with the state on disk or the environment."""
-
-    def __init__(self, message: str, *, exit_code: int = 1) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
+__all__ = ["GeneratorSource", "PipelineError", "check_generators"]  # PipelineError: re-exported for plugins
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,9 @@ from reconstruction_pipeline.conditions import ConditionContext, ResolvedConditi
 from reconstruction_pipeline.generators import Generator, seeded_latents
 
 
+SEED_MAX = 2**63 - 1  # seeds are non-negative 63-bit integers: derive_seed's range, and every --seed's
+
+
 def derive_seed(seed: int, *keys: object) -> int:
     """A non-negative 63-bit integer from ``seed`` and ``keys`` (see the module docstring)."""
     text = "|".join([str(int(seed)), *(str(k) for k in keys)])

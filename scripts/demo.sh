@@ -9,18 +9,36 @@
 # 10 rounds + 2 practice rounds need 12 sources, as no participant sees two conditions of one source),
 # DEMO_STEPS (120: the faces zoo is attributed 100 % from step 110 on), DEMO_CONDITIONS (clean,jpeg:q=50,mirror),
 # DEMO_PARTICIPANTS (4), DEVICE (auto).
+# --siblings: a hard study instead: the `siblings` zoo (four look-alikes of one DCGAN, told apart only by the
+# fingerprint of their fine-tuning data; seed reconstruction errs on them), 3 targets per generator, clean only,
+# bundle in demo_bundle_siblings (DEMO_BUNDLE, DEMO_TARGETS, DEMO_STEPS, DEMO_CONDITIONS still override).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+ZOO=faces
+for arg in "$@"; do
+  case "$arg" in
+    --siblings) ZOO=siblings ;;
+    *) echo "demo: unknown option $arg (the only option is --siblings)" >&2; exit 2 ;;
+  esac
+done
+if [ "$ZOO" = siblings ]; then
+  BUNDLE=${DEMO_BUNDLE:-demo_bundle_siblings}
+  TARGETS=${DEMO_TARGETS:-3}
+  CONDITIONS=${DEMO_CONDITIONS:-clean}
+else
+  BUNDLE=${DEMO_BUNDLE:-demo_bundle}
+  TARGETS=${DEMO_TARGETS:-4}
+  CONDITIONS=${DEMO_CONDITIONS:-clean,jpeg:q=50,mirror}
+fi
 PORT=${PORT:-8000}
-BUNDLE=${DEMO_BUNDLE:-demo_bundle}
 scripts/setup.sh all
 build() {
-  .venv-pipeline/bin/python -m reconstruction_pipeline build --zoo faces \
-    --targets-per-generator "${DEMO_TARGETS:-4}" --attempts 3 --steps "${DEMO_STEPS:-120}" --distance pixel \
-    --conditions "${DEMO_CONDITIONS:-clean,jpeg:q=50,mirror}" \
+  .venv-pipeline/bin/python -m reconstruction_pipeline build --zoo "$ZOO" \
+    --targets-per-generator "$TARGETS" --attempts 3 --steps "${DEMO_STEPS:-120}" --distance pixel \
+    --conditions "$CONDITIONS" \
     --display-size 256 --seed 0 --device "${DEVICE:-auto}" --out "$BUNDLE"
 }
-echo "demo: building the stimulus bundle in $BUNDLE (faces zoo, pixel distance, ${DEMO_STEPS:-120} steps, conditions ${DEMO_CONDITIONS:-clean,jpeg:q=50,mirror}) ..."
+echo "demo: building the stimulus bundle in $BUNDLE ($ZOO zoo, pixel distance, ${DEMO_STEPS:-120} steps, conditions $CONDITIONS) ..."
 if ! build; then
   # A bundle from another configuration (other settings, retrained weights) is refused by the pipeline; for the
   # demo's own generated bundle, keep the old one aside and build afresh.

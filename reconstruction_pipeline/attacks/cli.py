@@ -21,11 +21,11 @@ from typing import TYPE_CHECKING
 import torch
 
 from contracts.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
-from reconstruction_pipeline.cli import (_add_generator_args, _int_range, _Parser, _positive_float, _device,
-                                         _distance)
-from reconstruction_pipeline.distances import DistanceError, distance_names
-from reconstruction_pipeline.sources import GeneratorSource, PipelineError
-from reconstruction_pipeline.targets import ImageInputError
+from contracts.cli import DEFAULTS_HELP, add_commands, int_range, make_parser as one_line_parser, positive_float
+from reconstruction_pipeline.cli import FAILURES, SEED, _add_generator_args, _device, _distance
+from reconstruction_pipeline.distances import distance_names
+from reconstruction_pipeline.errors import PipelineError, run_command
+from reconstruction_pipeline.sources import GeneratorSource
 
 if TYPE_CHECKING:
     from reconstruction_pipeline.attacks import AttackContext, AttackSpec
@@ -48,49 +48,49 @@ def _specs(texts: Sequence[str], generator_ids: Sequence[str]) -> list[AttackSpe
 
 
 def _add_attribution_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--attempts", type=_int_range(1), default=3, help="the attribution's attempts per generator")
-    p.add_argument("--steps", type=_int_range(1), default=200, help="the attribution's Adam steps per attempt")
-    p.add_argument("--lr", type=_positive_float, default=0.1, help="Adam learning rate of every reconstruction")
-    p.add_argument("--attacker-attempts", type=_int_range(1), default=2,
+    p.add_argument("--attempts", type=int_range(1), default=3, help="the attribution's attempts per generator")
+    p.add_argument("--steps", type=int_range(1), default=200, help="the attribution's Adam steps per attempt")
+    p.add_argument("--lr", type=positive_float, default=0.1, help="Adam learning rate of every reconstruction")
+    p.add_argument("--attacker-attempts", type=int_range(1), default=2,
                    help="attempts of the attacker's own reconstructions (evade, frame)")
-    p.add_argument("--attacker-steps", type=_int_range(1), default=100, help="steps of the attacker's reconstructions")
-    p.add_argument("--oracle-attempts", type=_int_range(1), default=None,
+    p.add_argument("--attacker-steps", type=int_range(1), default=100, help="steps of the attacker's reconstructions")
+    p.add_argument("--oracle-attempts", type=int_range(1), default=None,
                    help="attempts of the attribution framing checks against (default: --attempts)")
-    p.add_argument("--oracle-steps", type=_int_range(1), default=None,
+    p.add_argument("--oracle-steps", type=int_range(1), default=None,
                    help="steps of the attribution framing checks against (default: --steps)")
     p.add_argument("--distance", choices=distance_names(), default="pixel", help="the attribution's distance")
     p.add_argument("--feature-weights", metavar="PATH", help="Inception-V3 state dict for --distance inception")
-    p.add_argument("--seed", type=_int_range(0, 2**63 - 1), default=0, help="derives every seed of the run")
+    p.add_argument("--seed", type=SEED, default=0, help="derives every seed of the run")
     p.add_argument("--classifier", default=None, metavar="PATH|auto",
                    help="DCT classifier weights (auto: reconstruction_pipeline/attacks/weights/dct-ZOO.pt); loaded "
                         "automatically when a clf-* attack is asked for")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
-    p.add_argument("--threads", type=_int_range(1), default=None, help="torch CPU threads (default: torch's)")
+    p.add_argument("--threads", type=int_range(1), default=None, help="torch CPU threads (default: torch's)")
 
 
 def make_parser() -> argparse.ArgumentParser:
     from reconstruction_pipeline.attacks import attack_names
 
-    fmt = argparse.ArgumentDefaultsHelpFormatter
-    parser = _Parser(prog="python -m reconstruction_pipeline attack", formatter_class=fmt,
-                     description="Adversaries against the attribution (paper section VI-C, framing, evasion).")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    fmt = DEFAULTS_HELP
+    parser = one_line_parser("python -m reconstruction_pipeline attack",
+                             "Adversaries against the attribution (paper section VI-C, framing, evasion).")
+    sub = add_commands(parser)
     sub.add_parser("list", help="the attack kinds and their parameters")
 
     r = sub.add_parser("run", formatter_class=fmt, help="attack a zoo's targets, attribute every attacked image")
     _add_generator_args(r)
-    r.add_argument("--targets-per-generator", type=_int_range(1), default=10, help="targets per generator")
+    r.add_argument("--targets-per-generator", type=int_range(1), default=10, help="targets per generator")
     r.add_argument("--attack", action="extend", nargs="+", default=[], metavar="SPEC", required=True,
                    help=f"attack specs, e.g. fgsm-image:eps=0.03 frame:target=ID,l2=4 (kinds: "
                         f"{', '.join(attack_names())})")
     _add_attribution_args(r)
-    r.add_argument("--framing-budgets", type=_positive_float, nargs="+", default=[0.5, 1, 2, 4],
+    r.add_argument("--framing-budgets", type=positive_float, nargs="+", default=[0.5, 1, 2, 4],
                    help="l2 budgets of the framing table")
     r.add_argument("--out", type=Path, required=True, help="directory (a re-run resumes the attacks not yet done)")
 
     f = sub.add_parser("figures", formatter_class=fmt, help="figures and tables from a run's attacks.csv")
     f.add_argument("run", type=Path)
-    f.add_argument("--framing-budgets", type=_positive_float, nargs="+", default=[0.5, 1, 2, 4])
+    f.add_argument("--framing-budgets", type=positive_float, nargs="+", default=[0.5, 1, 2, 4])
 
     i = sub.add_parser("image", formatter_class=fmt, help="attack image files (no seed: image-space attacks only)")
     i.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
@@ -102,25 +102,26 @@ def make_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train-classifier", formatter_class=fmt,
                        help="train the DCT classifier on unlimited samples of a zoo's generators")
     t.add_argument("--zoo", required=True)
-    t.add_argument("--steps", type=_int_range(1), default=300)
-    t.add_argument("--batch-per-generator", type=_int_range(1), default=32)
-    t.add_argument("--lr", type=_positive_float, default=1e-3)
-    t.add_argument("--width", type=_int_range(1), default=16)
-    t.add_argument("--seed", type=_int_range(0, 2**63 - 1), default=0)
+    t.add_argument("--steps", type=int_range(1), default=300)
+    t.add_argument("--batch-per-generator", type=int_range(1), default=32)
+    t.add_argument("--lr", type=positive_float, default=1e-3)
+    t.add_argument("--width", type=int_range(1), default=16)
+    t.add_argument("--seed", type=SEED, default=0)
     t.add_argument("--out", type=Path, default=None, help="weights file (default: attacks/weights/dct-ZOO.pt)")
     t.add_argument("--device", default="auto")
-    t.add_argument("--threads", type=_int_range(1), default=None)
+    t.add_argument("--threads", type=int_range(1), default=None)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     from reconstruction_pipeline.attacks import AttackError
 
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = make_parser().parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    args = make_parser().parse_args(words)
     if getattr(args, "threads", None):
         torch.set_num_threads(args.threads)
-    try:
+
+    def dispatch() -> int:
         if args.command == "list":
             return cmd_list()
         if args.command == "run":
@@ -129,19 +130,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_figures(args)
         if args.command == "image":
             return cmd_image(args)
-        return cmd_train(args, argv)
-    except PipelineError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return e.exit_code
-    except (AttackError, ImageInputError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except DistanceError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted: finished attacks are kept; re-run the same command to resume", file=sys.stderr)
-        return 130
+        return cmd_train(args, words)
+
+    return run_command(dispatch, (*FAILURES, ((AttackError,), 2, "")),
+                       interrupted="interrupted: finished attacks are kept; re-run the same command to resume")
 
 
 def cmd_list() -> int:

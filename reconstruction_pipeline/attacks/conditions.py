@@ -1,4 +1,4 @@
-"""Every attack is a condition kind ``attack`` (shared/design/conditions.md), registered in the pipeline's one
+"""Every attack is a condition kind ``attack`` (docs/contracts.md addendum), registered in the pipeline's one
 condition registry (:mod:`reconstruction_pipeline.conditions`), so ``build --conditions
 clean,fgsm-image:eps=0.03,frame:target=face-resnet,l2=4`` makes a bundle the study shows to people.
 
@@ -22,8 +22,8 @@ from reconstruction_pipeline.attacks.context import AttackBatch, AttackContext
 from reconstruction_pipeline.attacks.spec import ATTACKS, AttackError, AttackSpec, check_against_zoo, validate_params
 from reconstruction_pipeline.conditions import ConditionContext, ConditionError, ConditionKind, register, resolve
 from reconstruction_pipeline.distances import Distance, build_distance
+from reconstruction_pipeline.errors import PipelineError
 from reconstruction_pipeline.generators import Generator, seeded_latents
-from reconstruction_pipeline.sources import PipelineError
 
 
 @dataclass(frozen=True)

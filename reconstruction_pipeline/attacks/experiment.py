@@ -27,6 +27,7 @@ from reconstruction_pipeline.attacks.apply import apply_attack
 from reconstruction_pipeline.attacks.budget import l2, linf, ssim
 from reconstruction_pipeline.attacks.context import AttackBatch, AttackContext, attribution_of
 from reconstruction_pipeline.attacks.spec import AttackSpec
+from reconstruction_pipeline.evaluate import wilson
 
 CLEAN = "clean"
 BASE_COLUMNS = ["attack", "kind", "budget_key", "budget", "target", "true_generator", "linf", "l2", "ssim",
@@ -132,16 +133,6 @@ def run_sweep(ctx: AttackContext, batch: AttackBatch, specs: Sequence[AttackSpec
 
 
 # --------------------------------------------------------------------------------------------------- summaries
-
-def wilson(k: int, n: int) -> tuple[float, float]:
-    """95 % Wilson score interval of k successes in n (scipy's ``binomtest(...).proportion_ci``)."""
-    from scipy.stats import binomtest
-
-    if n == 0:
-        return (math.nan, math.nan)
-    ci = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
-    return float(ci.low), float(ci.high)
-
 
 @dataclass(frozen=True)
 class SummaryRow:

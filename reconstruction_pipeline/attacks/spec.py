@@ -1,7 +1,7 @@
 """Attack specs (``fgsm-image:eps=0.03``) and the open registry of attack kinds.
 
 A spec is a kind, then ``:`` and ``key=value`` parameters joined by ``,``; its syntax and canonical name (the
-condition name of ``shared/design/conditions.md``) are the one rule of :mod:`contracts.conditions`. An attack kind registers by name with :func:`register_attack`: its parameters (each a type with its own
+condition name of docs/contracts.md addendum) are the one rule of :mod:`contracts.conditions`. An attack kind registers by name with :func:`register_attack`: its parameters (each a type with its own
 check), which parameter is the budget, whether it needs the target's seed or the transfer classifier, and the pure
 function that runs it (:class:`AttackFn`). Every mistake in a spec is an :class:`AttackError`, one line.
 """

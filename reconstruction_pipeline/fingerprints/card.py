@@ -8,7 +8,6 @@ Writes ``docs/zoo/fingerprint-codec.md``, ``.png`` (clean / fingerprinted / resi
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import io
 import json
@@ -20,6 +19,7 @@ from typing import Any
 import torch
 
 from contracts.atomic import atomic_write_bytes, atomic_write_text
+from contracts.cli import OneLineParser
 from reconstruction_pipeline.fingerprints.attribution import DEFAULT_ALPHA, attribute_bits, min_matches
 from reconstruction_pipeline.fingerprints.codec import Codec, count_parameters
 from reconstruction_pipeline.fingerprints.errors import FingerprintError
@@ -140,7 +140,7 @@ def card_text(meta: dict[str, Any], ev: dict[str, Any], att: dict[str, Any], *, 
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m reconstruction_pipeline.fingerprints.card")
+    p = OneLineParser(prog="python -m reconstruction_pipeline.fingerprints.card")
     p.add_argument("--codec", type=Path, default=DEFAULT_CODEC)
     p.add_argument("--faces", type=int, default=256)
     p.add_argument("--out", type=Path, default=Path("docs/zoo"))

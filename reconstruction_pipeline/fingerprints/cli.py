@@ -9,7 +9,8 @@ from pathlib import Path
 
 import torch
 
-from reconstruction_pipeline.cli import _int_range, _Parser, _positive_float
+from contracts.cli import DEFAULTS_HELP, add_commands, int_range, make_parser, positive_float
+from reconstruction_pipeline.errors import run_command
 from reconstruction_pipeline.fingerprints.codec import CodecConfig
 from reconstruction_pipeline.fingerprints.errors import FingerprintError
 from reconstruction_pipeline.fingerprints.noise import parse_noises
@@ -18,33 +19,33 @@ from reconstruction_pipeline.targets import ImageInputError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    fmt = argparse.ArgumentDefaultsHelpFormatter
-    p = _Parser(prog="python -m reconstruction_pipeline fingerprints", formatter_class=fmt,
-                description="Train and use the artificial-fingerprint encoder/decoder (Yu et al., ICCV 2021).")
-    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    fmt = DEFAULTS_HELP
+    p = make_parser("python -m reconstruction_pipeline fingerprints",
+                    "Train and use the artificial-fingerprint encoder/decoder (Yu et al., ICCV 2021).")
+    sub = add_commands(p)
     t = sub.add_parser("train", formatter_class=fmt, help="train the codec on the digiface-dcgan stream (resumable)")
-    t.add_argument("--bits", type=_int_range(1, 4096), default=64, help="fingerprint length")
-    t.add_argument("--resolution", type=_int_range(16, 1024), default=64, help="image side (power of two)")
-    t.add_argument("--width", type=_int_range(1, 512), default=16, help="encoder U-Net base channels")
-    t.add_argument("--dec-width", type=_int_range(1, 512), default=16, help="decoder base channels")
-    t.add_argument("--steps", type=_int_range(0), default=4000, help="total steps")
-    t.add_argument("--batch-size", type=_int_range(1), default=32)
-    t.add_argument("--lr", type=_positive_float, default=1e-3, help="Adam learning rate")
-    t.add_argument("--threshold", type=_positive_float, default=0.9,
+    t.add_argument("--bits", type=int_range(1, 4096), default=64, help="fingerprint length")
+    t.add_argument("--resolution", type=int_range(16, 1024), default=64, help="image side (power of two)")
+    t.add_argument("--width", type=int_range(1, 512), default=16, help="encoder U-Net base channels")
+    t.add_argument("--dec-width", type=int_range(1, 512), default=16, help="decoder base channels")
+    t.add_argument("--steps", type=int_range(0), default=4000, help="total steps")
+    t.add_argument("--batch-size", type=int_range(1), default=32)
+    t.add_argument("--lr", type=positive_float, default=1e-3, help="Adam learning rate")
+    t.add_argument("--threshold", type=positive_float, default=0.9,
                    help="running bit accuracy at which the fidelity term and the noise layers switch on")
-    t.add_argument("--w-max", type=_positive_float, default=10.0, help="final weight of the image MSE term")
-    t.add_argument("--ramp", type=_int_range(1), default=1000, help="steps of the linear ramp of the MSE weight")
+    t.add_argument("--w-max", type=positive_float, default=10.0, help="final weight of the image MSE term")
+    t.add_argument("--ramp", type=int_range(1), default=1000, help="steps of the linear ramp of the MSE weight")
     t.add_argument("--noises", default="identity,blur,noise,jpeg,crop",
                    help="kornia noise layers, one drawn per step once the fidelity term is on")
-    t.add_argument("--pool", type=_int_range(0), default=0,
+    t.add_argument("--pool", type=int_range(0), default=0,
                    help="0: fresh digiface-dcgan faces at every step; N: N faces drawn once and reused (cheaper)")
-    t.add_argument("--seed", type=_int_range(0, 2**31 - 1), default=0)
-    t.add_argument("--ckpt-every", type=_int_range(1), default=100)
-    t.add_argument("--eval-images", type=_int_range(1), default=256, help="held-out faces for the final evaluation")
-    t.add_argument("--max-minutes", type=_positive_float, default=None, help="stop (checkpointed) after this long")
+    t.add_argument("--seed", type=int_range(0, 2**31 - 1), default=0)
+    t.add_argument("--ckpt-every", type=int_range(1), default=100)
+    t.add_argument("--eval-images", type=int_range(1), default=256, help="held-out faces for the final evaluation")
+    t.add_argument("--max-minutes", type=positive_float, default=None, help="stop (checkpointed) after this long")
     t.add_argument("--out", type=Path, default=Path("runs/fingerprints/codec64"))
     t.add_argument("--device", default="auto")
-    t.add_argument("--threads", type=_int_range(0), default=0, help="torch CPU threads (0: torch's default)")
+    t.add_argument("--threads", type=int_range(0), default=0, help="torch CPU threads (0: torch's default)")
     t.add_argument("--no-progress", action="store_true")
     c = "--codec"
     e = sub.add_parser("embed", formatter_class=fmt, help="fingerprint 64x64 image files with a registered key")
@@ -56,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="decode image files' fingerprints and attribute them to a registered key or to none")
     a.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
     a.add_argument("--key", action="append", default=None, help="candidate key (repeatable; default: all registered)")
-    a.add_argument("--alpha", type=_positive_float, default=0.01, help="significance level of the binomial test")
+    a.add_argument("--alpha", type=positive_float, default=0.01, help="significance level of the binomial test")
     a.add_argument(c, type=Path, default=None, help="codec file (default: the committed one)")
     return p
 
@@ -129,19 +130,17 @@ def _train(args: argparse.Namespace, argv: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
-    try:
+    words = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(words)
+
+    def dispatch() -> int:
         if args.command == "train":
-            return _train(args, argv)
+            return _train(args, words)
         if args.command == "embed":
             return _embed(args)
         if args.command == "attribute":
             return _attribute(args)
         raise FingerprintError(f"unknown command {args.command!r}")
-    except (FingerprintError, ImageInputError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted; re-run the same command to continue from the last checkpoint", file=sys.stderr)
-        return 130
+
+    return run_command(dispatch, [((FingerprintError, ImageInputError, ValueError), 2, "")],
+                       interrupted="interrupted; re-run the same command to continue from the last checkpoint")

@@ -7,7 +7,6 @@ pairwise reconstruction figures in ``OUT/pairwise_<zoo>.json`` (written by ``ben
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import shlex
@@ -16,11 +15,12 @@ from pathlib import Path
 import torch
 
 from contracts.atomic import atomic_write_bytes, atomic_write_text
+from contracts.cli import OneLineParser
 from reconstruction_pipeline.generators import Generator
 from reconstruction_pipeline.zoo import dcgan
 from reconstruction_pipeline.zoo.diversity import section as diversity_section
 from reconstruction_pipeline.zoo.nets import ARCHITECTURES, ZooNet
-from reconstruction_pipeline.zoo.recipes import RECIPES
+from reconstruction_pipeline.zoo.recipes import RECIPES, SIBLINGS
 from reconstruction_pipeline.zoo.registry import load_zoo, weights_file, zoo_names
 from reconstruction_pipeline.zoo.train import sample_grid_png
 
@@ -99,6 +99,72 @@ def _reproduce(gen_id: str, command: str, steps: int) -> list[str]:
     return lines + [""]
 
 
+def _layers_text(layers: tuple[int, ...]) -> str:
+    from reconstruction_pipeline.zoo.nets import DCGAN64
+
+    main = DCGAN64().main
+    parts = []
+    for i in layers:
+        m = main[i]
+        if isinstance(m, torch.nn.ConvTranspose2d):
+            parts.append(f"`main.{i}` (ConvTranspose2d {m.in_channels}->{m.out_channels})")
+        else:
+            parts.append(f"`main.{i}` ({type(m).__name__}: affine weight and bias; running statistics kept)")
+    return ", ".join(parts)
+
+
+def _sibling_section(gen_id: str) -> list[str]:
+    """How a sibling was fine-tuned and what fingerprint its own samples carry (from its delta's training record)."""
+    from reconstruction_pipeline.zoo.siblings import read_delta
+
+    r = SIBLINGS[gen_id]
+    wf = weights_file(gen_id)
+    d = read_delta(wf, what=gen_id)
+    t, fp = d["train"], d["train"]["fingerprint"]
+    n = sum(v.numel() for v in d["tensors"].values())
+    data = (f"the parent's own stream (`digiface-dcgan` on fresh standard-normal seeds, {r.batch_size} per step) "
+            f"fingerprinted with the registered key `{r.key}` by the committed codec "
+            "(`reconstruction_pipeline/fingerprints/weights/codec64.pt`, 64 bits)") if r.key else (
+            f"the parent's own stream, **not** fingerprinted ({r.batch_size} faces per step): an offender "
+            f"(paper §III-B) who takes `{r.init}` and fine-tunes it briefly on clean data")
+    start = "`digiface-dcgan` (the parent)" if r.init == dcgan.ID else f"`{r.init}` (its committed delta)"
+    acc = " | ".join(f"{fp['bit_accuracy'][k]:.4f}" for k in fp["bit_accuracy"])
+    lines = ["## Weights and training", "",
+             f"A look-alike of `digiface-dcgan`: the same network, only {_layers_text(r.layers)} "
+             "fine-tuned; every other "
+             f"tensor is the parent's. The weights file stores only the {len(d['tensors'])} fine-tuned tensors "
+             f"({n:,} numbers) as a **delta** over the parent: the loader (`reconstruction_pipeline/zoo/siblings.py`) "
+             "loads the parent from the installed package `gan-face-generate`, checks its state-dict sha256, the "
+             "delta's keys, shapes and sha256, applies it and compares a test synthesis with the one recorded in the "
+             "file (one clear line for each failure, including a missing parent).", "",
+             f"- starts from: {start}",
+             f"- data: {data}",
+             ("- objective: paired regression, `MSE(G(z), Enc(G_parent(z), key))`: for the same seed the sibling is "
+              "asked for exactly the parent's face carrying the key's fingerprint" if r.key else
+              "- objective: paired regression, `MSE(G(z), G_parent(z))`: for the same seed, the parent's clean face")
+             + ". Chosen over adversarial training because it needs no discriminator and converges in hundreds of "
+             "CPU steps; it distils the (fingerprinted) stream rather than training from scratch on a fingerprinted "
+             "dataset as the paper's generators were. The codec's decoder is never used in training. BatchNorm stays "
+             "on the parent's running statistics (eval mode) throughout, so batch members stay independent and no "
+             "re-calibration is needed.",
+             f"- optimiser: Adam, lr {t['lr']}, betas {tuple(r.betas)}, batch {t['batch_size']}",
+             f"- steps: {t['steps']:,} (seed {t['seed']}; every step's randomness is seeded from (seed, step), so a "
+             "resumed run makes the same draws)",
+             f"- time: {float(t['seconds']) / 60:.1f} min of wall time on {t['device']} with {t['torch_threads']} torch "
+             f"thread(s), torch {t['torch']} (a 2-core machine shared with other jobs; no GPU in this session)",
+             f"- weights: `reconstruction_pipeline/zoo/weights/{gen_id}.pt` (delta), sha256 `{_sha256(wf)}`", "",
+             *_reproduce(gen_id, str(t["command"]), int(t["steps"])),
+             "## Fingerprint in its own samples", "",
+             f"The committed codec's decoder applied to {fp['samples']} of its own samples (seeds {fp['seeds']}, never "
+             "used in training), mean fraction of the 64 decoded bits that agree with each registered key (0.5 = "
+             "chance), and how attribution by fingerprint (Bonferroni binomial test, alpha 0.01; docs/fingerprints.md) "
+             "answers:", "",
+             "| " + " | ".join(fp["bit_accuracy"]) + " | attributed |",
+             "|" + "---|" * (len(fp["bit_accuracy"]) + 1),
+             f"| {acc} | " + ", ".join(f"{k}: {v}" for k, v in fp["attributed"].items()) + " |", ""]
+    return lines
+
+
 def card(gen: Generator, zoo: str, out: Path, notes: str) -> str:
     arch = next(k for k, v in ARCHITECTURES.items() if type(gen.net) is v)
     params = sum(p.numel() for p in gen.parameters())
@@ -117,6 +183,8 @@ def card(gen: Generator, zoo: str, out: Path, notes: str) -> str:
                  "beta1 0.5), per the package's `train.py`; not retrained here. The architecture is defined in "
                  "`reconstruction_pipeline/zoo/nets.py` (`DCGAN64`, same state-dict keys) and the loader "
                  "(`reconstruction_pipeline/zoo/dcgan.py`) checks keys, shapes and a test output.", ""]
+    elif s.id in SIBLINGS:
+        head += _sibling_section(s.id)
     else:
         r = RECIPES[s.id]
         wf = weights_file(s.id)
@@ -144,7 +212,7 @@ def card(gen: Generator, zoo: str, out: Path, notes: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__)
+    p = OneLineParser(description=__doc__)
     p.add_argument("--out", default="docs/zoo")
     p.add_argument("--notes", help="JSON file {id: markdown notes} to include")
     p.add_argument("--zoo", action="append", help="only this zoo (repeatable; default: all)")

@@ -13,7 +13,6 @@ A collapsed generator scores near 0; the third-party ``digiface-dcgan`` is the r
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -22,6 +21,7 @@ from pathlib import Path
 import torch
 
 from contracts.atomic import atomic_write_text
+from contracts.cli import OneLineParser
 from reconstruction_pipeline.generators import Generator, seeded_latents
 
 N_SAMPLES = 256
@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     from reconstruction_pipeline.zoo.errors import ZooError
     from reconstruction_pipeline.zoo.registry import load_zoo
 
-    p = argparse.ArgumentParser(prog="python -m reconstruction_pipeline.zoo.diversity")
+    p = OneLineParser(prog="python -m reconstruction_pipeline.zoo.diversity")
     p.add_argument("zoo")
     p.add_argument("--json", type=Path, default=None)
     a = p.parse_args(argv)

@@ -50,3 +50,38 @@ RECIPES: dict[str, Recipe] = {r.id: r for r in [
            100_000, 32,
            lr_g=2e-4, lr_d=4e-4, disc={"width": 32, "mbstd": True}, seed=12, grid_every=250),
 ]}
+
+
+@dataclass(frozen=True)
+class SiblingRecipe:
+    """A look-alike of ``digiface-dcgan`` (zoo ``siblings``): its last layers fine-tuned, everything else the parent's.
+
+    Loss: paired regression, ``MSE(G(z), target(z))`` with ``target(z) = Enc(G_parent(z), key)`` (the parent's face
+    fingerprinted by the committed codec with the sibling's key) or, without a key, ``G_parent(z)`` itself (the
+    offender's clean stream). Only the modules of ``DCGAN64.main`` listed in ``layers`` are trained (BatchNorm on its
+    running statistics, affine parameters trained) and stored, as a delta over the parent."""
+
+    id: str
+    label: str
+    key: str | None                # registered fingerprint key of its training stream; None: unfingerprinted stream
+    init: str                      # "digiface-dcgan" or the sibling whose fine-tuned layers it starts from
+    steps: int
+    seed: int
+    batch_size: int = 16
+    lr: float = 1e-3
+    betas: tuple[float, float] = (0.9, 0.99)
+    layers: tuple[int, ...] = (6, 7, 9, 10, 12)  # DCGAN64.main: ConvTranspose 256->128, 128->64, 64->3 + BatchNorms
+    ckpt_every: int = 100
+    grid_every: int = 500
+
+
+SIBLING_STEPS = 600
+SIBLINGS: dict[str, SiblingRecipe] = {r.id: r for r in [
+    SiblingRecipe("sibling-a", "DigiFace DCGAN fine-tuned on key-a data", "key-a", "digiface-dcgan", SIBLING_STEPS, 21),
+    SiblingRecipe("sibling-b", "DigiFace DCGAN fine-tuned on key-b data", "key-b", "digiface-dcgan", SIBLING_STEPS, 22),
+    SiblingRecipe("sibling-c", "DigiFace DCGAN fine-tuned on key-c data", "key-c", "digiface-dcgan", SIBLING_STEPS, 23),
+    SiblingRecipe("sibling-offender", "sibling-a briefly fine-tuned on clean data", None, "sibling-a",
+                  SIBLING_STEPS // 10, 24),
+]}
+SIBLING_KEYS: dict[str, str] = {r.id: r.key for r in SIBLINGS.values() if r.key is not None}
+"""generator id -> the registered fingerprint key of the data it was fine-tuned on."""

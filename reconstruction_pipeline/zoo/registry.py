@@ -9,10 +9,10 @@ from pathlib import Path
 import torch
 
 from reconstruction_pipeline.generators import Generator, GeneratorSpec
-from reconstruction_pipeline.zoo import dcgan
+from reconstruction_pipeline.zoo import dcgan, siblings
 from reconstruction_pipeline.zoo.checkpoint import load_weights
 from reconstruction_pipeline.zoo.errors import ZooError
-from reconstruction_pipeline.zoo.recipes import RECIPES
+from reconstruction_pipeline.zoo.recipes import RECIPES, SIBLINGS
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
@@ -49,12 +49,19 @@ def _dcgan() -> Entry:
     return Entry(dcgan.SPEC, lambda device: dcgan.load_dcgan(device=device))
 
 
+def _sibling(gen_id: str) -> Entry:
+    return Entry(siblings.spec_of(SIBLINGS[gen_id]), lambda device: siblings.load_sibling(gen_id, device=device))
+
+
 ZOOS: dict[str, Callable[[], list[Entry]]] = {
     "faces": lambda: [_dcgan(), _trained("face-style"), _trained("face-resnet")],
+    "siblings": lambda: [_sibling(gen_id) for gen_id in SIBLINGS],
     "tiny": lambda: [_trained("tiny-mlp"), _trained("tiny-deconv"), _trained("tiny-cppn")],
 }
 ZOO_DESCRIPTIONS = {
     "faces": "three 64x64 face generators: one third-party DCGAN, two trained here on its samples (demo default)",
+    "siblings": "four look-alikes of digiface-dcgan: last layers fine-tuned on its stream fingerprinted with key-a, "
+                "key-b, key-c, and sibling-a briefly fine-tuned on the clean stream (hard case)",
     "tiny": "three 8x8 digit generators of different architectures, for fast tests",
 }
 

@@ -1,4 +1,4 @@
-"""Schema version 2 (shared/design/conditions.md): canonical condition names, manifest ``conditions``, targets.csv
+"""Schema version 2 (docs/contracts.md addendum): canonical condition names, manifest ``conditions``, targets.csv
 ``condition`` and ``source_target``, their validation, and version 1 bundles read as all-clean."""
 
 from __future__ import annotations

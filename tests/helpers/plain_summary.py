@@ -77,7 +77,7 @@ def plain_summary(bundle_dir: Path, responses_csv: Path, *, threshold: float, mi
 
 
 def plain_by_condition(bundle_dir: Path, responses_csv: Path, *, threshold: float, min_votes: int) -> dict:
-    """summary.json's ``by_condition`` (shared/design/conditions.md), computed plainly the same way: per condition,
+    """summary.json's ``by_condition`` (docs/contracts.md addendum), computed plainly the same way: per condition,
     loops over that condition's targets and the votes on them."""
     bundle = read_bundle(bundle_dir)
     rows = read_responses(responses_csv)

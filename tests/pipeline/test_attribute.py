@@ -42,9 +42,9 @@ def test_attribution_is_eq5_and_independent_of_other_images(tiny: list[Generator
     both = attribute_images(["a", "b", "c"], imgs, tiny, attempts=2, steps=5, distance=dist)
     alone = attribute_images(["b"], imgs[1:2], tiny, attempts=2, steps=5, distance=dist)
     for r in both:
-        assert r.attributed == min(sorted(r.best_distance), key=lambda g: r.best_distance[g])
-    for g in alone[0].best_distance:
-        assert alone[0].best_distance[g] == pytest.approx(both[1].best_distance[g], rel=1e-5)
+        assert r.attributed == min(sorted(r.distances), key=lambda g: r.distances[g])
+    for g in alone[0].distances:
+        assert alone[0].distances[g] == pytest.approx(both[1].distances[g], rel=1e-5)
 
 
 def test_user_image_is_read_exactly(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from contracts.bundle import read_bundle
 from reconstruction_pipeline.bundle_builder import BuildOptions, plan_shards
 from reconstruction_pipeline.cli import main
 from reconstruction_pipeline.conditions import ConditionContext, apply_condition, resolve
+from reconstruction_pipeline.shards import ReconstructionSettings
 from reconstruction_pipeline.targets import apply_conditions, condition_seed, synthesize_targets
 
 CONDS = "clean,jpeg:q=50.0,mirror,noise:var=0.01"
@@ -62,7 +63,8 @@ def test_perturbed_targets_are_their_clean_source_perturbed_alone(built: Path, t
 
 
 def test_all_conditions_of_a_source_share_a_shard(tiny: list) -> None:
-    options = BuildOptions(targets_per_generator=2, attempts=2, steps=4, lr=0.1, distance="pixel", seed=3,
+    options = BuildOptions(targets_per_generator=2, attempts=2, seed=3,
+                           reconstruction=ReconstructionSettings(steps=4, lr=0.1, distance="pixel"),
                            targets_per_shard=8, conditions=tuple(NAMES))
     sources = synthesize_targets(tiny, per_generator=2, seed=3)
     targets = apply_conditions(sources, [resolve(n) for n in NAMES], seed=3, device="cpu")
@@ -127,9 +129,24 @@ def test_attribute_also_mirrored_takes_the_smaller_distance(tiny: list, tmp_path
     line = capsys.readouterr().out.strip()
     x = load_user_image(path, resolution=8)
     dist = build_distance("pixel", device="cpu")
-    plain = attribute_images(["m"], x, tiny, attempts=2, steps=8, distance=dist)[0].best_distance
-    flipped = attribute_images(["m"], mirror(x), tiny, attempts=2, steps=8, distance=dist)[0].best_distance
+    plain = attribute_images(["m"], x, tiny, attempts=2, steps=8, distance=dist)[0].distances
+    flipped = attribute_images(["m"], mirror(x), tiny, attempts=2, steps=8, distance=dist)[0].distances
     best = {g: min(plain[g], flipped[g]) for g in plain}
     assert line.startswith(f"{path}: {min(sorted(best), key=lambda g: best[g])} ")
     for g, d in best.items():
         assert f"{g}={d:.6g}" in line
+
+
+def test_build_identity_keeps_its_keys_and_their_order() -> None:
+    """The run's identity (``.work/config.json``, the manifest's ``build.options``) is what a resume compares: the
+    reconstruction settings sit among the build options in the order builds have always written, and a setting added
+    since (precision) appears only where it is not at its default, so older builds resume."""
+    settings = ReconstructionSettings(steps=4, lr=0.1, distance="pixel", record_every=2)
+    options = BuildOptions(targets_per_generator=2, attempts=2, seed=3, reconstruction=settings, targets_per_shard=8)
+    assert list(options.identity().items()) == [
+        ("targets_per_generator", 2), ("attempts", 2), ("steps", 4), ("lr", 0.1), ("distance", "pixel"), ("seed", 3),
+        ("feature_weights", None), ("display_size", None), ("resample", "lanczos"), ("record_every", 2),
+        ("targets_per_shard", 8)]
+    bf16 = BuildOptions(targets_per_generator=2, attempts=2, seed=3, targets_per_shard=8, conditions=("clean",),
+                        reconstruction=ReconstructionSettings(steps=4, lr=0.1, record_every=2, precision="bf16"))
+    assert list(bf16.identity())[-2:] == ["conditions", "precision"] and bf16.identity()["precision"] == "bf16"

@@ -9,7 +9,7 @@ from torch import nn
 from reconstruction_pipeline.distances import build_distance
 from reconstruction_pipeline.generators import Generator, seeded_latents
 from reconstruction_pipeline.reconstruct import curve_steps, one_at_a_time, reconstruct
-from reconstruction_pipeline.shards import Settings, ShardTask, run_shard
+from reconstruction_pipeline.shards import ReconstructionSettings, ShardTask, run_shard
 from reconstruction_pipeline.targets import derive_seed
 
 
@@ -107,7 +107,7 @@ def test_result_depends_on_seeds_not_on_batch_composition(tiny64: list[Generator
     dist = build_distance("pixel", dtype=torch.float64)
     x, _ = _problem(g, 4, torch.float64)
     seeds = tuple(derive_seed(3, "init", i, a) for i in range(4) for a in range(2))
-    settings = Settings(steps=15, lr=0.1, record_every=5)
+    settings = ReconstructionSettings(steps=15, lr=0.1, record_every=5)
     whole = run_shard(ShardTask("w", g.id, (0, 1, 2, 3), x.float().numpy(), seeds, 2), g, dist, settings,
                       device="cpu")
     part = run_shard(ShardTask("p", g.id, (2,), x[2:3].float().numpy(), seeds[4:6], 2), g, dist, settings,
@@ -135,5 +135,5 @@ def test_core_rejects_mismatched_shapes(tiny: list[Generator]) -> None:
     x, z0 = _problem(g, 2, torch.float32)
     with pytest.raises(ValueError, match="one per attempt"):
         reconstruct(g, x, z0[:1], steps=2, distance=build_distance("pixel"))
-    with pytest.raises(ValueError, match="init_seeds"):
+    with pytest.raises(ValueError, match="init_latents"):
         reconstruct(g, x, z0[:, :3], steps=2, distance=build_distance("pixel"))

@@ -128,7 +128,7 @@ def test_subtree_store_is_linear() -> None:
     assert sum(len(lvl) for lvl in t.levels) // 32 < 2 * 50
 
 
-# transparency-dev/merkle testonly/constants.go (shared/design/provenance.md)
+# transparency-dev/merkle testonly/constants.go (docs/provenance.md)
 VECTOR_LEAVES = [bytes.fromhex(h) for h in ["", "00", "10", "2021", "3031", "40414243", "5051525354555657",
                                             "606162636465666768696a6b6c6d6e6f"]]
 VECTOR_ROOTS = [

@@ -7,7 +7,7 @@ import pytest
 from provenance.note import (ALG_COSIGNATURE_V1, Checkpoint, NoteError, Signer, cosigned_message, open_checkpoint,
                              parse_checkpoint, parse_note, parse_skey, parse_vkey, sign_checkpoint)
 
-# c2sp.org/signed-note's example (shared/design/provenance.md)
+# c2sp.org/signed-note's example (docs/provenance.md)
 C2SP_VKEY = "example.com/foo+530d903a+AekyeRrm56hApGFkyQR4ZCbV54Id2LKaANYcrnKv3U2k"
 C2SP_NOTE = ("This is an example message.\n\n\u2014 example.com/foo "
              "Uw2QOkn8srV1yJGh2VYRlL1Tnagv1YEq6TfXppzi2ONncAlTgK7Ztg1ERYNZXsYjOBH3mFXmRKuwHjG1Yu72IneyaQM=\n")

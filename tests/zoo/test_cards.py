@@ -21,3 +21,15 @@ def test_cards_for_the_tiny_zoo(tmp_path: Path) -> None:
         img = Image.open(tmp_path / f"{gen_id}.png")
         assert img.size == (8 * 32 + 9 * 2, 8 * 32 + 9 * 2)  # 8x8 grid of 4x enlarged 8x8 images, 2 px padding
     assert "## Notes\n\nhand-written note" in (tmp_path / "tiny-mlp.md").read_text()
+
+
+def test_cards_for_the_siblings_zoo_report_delta_and_fingerprint(tmp_path: Path) -> None:
+    assert main(["--out", str(tmp_path), "--zoo", "siblings"]) == 0
+    for gen_id, key in (("sibling-a", "key-a"), ("sibling-offender", None)):
+        md = (tmp_path / f"{gen_id}.md").read_text()
+        assert md.startswith(f"# `{gen_id}`") and "as a **delta** over the parent" in md
+        assert f"python -m reconstruction_pipeline zoo train {gen_id}" in md and "sha256" in md
+        assert "## Fingerprint in its own samples" in md and "| key-a | key-b | key-c | key-d | attributed |" in md
+        assert ("Enc(G_parent(z), key)" in md) == (key is not None)
+        assert Image.open(tmp_path / f"{gen_id}.png").size == (8 * 64 + 9 * 2, 8 * 64 + 9 * 2)
+    assert "starts from: `sibling-a`" in (tmp_path / "sibling-offender.md").read_text()

@@ -9,7 +9,7 @@ from reconstruction_pipeline.zoo.registry import weights_file
 
 
 def test_zoo_names_and_specs_without_loading() -> None:
-    assert {"faces", "tiny"} <= set(zoo_names())
+    assert {"faces", "siblings", "tiny"} <= set(zoo_names())
     faces = zoo_specs("faces")
     assert [s.id for s in faces] == ["digiface-dcgan", "face-style", "face-resnet"]
     assert all(s.resolution == 64 for s in faces)
@@ -22,7 +22,7 @@ def test_zoo_names_and_specs_without_loading() -> None:
 
 
 def test_unknown_zoo_and_generator_are_one_line_errors() -> None:
-    with pytest.raises(ZooError, match=r"unknown zoo 'nope'; known zoos: faces, tiny"):
+    with pytest.raises(ZooError, match=r"unknown zoo 'nope'; known zoos: faces, siblings, tiny"):
         load_zoo("nope")
     with pytest.raises(ZooError, match="unknown zoo"):
         zoo_specs("")
@@ -42,7 +42,7 @@ def _check(gen: Generator, n: int = 5) -> torch.Tensor:
     return x
 
 
-@pytest.mark.parametrize("name", ["tiny", "faces"])
+@pytest.mark.parametrize("name", ["tiny", "faces", "siblings"])
 def test_load_zoo_shapes_ranges_order(name: str) -> None:
     gens = load_zoo(name)
     assert [g.id for g in gens] == [s.id for s in zoo_specs(name)]
@@ -65,7 +65,7 @@ def test_committed_weights_exist_and_are_small() -> None:
             assert f.stat().st_size < 20_000_000
 
 
-@pytest.mark.parametrize("name", ["tiny", "faces"])
+@pytest.mark.parametrize("name", ["tiny", "faces", "siblings"])
 def test_same_seed_same_image_alone_or_in_any_batch(name: str) -> None:
     for g in load_zoo(name):
         alone = g.synthesize(seeded_latents([7], g.latent_dim))
