@@ -1,4 +1,4 @@
-"""Conditions (shared/design/conditions.md): the contract's ``by_condition`` and the robustness comparison of people
+"""Conditions (docs/contracts.md, conditions addendum): the contract's ``by_condition`` and the robustness comparison of people
 and the algorithm under the same perturbations (paper Table I, for people).
 
 Pure functions over the tidy tables of :mod:`analysis.load` (``targets`` and ``votes`` carry a ``condition``

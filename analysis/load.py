@@ -4,7 +4,7 @@ Everything is read through :mod:`contracts` (``read_bundle``, ``read_responses``
 module only reshapes the validated objects into three tidy tables:
 
 - ``responses``: one row per answered round, with the target's ``true_generator`` and ``condition`` joined on;
-- ``targets``: one row per bundle target with its ``condition`` and ``source_target`` (shared/design/conditions.md;
+- ``targets``: one row per bundle target with its ``condition`` and ``source_target`` (docs/contracts.md, conditions addendum;
   a version-1 bundle: ``clean``, its own id) and the algorithm's attribution (contract tie rule) and correctness;
 - ``reconstructions``: one row per (target, generator, attempt) with its final distance.
 """

@@ -2,7 +2,7 @@
 sequence of named steps (:func:`count_votes`, :func:`paper_summary`, :func:`beyond_paper`, :func:`report_tables`).
 
 It composes the tidy functions of the other modules; each of them can be called on its own from a notebook.
-``Analysis.summary`` holds the contract's ``summary.json`` keys (shared/design/contracts.md) plus, under
+``Analysis.summary`` holds the contract's ``summary.json`` keys (docs/contracts.md) plus, under
 ``beyond_paper``, ``policy`` and ``inputs``, what this analysis adds. ``Analysis.tables`` holds every table.
 """
 

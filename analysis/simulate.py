@@ -14,7 +14,7 @@ Distances: the true generator's attempt converges (is closest) with probability 
 so more attempts help (paper Fig. 5); on an ``algorithm_error`` share of targets another generator is closest on
 every attempt.
 
-Conditions (shared/design/conditions.md): with ``conditions`` every source target exists under every condition (its
+Conditions (docs/contracts.md, conditions addendum): with ``conditions`` every source target exists under every condition (its
 own target, ``source_target`` the clean id); the algorithm errs on a ``condition_algorithm_error[c]`` share of a
 condition's targets (default ``algorithm_error``) and a careful participant's skill on a target of condition ``c``
 is ``skill * condition_skill[c]`` (default 1): people with condition-dependent skill.

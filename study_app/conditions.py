@@ -1,4 +1,4 @@
-"""Conditions in the study (shared/design/conditions.md): which targets a participant may still be served.
+"""Conditions in the study (docs/contracts.md, conditions addendum): which targets a participant may still be served.
 
 Pure functions over per-target-index tuples (no oTree, no I/O). They only *exclude* targets; the allocation policy
 (study_app/allocation.py: balanced, random, ...) then picks among what is left, so every policy keeps these rules:

@@ -45,7 +45,7 @@ Session vars (SESSION_FIELDS, written once at creation): ``study_bundle`` (absol
 ``study_files`` (digests of the bundle's metadata files), ``practice_targets`` (target indices reserved for
 practice: never used in real rounds of that session; clean targets only).
 
-Conditions (shared/design/conditions.md, study_app/conditions.py): with a version-2 bundle no participant is served
+Conditions (docs/contracts.md, conditions addendum, study_app/conditions.py): with a version-2 bundle no participant is served
 two targets of one source target, a participant's real rounds are spread evenly over the conditions (counts within
 one), and practice uses clean targets; the export's ``condition`` column is the target's condition, stored on the
 Trial. No condition name or source id is ever sent to the browser.

@@ -41,7 +41,7 @@ class StimulusSet:
     all_images: tuple[Path, ...]                    # every display image, absolute
     labels: tuple[str, ...] = ()                    # generator labels (manifest)
     manifest_mtime_ns: int = 0                      # to notice a bundle rewritten under a running server
-    # conditions (shared/design/conditions.md; a version-1 bundle: one condition, clean, each target its own source)
+    # conditions (docs/contracts.md, conditions addendum; a version-1 bundle: one condition, clean, each target its own source)
     conditions: tuple[str, ...] = (CLEAN,)          # condition names, in the manifest's order
     condition_of: tuple[int, ...] = ()              # condition index per target index
     source_ids: tuple[str, ...] = ()                # source_target ids, in order of first appearance

@@ -65,7 +65,7 @@ def test_known_skill_is_recovered(tmp_path: Path) -> None:
             assert abs(row.accuracy - sim.skill[row.participant_code]) < 0.09, row.participant_code
 
 
-# ------------------------------------------------------------------------- conditions (shared/design/conditions.md)
+# ------------------------------------------------------------------------- conditions (docs/contracts.md, conditions addendum)
 
 CONDITIONS = ("clean", "jpeg:q=50", "mirror")
 

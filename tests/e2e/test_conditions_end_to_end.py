@@ -1,4 +1,4 @@
-"""A version-2 bundle (shared/design/conditions.md) the whole way, as a real study runs it: the pipeline's CLI builds
+"""A version-2 bundle (docs/contracts.md, conditions addendum) the whole way, as a real study runs it: the pipeline's CLI builds
 a tiny-zoo bundle under three conditions (clean, JPEG q=50 through Pillow, mirroring) -> the study on prodserver + PostgreSQL + nginx -> three protocol-level bots and one chromium
 participant -> the export through oTree's REST API -> ``python -m analysis report`` -> ``by_condition`` (and the
 top-level keys) equal a plain computation from the export and the bundle. On the way: every served round keeps the

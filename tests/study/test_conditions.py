@@ -1,4 +1,4 @@
-"""A version-2 bundle (shared/design/conditions.md) under oTree itself: ``otree test`` bots play the app's real
+"""A version-2 bundle (docs/contracts.md, conditions addendum) under oTree itself: ``otree test`` bots play the app's real
 serving code; the export and the bots' own checks (study_app/tests.py: leak check with condition names and source
 ids, placebo copies = the target as shown, practice clean, no source twice, conditions spread within one) hold the
 study rules; the export goes through ``python -m analysis report`` and ``by_condition`` equals a plain computation.
