@@ -33,6 +33,7 @@ from typing import Any, Protocol
 
 from deploy.launcher import stop_group
 from deploy.nginx import render as render_nginx
+from harness.bundle import make_bundle
 
 REPO = Path(__file__).resolve().parent.parent
 PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
@@ -242,6 +243,33 @@ def _descendants(pid: int) -> list[int]:
             found.append(c)
             stack.append(c)
     return found
+
+
+BASELINE_APP = REPO / "bench" / "baseline_app"   # the plainest oTree project: the launcher's and the bench's baseline
+
+
+def baseline_server(tmp: Path, *, targets: int = 4) -> tuple[OTreeServer, Path]:
+    """The baseline app (SQLite, a copy of the project so its database stays in ``tmp``) behind the launcher, not
+    started; returns the server and the project view."""
+    bundle = make_bundle(tmp, n_targets=targets)
+    view = sqlite_project_view(BASELINE_APP, tmp / "view")
+    env = production_env(database_url="sqlite:///db.sqlite3", rest_key="r" * 24,
+                         extra={"BASELINE_BUNDLE": str(bundle.root), "BASELINE_ROUNDS": "2"})
+    return OTreeServer(project_dir=view, env=env, log_path=tmp / "otree.log"), view
+
+
+def alive(pid: int) -> bool:
+    """The process exists and is not a zombie (/proc/PID/stat's state, read after the command name, which may hold
+    spaces and parentheses)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    try:
+        return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
 
 
 def _wait_gone(pid: int, timeout_s: float = 5.0) -> None:

@@ -12,11 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.local import OTreeServer, free_port, production_env, sqlite_project_view
-from tests.helpers import make_bundle
+from harness.local import alive, baseline_server, free_port
 
 REPO = Path(__file__).resolve().parents[2]
-BASELINE = REPO / "bench" / "baseline_app"
 STRONG = {"OTREE_ADMIN_PASSWORD": "p" * 12, "OTREE_AUTH_LEVEL": "STUDY", "OTREE_SECRET_KEY": "k" * 32,
           "OTREE_REST_KEY": "r" * 16, "DATABASE_URL": "postgresql://u@localhost/db"}
 WEAK = [("OTREE_ADMIN_PASSWORD", "a"), ("OTREE_ADMIN_PASSWORD", "p" * 11), ("OTREE_SECRET_KEY", "a"),
@@ -61,22 +59,11 @@ def test_launcher_and_plain_prodserver_refuse_weak_secrets(var: str, value: str 
     assert plain.returncode != 0 and len(lines) == 1 and var in lines[0], plain.stderr[-2000:]
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    stat = Path(f"/proc/{pid}/stat")
-    return stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
-
 
 def test_killed_launcher_leaves_no_server_and_a_restart_names_any_orphan(tmp_path: Path) -> None:
     """#13: kill -9 of the launcher left prodserver running; the documented restart then failed on a busy port."""
-    bundle = make_bundle(tmp_path, n_targets=4)
-    view = sqlite_project_view(BASELINE, tmp_path / "view")
-    env = production_env(database_url="sqlite:///db.sqlite3", rest_key="r" * 24,
-                         extra={"BASELINE_BUNDLE": str(bundle.root), "BASELINE_ROUNDS": "2"})
-    server = OTreeServer(project_dir=view, env=env, log_path=tmp_path / "otree.log").start()
+    server, view = baseline_server(tmp_path)
+    server.start()
     try:
         assert server.proc is not None
         children = server.processes()
@@ -84,14 +71,14 @@ def test_killed_launcher_leaves_no_server_and_a_restart_names_any_orphan(tmp_pat
         server.proc.wait()
         prodserver = [p for p in children if b"prodserver" in Path(f"/proc/{p}/cmdline").read_bytes()]
         deadline = time.monotonic() + 15
-        while any(_alive(p) for p in prodserver) and time.monotonic() < deadline:
+        while any(alive(p) for p in prodserver) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert not [p for p in prodserver if _alive(p)], "prodserver outlived its launcher"
+        assert not [p for p in prodserver if alive(p)], "prodserver outlived its launcher"
         with socket.socket() as s:             # its port is free again
             s.bind(("127.0.0.1", server.port))
-        left = [p for p in children if _alive(p)]
+        left = [p for p in children if alive(p)]
         restart = subprocess.run([sys.executable, "-m", "deploy.launcher", "--port", str(server.port),
-                                  "--project-dir", str(view)], cwd=REPO, env={**env, "PYTHONPATH": str(REPO)},
+                                  "--project-dir", str(view)], cwd=REPO, env={**server.env, "PYTHONPATH": str(REPO)},
                                  capture_output=True, text=True, timeout=60)
         if left:  # oTree's timeoutsubprocess child may survive: the restart names it instead of half-starting
             lines = restart.stderr.strip().splitlines()
@@ -102,7 +89,7 @@ def test_killed_launcher_leaves_no_server_and_a_restart_names_any_orphan(tmp_pat
         for pid in server.processes() if server.proc and server.proc.poll() is None else []:
             os.kill(pid, signal.SIGKILL)
         for pid in children:
-            if _alive(pid):
+            if alive(pid):
                 os.kill(pid, signal.SIGKILL)
         server.proc = None
 

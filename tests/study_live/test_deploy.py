@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 
 from deploy.launcher import LaunchError, check_environment
-from harness.local import Nginx, OTreeServer, create_session, free_port, production_env, sqlite_project_view
+from harness.local import (BASELINE_APP, Nginx, OTreeServer, alive, baseline_server, create_session, free_port,
+                           production_env, sqlite_project_view)
 from tests.helpers import make_bundle
 
 REPO = Path(__file__).resolve().parents[2]
-BASELINE = REPO / "bench" / "baseline_app"
 GOOD = {"OTREE_ADMIN_PASSWORD": "p" * 12, "OTREE_AUTH_LEVEL": "STUDY", "OTREE_SECRET_KEY": "s" * 32,
         "OTREE_REST_KEY": "r" * 16, "DATABASE_URL": "postgresql://u@localhost/db"}
 
@@ -41,7 +41,7 @@ def test_launcher_refuses_to_start_without_auth(drop: str, tmp_path: Path) -> No
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTREE_")}
     env.update({k: v for k, v in GOOD.items() if k != drop})
     port = free_port()
-    r = subprocess.run([sys.executable, "-m", "deploy.launcher", "--port", str(port), "--project-dir", str(BASELINE)],
+    r = subprocess.run([sys.executable, "-m", "deploy.launcher", "--port", str(port), "--project-dir", str(BASELINE_APP)],
                        cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
     assert r.returncode == 2
     lines = r.stderr.strip().splitlines()
@@ -59,21 +59,10 @@ def _listening_addresses(port: int) -> set[str]:
     return out
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    stat = Path(f"/proc/{pid}/stat")
-    return stat.exists() and stat.read_text().split()[2] != "Z"
-
 
 def test_launcher_binds_loopback_and_leaves_no_orphan(tmp_path: Path) -> None:
-    bundle = make_bundle(tmp_path, n_targets=4)
-    view = sqlite_project_view(BASELINE, tmp_path / "view")
-    env = production_env(database_url="sqlite:///db.sqlite3", rest_key="r" * 24,
-                         extra={"BASELINE_BUNDLE": str(bundle.root), "BASELINE_ROUNDS": "2"})
-    server = OTreeServer(project_dir=view, env=env, log_path=tmp_path / "otree.log").start()
+    server, view = baseline_server(tmp_path)
+    server.start()
     try:
         assert _listening_addresses(server.port) == {"127.0.0.1"}
         pids = server.processes()
@@ -85,18 +74,18 @@ def test_launcher_binds_loopback_and_leaves_no_orphan(tmp_path: Path) -> None:
         with pytest.raises(urllib.error.HTTPError) as err:
             urllib.request.urlopen(server.url + "/api/sessions", timeout=10)
         assert err.value.code == 403
-        assert (view / "db.sqlite3").exists() and not (BASELINE / "db.sqlite3").exists()
+        assert (view / "db.sqlite3").exists() and not (BASELINE_APP / "db.sqlite3").exists()
     finally:
         server.stop()
     deadline = time.monotonic() + 10
-    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+    while any(alive(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not [p for p in pids if _alive(p)], "launcher left oTree processes behind after SIGTERM"
+    assert not [p for p in pids if alive(p)], "launcher left oTree processes behind after SIGTERM"
 
 
 def test_nginx_serves_images_without_touching_otree(tmp_path: Path, nginx_available: None) -> None:
     bundle = make_bundle(tmp_path, n_targets=2)
-    view = sqlite_project_view(BASELINE, tmp_path / "view")
+    view = sqlite_project_view(BASELINE_APP, tmp_path / "view")
     env = production_env(database_url="sqlite:///db.sqlite3", rest_key="r" * 24,
                          extra={"BASELINE_BUNDLE": str(bundle.root), "BASELINE_ROUNDS": "1"})
     image = bundle.targets[0].image
