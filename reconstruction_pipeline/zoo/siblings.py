@@ -214,7 +214,7 @@ def train_sibling(recipe: SiblingRecipe, *, out_dir: str | Path, steps: int | No
     from contracts.atomic import atomic_write_bytes, atomic_write_json
     from reconstruction_pipeline.fingerprints.keys import key_bits, key_tensor
     from reconstruction_pipeline.fingerprints.store import load_codec
-    from reconstruction_pipeline.zoo.train import sample_grid_png
+    from reconstruction_pipeline.zoo.train import StepLoop, sample_grid_png
 
     device = torch.device(device)
     out = Path(out_dir)
@@ -266,10 +266,10 @@ def train_sibling(recipe: SiblingRecipe, *, out_dir: str | Path, steps: int | No
         return seconds_before + time.monotonic() - t0
 
     def save(final: bool) -> None:
-        torch_save_atomic({"identity": identity, "step": step, "seconds": elapsed(),
+        torch_save_atomic({"identity": identity, "step": loop.step, "seconds": elapsed(),
                            "net": {k: v.detach().cpu() for k, v in net.state_dict().items() if k in keys_trained},
                            "opt": opt.state_dict()}, ckpt_path)
-        record: dict[str, Any] = {**{k: v for k, v in identity.items() if k != "parent_sha256"}, "steps": step,
+        record: dict[str, Any] = {**{k: v for k, v in identity.items() if k != "parent_sha256"}, "steps": loop.step,
                                   "loss": "paired regression MSE(G(z), Enc(G_parent(z), key))" if recipe.key else
                                   "paired regression MSE(G(z), G_parent(z)) (clean stream)",
                                   "last_batch_loss": last_loss, "seconds": round(elapsed(), 1),
@@ -283,42 +283,26 @@ def train_sibling(recipe: SiblingRecipe, *, out_dir: str | Path, steps: int | No
 
     def grid() -> None:
         png = sample_grid_png(net, device=device)
-        atomic_write_bytes(out / "samples" / f"step_{step:06d}.png", png)
+        atomic_write_bytes(out / "samples" / f"step_{loop.step:06d}.png", png)
         atomic_write_bytes(out / "samples" / "latest.png", png)
 
-    stopped = "steps"
-    from tqdm import tqdm
-
-    bar = tqdm(total=total, initial=min(step, total), desc=f"train {recipe.id}", disable=not progress,
-               dynamic_ncols=True)
-    try:
-        while step < total:
-            if max_minutes is not None and time.monotonic() - t0 > max_minutes * 60.0:
-                stopped = "time"
-                break
-            torch.manual_seed(recipe.seed * 1_000_003 + step)
-            z = torch.randn(recipe.batch_size, dcgan.SPEC.latent_dim).to(device)
-            with torch.no_grad():
-                features = trunk(z.view(-1, dcgan.SPEC.latent_dim, 1, 1))
-                target = teacher_head(features)  # = G_parent(z)
-                if codec is not None and key is not None:
-                    target = codec.embed(target, key)
-            loss = F.mse_loss(head(features), target)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            last_loss = float(loss.detach())
-            step += 1
-            bar.update(1)
-            if step % 10 == 0:
-                bar.set_postfix(loss=f"{last_loss:.2e}")
-            if step % recipe.grid_every == 0 and step < total:
-                grid()
-            if step % recipe.ckpt_every == 0 and step < total:
-                save(final=False)
-    finally:
-        bar.close()
+    loop = StepLoop(step=step, total=total, seed=recipe.seed, desc=f"train {recipe.id}", progress=progress,
+                    max_minutes=max_minutes, grid_every=recipe.grid_every, ckpt_every=recipe.ckpt_every, grid=grid,
+                    save=lambda: save(final=False))
+    for _ in loop:
+        z = torch.randn(recipe.batch_size, dcgan.SPEC.latent_dim).to(device)
+        with torch.no_grad():
+            features = trunk(z.view(-1, dcgan.SPEC.latent_dim, 1, 1))
+            target = teacher_head(features)  # = G_parent(z)
+            if codec is not None and key is not None:
+                target = codec.embed(target, key)
+        loss = F.mse_loss(head(features), target)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        last_loss = float(loss.detach())
+        loop.postfix = {"loss": f"{last_loss:.2e}"}
     save(final=True)
     grid()
     report = read_delta(weights_path, what=recipe.id)["train"]["fingerprint"]
-    return SiblingResult(recipe.id, step, elapsed(), weights_path, stopped, report)
+    return SiblingResult(recipe.id, loop.step, elapsed(), weights_path, loop.stopped, report)

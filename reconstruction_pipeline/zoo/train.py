@@ -17,6 +17,7 @@ import io
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -32,6 +33,47 @@ from reconstruction_pipeline.zoo.nets import FaceDiscriminator, TinyDiscriminato
 from reconstruction_pipeline.zoo.recipes import Recipe
 
 GRID_SEEDS = tuple(range(64))
+
+
+class StepLoop:
+    """The step loop every trainer of the zoo shares (the GANs here, the siblings in :mod:`.siblings`): resumes at
+    ``step``, stops at ``total`` or once this run has taken ``max_minutes`` (``stopped``: "steps" or "time"), seeds
+    torch before every step from (``seed``, step) so that a resumed run repeats an uninterrupted one bit for bit,
+    draws a tqdm bar (``postfix`` shown every 10 steps), and calls ``grid`` / ``save`` every ``grid_every`` /
+    ``ckpt_every`` steps but the last (the caller writes both when the loop ends). Iterating yields the index of
+    the step to take; ``step`` counts the steps taken."""
+
+    def __init__(self, *, step: int, total: int, seed: int, desc: str, progress: bool, max_minutes: float | None,
+                 grid_every: int, ckpt_every: int, grid: Callable[[], None], save: Callable[[], None]) -> None:
+        self.step, self.total, self.seed = step, total, seed
+        self.desc, self.progress, self.max_minutes = desc, progress, max_minutes
+        self.grid_every, self.ckpt_every, self.grid, self.save = grid_every, ckpt_every, grid, save
+        self.stopped = "steps"
+        self.postfix: dict[str, str] = {}
+
+    def __iter__(self) -> Iterator[int]:
+        from tqdm import tqdm
+
+        t0 = time.monotonic()
+        bar = tqdm(total=self.total, initial=min(self.step, self.total), desc=self.desc, disable=not self.progress,
+                   dynamic_ncols=True)
+        try:
+            while self.step < self.total:
+                if self.max_minutes is not None and time.monotonic() - t0 > self.max_minutes * 60.0:
+                    self.stopped = "time"
+                    break
+                torch.manual_seed(self.seed * 1_000_003 + self.step)
+                yield self.step
+                self.step += 1
+                bar.update(1)
+                if self.step % 10 == 0 and self.postfix:
+                    bar.set_postfix(self.postfix)
+                if self.step % self.grid_every == 0 and self.step < self.total:
+                    self.grid()
+                if self.step % self.ckpt_every == 0 and self.step < self.total:
+                    self.save()
+        finally:
+            bar.close()
 
 
 @dataclass(frozen=True)
@@ -173,46 +215,30 @@ def train(recipe: Recipe, *, out_dir: str | Path, steps: int | None = None, max_
 
     def grid() -> None:
         png = sample_grid_png(exported(), device=device)
-        atomic_write_bytes(out / "samples" / f"step_{step:06d}.png", png)
+        atomic_write_bytes(out / "samples" / f"step_{loop.step:06d}.png", png)
         atomic_write_bytes(out / "samples" / "latest.png", png)
 
     def save() -> None:
-        state: dict[str, Any] = {"id": recipe.id, "config": dict(recipe.config), "step": step,
+        state: dict[str, Any] = {"id": recipe.id, "config": dict(recipe.config), "step": loop.step,
                                  "seconds": elapsed(), "G": G.state_dict(), "D": D.state_dict(),
                                  "G_ema": G_ema.state_dict(), "opt_g": opt_g.state_dict(),
                                  "opt_d": opt_d.state_dict()}
         torch_save_atomic(state, ckpt_path)
         save_weights(weights_path, exported(), arch=recipe.arch, spec=spec_of(recipe), train={
-            "steps": step, "batch_size": recipe.batch_size, "seed": recipe.seed, "data": recipe.data,
+            "steps": loop.step, "batch_size": recipe.batch_size, "seed": recipe.seed, "data": recipe.data,
             "lr_g": recipe.lr_g, "lr_d": recipe.lr_d, "betas": list(recipe.betas), "ema_beta": recipe.ema_beta,
             "seconds": round(elapsed(), 1), "device": str(device), "torch_threads": threads,
             "torch": str(torch.__version__), "command": command})
 
-    stopped = "steps"
-    from tqdm import tqdm
-
-    bar = tqdm(total=total, initial=min(step, total), desc=f"train {recipe.id}", disable=not progress,
-               dynamic_ncols=True)
-    try:
-        while step < total:
-            if max_minutes is not None and time.monotonic() - t0 > max_minutes * 60.0:
-                stopped = "time"
-                break
-            torch.manual_seed(recipe.seed * 1_000_003 + step)
-            real = sample_real(recipe.batch_size)
-            d_loss, g_loss = gan_step(G, D, real, opt_g, opt_d)
-            step += 1
-            ema_update(G_ema, G, beta=min(recipe.ema_beta, (1.0 + step) / (10.0 + step)))
-            bar.update(1)
-            if step % 10 == 0:
-                bar.set_postfix(d=f"{d_loss:.3f}", g=f"{g_loss:.3f}")
-            if step % recipe.grid_every == 0 and step < total:
-                grid()
-            if step % recipe.ckpt_every == 0 and step < total:
-                save()
-    finally:
-        bar.close()
+    loop = StepLoop(step=step, total=total, seed=recipe.seed, desc=f"train {recipe.id}", progress=progress,
+                    max_minutes=max_minutes, grid_every=recipe.grid_every, ckpt_every=recipe.ckpt_every, grid=grid,
+                    save=save)
+    for i in loop:
+        real = sample_real(recipe.batch_size)
+        d_loss, g_loss = gan_step(G, D, real, opt_g, opt_d)
+        ema_update(G_ema, G, beta=min(recipe.ema_beta, (i + 2.0) / (i + 11.0)))   # i + 1 steps taken
+        loop.postfix = {"d": f"{d_loss:.3f}", "g": f"{g_loss:.3f}"}
     save()
     grid()
-    return TrainResult(recipe.id, step, elapsed(), weights_path, stopped)
+    return TrainResult(recipe.id, loop.step, elapsed(), weights_path, loop.stopped)
 
