@@ -20,11 +20,10 @@ from contracts.bundle import Bundle, read_bundle
 from contracts.conditions import CLEAN
 from contracts.responses import check_against_bundle, parse_responses
 from contracts.summary import read_summary
-from harness.local import Postgres
 from study_app.wire import BlockingParticipant, Shown
-from tests.e2e.test_end_to_end import PIPELINE_PYTHON, ROUNDS, Truth, play_in_chromium
+from tests.e2e.test_end_to_end import ROUNDS, Truth, build_tiny_bundle, live_study_on, play_in_chromium
 from tests.helpers.plain_summary import plain_by_condition, plain_summary
-from tests.study_live.live import LiveStudy, secret_needles, start_live_study, stop_live_study
+from tests.study_live.live import LiveStudy, secret_needles
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres, pytest.mark.slow]
 
@@ -37,29 +36,15 @@ MIN_VOTES = 1
 def v2_bundle(tmp_path_factory: pytest.TempPathFactory) -> Bundle:
     """3 sources per generator x 3 conditions: 9 sources = ROUNDS + 1 practice round, every participant sees each
     source once (the tightest the rules allow)."""
-    if not PIPELINE_PYTHON.exists():
-        pytest.fail(f"{PIPELINE_PYTHON} missing: run scripts/setup.sh", pytrace=False)
-    out = tmp_path_factory.mktemp("e2e-cond") / "bundle"
-    cmd = [str(PIPELINE_PYTHON), "-m", "reconstruction_pipeline", "build", "--zoo", "tiny",
-           "--targets-per-generator", "3", "--attempts", "3", "--steps", "40", "--distance", "pixel",
-           "--display-size", "64", "--resample", "nearest", "--seed", "5", "--threads", "1", "--no-progress",
-           "--conditions", ",".join(CONDITIONS), "--out", str(out)]
-    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    bundle = read_bundle(out)
+    bundle = build_tiny_bundle(tmp_path_factory.mktemp("e2e-cond") / "bundle", targets=3, steps=40, seed=5,
+                               conditions=CONDITIONS)
     assert bundle.manifest.schema_version == 2 and bundle.manifest.condition_names == CONDITIONS
     return bundle
 
 
 @pytest.fixture(scope="module")
 def live(v2_bundle: Bundle, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStudy]:
-    with Postgres() as pg:
-        study = start_live_study(bundle=v2_bundle, database_url=pg.url,
-                                 log_path=tmp_path_factory.mktemp("e2e-cond-otree") / "otree.log")
-        try:
-            yield study
-        finally:
-            stop_live_study(study)
+    yield from live_study_on(v2_bundle, tmp_path_factory.mktemp("e2e-cond-otree"))
 
 
 def test_version_2_bundle_study_export_report(live: LiveStudy, v2_bundle: Bundle, tmp_path: Path) -> None:

@@ -36,30 +36,37 @@ ROUNDS = 8
 MIN_VOTES = 2
 
 
-@pytest.fixture(scope="module")
-def pipeline_bundle(tmp_path_factory: pytest.TempPathFactory) -> Bundle:
+def build_tiny_bundle(out: Path, *, targets: int, steps: int, seed: int, conditions: tuple[str, ...] = ()) -> Bundle:
     """A real bundle: the tiny zoo's trained generators, real reconstructions, written by the pipeline CLI."""
     if not PIPELINE_PYTHON.exists():
         pytest.fail(f"{PIPELINE_PYTHON} missing: run scripts/setup.sh", pytrace=False)
-    out = tmp_path_factory.mktemp("e2e") / "bundle"
     cmd = [str(PIPELINE_PYTHON), "-m", "reconstruction_pipeline", "build", "--zoo", "tiny",
-           "--targets-per-generator", "4", "--attempts", "3", "--steps", "60", "--distance", "pixel",
-           "--display-size", "64", "--resample", "nearest", "--seed", "11", "--threads", "1", "--no-progress",
-           "--out", str(out)]
+           "--targets-per-generator", str(targets), "--attempts", "3", "--steps", str(steps), "--distance", "pixel",
+           "--display-size", "64", "--resample", "nearest", "--seed", str(seed), "--threads", "1", "--no-progress",
+           *(["--conditions", ",".join(conditions)] if conditions else []), "--out", str(out)]
     done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     return read_bundle(out)
 
 
-@pytest.fixture(scope="module")
-def live(pipeline_bundle: Bundle, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStudy]:
+def live_study_on(bundle: Bundle, log_dir: Path) -> Iterator[LiveStudy]:
+    """The study on prodserver + a fresh PostgreSQL + nginx serving ``bundle``, stopped afterwards."""
     with Postgres() as pg:
-        study = start_live_study(bundle=pipeline_bundle, database_url=pg.url,
-                                 log_path=tmp_path_factory.mktemp("e2e-otree") / "otree.log")
+        study = start_live_study(bundle=bundle, database_url=pg.url, log_path=log_dir / "otree.log")
         try:
             yield study
         finally:
             stop_live_study(study)
+
+
+@pytest.fixture(scope="module")
+def pipeline_bundle(tmp_path_factory: pytest.TempPathFactory) -> Bundle:
+    return build_tiny_bundle(tmp_path_factory.mktemp("e2e") / "bundle", targets=4, steps=60, seed=11)
+
+
+@pytest.fixture(scope="module")
+def live(pipeline_bundle: Bundle, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStudy]:
+    yield from live_study_on(pipeline_bundle, tmp_path_factory.mktemp("e2e-otree"))
 
 
 class Truth:
@@ -68,7 +75,8 @@ class Truth:
     def __init__(self, bundle: Bundle) -> None:
         self.index = ImageIndex.of(bundle)
         self.true = {t.target_id: t.true_generator for t in bundle.targets}
-        self.distance = {(r.target_id, r.generator, r.attempt): r.distance for r in bundle.reconstructions}
+        self.distance: dict[tuple[str, str, int | None], float] = {
+            (r.target_id, r.generator, r.attempt): r.distance for r in bundle.reconstructions}
 
     def target(self, shown: Shown) -> str:
         return self.index.target_of(shown.target)
