@@ -26,6 +26,7 @@ from harness.local import (NGINX, PG_BIN, REPO, Nginx, OTreeServer, Postgres, cr
                           sqlite_project_view)
 from tests.helpers import make_bundle
 from tests.study_live.conftest import INSTALL_HINT
+from tests.study_live.live import LiveStudy
 
 # `browser` (the session's one chromium) comes from tests/conftest.py
 
@@ -35,15 +36,10 @@ SECRET_TEXT = "TRAVERSAL-SECRET-" + secrets.token_hex(4)
 
 
 @dataclass
-class Hardened:
-    server: OTreeServer
-    nginx: Nginx
-    bundle: Bundle
+class Hardened(LiveStudy):
+    """The live study (tests/study_live/live.py) on the hardened production project: its own project directory,
+    participant-id gate and nginx limits."""
     project: Path
-
-    @property
-    def url(self) -> str:
-        return self.nginx.url
 
     def session(self, participants: int, *, room: str | None = None, bundle: Path | None = None,
                 **config: Any) -> dict[str, Any]:
