@@ -214,15 +214,11 @@ def train_sibling(recipe: SiblingRecipe, *, out_dir: str | Path, steps: int | No
     from contracts.atomic import atomic_write_bytes, atomic_write_json
     from reconstruction_pipeline.fingerprints.keys import key_bits, key_tensor
     from reconstruction_pipeline.fingerprints.store import load_codec
-    from reconstruction_pipeline.zoo.train import StepLoop, sample_grid_png
+    from reconstruction_pipeline.zoo.train import StepLoop, sample_grid_png, step_budget
 
     device = torch.device(device)
     out = Path(out_dir)
-    total = recipe.steps if steps is None else steps
-    if total < 0:
-        raise ZooError(f"--steps must be >= 0, got {total}")
-    if max_minutes is not None and max_minutes <= 0:
-        raise ZooError(f"--max-minutes must be > 0, got {max_minutes}")
+    total = step_budget(recipe.steps, steps, max_minutes)
     teacher, parent_sha = parent_net()
     teacher = teacher.to(device).requires_grad_(False)
     net, _ = parent_net()

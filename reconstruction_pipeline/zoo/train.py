@@ -35,6 +35,17 @@ from reconstruction_pipeline.zoo.recipes import Recipe
 GRID_SEEDS = tuple(range(64))
 
 
+def step_budget(recipe_steps: int, steps: int | None, max_minutes: float | None) -> int:
+    """The total steps a training run aims at (the recipe's unless ``steps``), with ``--steps``/``--max-minutes``
+    checked: one line naming the bad value."""
+    total = recipe_steps if steps is None else steps
+    if total < 0:
+        raise ZooError(f"--steps must be >= 0, got {total}")
+    if max_minutes is not None and max_minutes <= 0:
+        raise ZooError(f"--max-minutes must be > 0, got {max_minutes}")
+    return total
+
+
 class StepLoop:
     """The step loop every trainer of the zoo shares (the GANs here, the siblings in :mod:`.siblings`): resumes at
     ``step``, stops at ``total`` or once this run has taken ``max_minutes`` (``stopped``: "steps" or "time"), seeds
@@ -177,11 +188,7 @@ def train(recipe: Recipe, *, out_dir: str | Path, steps: int | None = None, max_
     """Train (or continue training) ``recipe`` in ``out_dir`` up to ``steps`` total steps or ``max_minutes``."""
     device = torch.device(device)
     out = Path(out_dir)
-    total = recipe.steps if steps is None else steps
-    if total < 0:
-        raise ZooError(f"--steps must be >= 0, got {total}")
-    if max_minutes is not None and max_minutes <= 0:
-        raise ZooError(f"--max-minutes must be > 0, got {max_minutes}")
+    total = step_budget(recipe.steps, steps, max_minutes)
     torch.manual_seed(recipe.seed)
     G = build_net(recipe.arch, dict(recipe.config)).to(device)
     D = build_discriminator(recipe).to(device)
