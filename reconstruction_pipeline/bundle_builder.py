@@ -79,6 +79,7 @@ class BuildOptions:
     targets_per_shard: int = 32
     conditions: tuple[str, ...] | None = None  # canonical names in build order; None: clean only, schema_version 1
     precision: str = "fp32"  # resolved (fp32 | bf16): the search's arithmetic changes the seeds found
+    memory_format: str = "contiguous"  # the search's layout: channels_last rounds differently, so it does too
 
     def identity(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -90,6 +91,8 @@ class BuildOptions:
             out["conditions"] = list(self.conditions)
         if self.precision != "fp32":  # fp32 is what builds made before --precision ran: left out, so they resume
             out["precision"] = self.precision
+        if self.memory_format != "contiguous":  # likewise left out when it is the default
+            out["memory_format"] = self.memory_format
         return out
 
     @property

@@ -88,6 +88,15 @@ def add_precision_argument(p: argparse.ArgumentParser) -> None:
                         "capability >= 8), else fp32; recorded distances and decisions are always recomputed in fp32")
 
 
+def add_memory_format_argument(p: argparse.ArgumentParser) -> None:
+    """``--memory-format``: the layout of the search (:mod:`reconstruction_pipeline.memory_format`)."""
+    from reconstruction_pipeline.memory_format import DEFAULT, MEMORY_FORMATS
+
+    p.add_argument("--memory-format", choices=MEMORY_FORMATS, default=DEFAULT,
+                   help="layout of the Adam search's generator and targets: channels_last (NHWC) can be faster for "
+                        "convolutions; recorded distances are computed with the contiguous generator either way")
+
+
 def make_parser() -> argparse.ArgumentParser:
     fmt = argparse.ArgumentDefaultsHelpFormatter
     parser = _Parser(prog="python -m reconstruction_pipeline", formatter_class=fmt,
@@ -98,6 +107,7 @@ def make_parser() -> argparse.ArgumentParser:
     _add_generator_args(b)
     b.add_argument("--targets-per-generator", type=_int_range(1), default=30, help="targets synthesised per generator")
     _add_reconstruction_args(b)
+    add_memory_format_argument(b)
     b.add_argument("--out", required=True, type=Path, help="bundle directory (created; a re-run resumes it)")
     b.add_argument("--display-size", type=_int_range(8, 4096), default=None,
                    help="side in pixels of the display images (default: the generators' resolution)")
@@ -135,6 +145,7 @@ def make_parser() -> argparse.ArgumentParser:
                         "per generator, the smaller distance (twice the work)")
     _add_generator_args(a)
     _add_reconstruction_args(a)
+    add_memory_format_argument(a)
 
     sub.add_parser("conditions", formatter_class=fmt, help="list the condition kinds and presets for --conditions")
     _add_provenance_parsers(sub, b, fmt)
@@ -231,9 +242,10 @@ def cmd_build(args: argparse.Namespace) -> int:
     options = BuildOptions(targets_per_generator=args.targets_per_generator, attempts=args.attempts, steps=args.steps,
                            lr=args.lr, distance=args.distance, seed=args.seed, feature_weights=args.feature_weights,
                            display_size=args.display_size, resample=args.resample, record_every=args.record_every,
-                           targets_per_shard=args.targets_per_shard, conditions=conditions, precision=precision)
+                           targets_per_shard=args.targets_per_shard, conditions=conditions, precision=precision,
+                           memory_format=args.memory_format)
     spec = WorkSpec(source, args.distance, args.feature_weights,
-                    Settings(args.steps, args.lr, args.record_every, precision), args.device)
+                    Settings(args.steps, args.lr, args.record_every, precision, args.memory_format), args.device)
     worker = ShardWorker(spec, device, generators, distance) if args.executor == "local" else None
     runner = Runner(args.executor, spec, worker, ray_workers=args.ray_workers, ray_address=args.ray_address)
     on_targets = _ledger_hook(args.ledger, generators, args.out, device)  # opens the log before any work
@@ -295,7 +307,7 @@ def cmd_attribute(args: argparse.Namespace) -> int:
     names = [str(p) for p in args.images]
     results = attribute_images(names, images, generators, attempts=args.attempts,
                                steps=args.steps, lr=args.lr, distance=distance, seed=args.seed, device=device,
-                               precision=precision)
+                               precision=precision, memory_format=args.memory_format)
     best = [dict(r.best_distance) for r in results]
     if args.also_mirrored:
         from contracts.bundle import attribute
@@ -303,7 +315,7 @@ def cmd_attribute(args: argparse.Namespace) -> int:
 
         flipped = attribute_images(names, mirror(images), generators, attempts=args.attempts, steps=args.steps,
                                    lr=args.lr, distance=distance, seed=args.seed, device=device,
-                                   precision=precision)
+                                   precision=precision, memory_format=args.memory_format)
         best = [{g: min(d, f.best_distance[g]) for g, d in b.items()} for b, f in zip(best, flipped)]
         attributed = attribute((str(i), g, d) for i, b in enumerate(best) for g, d in b.items())
     else:

@@ -23,12 +23,14 @@ from reconstruction_pipeline.reconstruct import reconstruct
 
 @dataclass(frozen=True)
 class Settings:
-    """Optimiser settings shared by every shard of a run (``precision`` resolved: fp32 | bf16)."""
+    """Optimiser settings shared by every shard of a run (``precision`` resolved: fp32 | bf16; ``memory_format``:
+    contiguous | channels_last, the search's layout)."""
 
     steps: int
     lr: float
     record_every: int
     precision: str = "fp32"
+    memory_format: str = "contiguous"
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,8 @@ def run_shard(task: ShardTask, generator: Generator, distance: Distance, setting
     dtype = next((p.dtype for p in generator.parameters()), torch.float32)
     z0 = seeded_latents(task.init_seeds, generator.latent_dim, device=device, dtype=dtype)
     res = reconstruct(generator, targets, z0, steps=settings.steps, lr=settings.lr, distance=distance, device=device,
-                      record_every=settings.record_every, on_step=on_step, precision=settings.precision)
+                      record_every=settings.record_every, on_step=on_step, precision=settings.precision,
+                      memory_format=settings.memory_format)
     return ShardResult(
         final_distance=res.final_distance.float().numpy(),
         best_distance=res.best_distance.float().numpy(),
