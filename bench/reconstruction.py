@@ -20,7 +20,8 @@ Printed per path: wall time, attempt-steps/s (attempts x steps / wall time, afte
 of one step's forward + backward counted with ``torch.utils.flop_counter.FlopCounterMode``; the fp32 re-evaluation
 of bf16 runs is in the time, not in the count) and the percentage of the device's peak for that path's precision
 (``--peak-tflops``, or the table of known devices below, or for a CPU an estimate: threads x clock x FLOP/cycle of its
-widest fp32 FMA / bf16 instructions), how far its final distances are from batched fp32's (per attempt, and per
+widest fp32 FMA / bf16 instructions), attempt-steps per second of the process's CPU time (``per CPU-s``: with
+``--threads 1`` on a shared machine the time the process actually ran, so much steadier than wall time), how far its final distances are from batched fp32's (per attempt, and per
 target as the smallest over attempts, which is what attribution uses), and ``exact``: whether its recorded final
 distances equal a plain contiguous fp32 forward at its final seeds bit for bit. ``--batch-sizes`` adds a sweep of
 attempt-steps/s against batch size for fp32 and bf16, contiguous and channels_last (``--sweep-csv`` writes it as CSV
@@ -186,13 +187,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"peaks: {', '.join(f'{k} {v:.3g} TFLOP/s' for k, v in peaks.items()) or 'none'} ({peak_source})")
 
     def run(gen: Generator, precision: str, layout: str, zz: torch.Tensor, xx: torch.Tensor, steps: int
-            ) -> tuple[float, ReconstructionResult]:
+            ) -> tuple[float, float, ReconstructionResult]:
         _sync(device)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         res = reconstruct(gen, xx, zz, steps=steps, distance=dist, device=device, precision=precision,
                           memory_format=layout)
         _sync(device)
-        return time.perf_counter() - t0, res
+        return time.perf_counter() - t0, time.process_time() - c0, res
 
     paths = {name: (compiled(g) if comp else g, prec, layout) for name, prec, layout, comp in
              BATCHED + (COMPILED if args.compile else [])}
@@ -204,15 +205,17 @@ def main(argv: list[str] | None = None) -> int:
             again = run(gen, prec, layout, z0, x, 2)[0]  # compiled now: the second warm-up is a plain 2-step run
             print(f"(torch.compile of {name}: {t - again:.1f} s compile time in the warm-up, not counted)")
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     single = one_at_a_time(g, x, z0, steps=args.steps, distance=dist, device=device)
     _sync(device)
     times: dict[str, list[float]] = {"one at a time fp32": [time.perf_counter() - t0]}
+    cpu: dict[str, list[float]] = {"one at a time fp32": [time.process_time() - c0]}
     results: dict[str, ReconstructionResult] = {"one at a time fp32": single}
     for _ in range(args.repeats):
         for name, (gen, prec, layout) in paths.items():
-            t, res = run(gen, prec, layout, z0, x, args.steps)
+            t, c, res = run(gen, prec, layout, z0, x, args.steps)
             times.setdefault(name, []).append(t)
+            cpu.setdefault(name, []).append(c)
             results[name] = res
 
     work = n * args.steps
@@ -221,11 +224,14 @@ def main(argv: list[str] | None = None) -> int:
     with torch.no_grad():
         prepared = dist.prepare(x)
     rates: dict[str, float] = {}
-    print(f"{'path':32s} {'wall s':>8s} {'attempt-steps/s':>16s} {'TFLOP/s':>9s} {'% peak':>8s} {'exact':>6s}  "
+    cpu_rates: dict[str, float] = {}
+    print(f"{'path':32s} {'wall s':>8s} {'attempt-steps/s':>16s} {'TFLOP/s':>9s} {'% peak':>8s} {'exact':>6s} "
+          f"{'per CPU-s':>10s}  "
           "max |d - d_fp32| per attempt / per target (min over attempts)")
     for name, ts in times.items():
         t = min(ts)
         rates[name] = work / t
+        cpu_rates[name] = work / min(cpu[name])  # attempt-steps per second of this process's CPU time
         flops = (f1 * n if name.startswith("one") else fb) * args.steps
         tflops = flops / t / 1e12
         prec = "bf16" if "bf16" in name else "fp32"
@@ -241,7 +247,8 @@ def main(argv: list[str] | None = None) -> int:
         mins = d.view(args.targets, args.attempts).amin(1)
         per_target = (mins - ref.final_distance.view(args.targets, args.attempts).amin(1)).abs().max().item()
         spread = f" (runs: {', '.join(f'{v:.2f}' for v in ts)})" if len(ts) > 1 else ""
-        print(f"{name:32s} {t:8.2f} {rates[name]:16.1f} {tflops:9.4f} {pct} {exact:>6s}  {per_attempt:.3g} / "
+        print(f"{name:32s} {t:8.2f} {rates[name]:16.1f} {tflops:9.4f} {pct} {exact:>6s} {cpu_rates[name]:10.1f}  "
+              f"{per_attempt:.3g} / "
               f"{per_target:.3g}{spread}")
     print(f"FLOPs per attempt-step: {f1 / 1e6:.1f} M at batch 1, {fb / n / 1e6:.1f} M batched; {load_average()}")
 
@@ -252,17 +259,24 @@ def main(argv: list[str] | None = None) -> int:
         line = []
         for prec, layout in SWEEP:
             run(g, prec, layout, zb, xb, 2)
-            ts = [run(g, prec, layout, zb, xb, args.steps)[0] for _ in range(max(1, args.repeats - 1))]
+            timed = [run(g, prec, layout, zb, xb, args.steps)[:2] for _ in range(max(1, args.repeats - 1))]
+            ts = [t for t, _ in timed]
             rate = b * args.steps / min(ts)
             line.append(f"{prec}{' CL' if layout == 'channels_last' else ''} {rate:7.1f}")
             rows.append({"generator": g.id, "precision": prec, "memory_format": layout, "batch": b,
-                         "attempt_steps_per_s": round(rate, 2), "steps": args.steps,
+                         "attempt_steps_per_s": round(rate, 2),
+                         "attempt_steps_per_cpu_s": round(b * args.steps / min(c for _, c in timed), 2),
+                         "steps": args.steps,
                          "runs_s": " ".join(f"{v:.3f}" for v in ts), "load1": round(os.getloadavg()[0], 2)})
         print(f"batch {b:5d}: attempt-steps/s  {'  '.join(line)}  ({load_average()})")
     if args.sweep_csv is not None and rows:
+        fields = list(rows[0])
         new = not args.sweep_csv.exists()
+        if not new:  # appended to in the columns it already has
+            with args.sweep_csv.open(newline="") as fh:
+                fields = next(csv.reader(fh), fields)
         with args.sweep_csv.open("a", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+            w = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore", restval="")
             if new:
                 w.writeheader()
             w.writerows(rows)
@@ -270,6 +284,9 @@ def main(argv: list[str] | None = None) -> int:
     batched = {k: v for k, v in rates.items() if k.startswith("batched")}
     best = max(batched, key=lambda k: batched[k])
     print(f"ratio batched fp32 / one-at-a-time fp32: {rates['batched fp32'] / rates['one at a time fp32']:.2f}x")
+    best_cpu = max((k for k in cpu_rates if k.startswith("batched")), key=lambda k: cpu_rates[k])
+    print(f"per CPU second (threads x busy time, steadier than wall time on a shared machine): best ({best_cpu}) / "
+          f"batched fp32: {cpu_rates[best_cpu] / cpu_rates['batched fp32']:.2f}x")
     print(f"ratio best ({best}) / batched fp32: {batched[best] / rates['batched fp32']:.2f}x")
     return 0
 

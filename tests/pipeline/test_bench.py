@@ -19,11 +19,12 @@ def test_benchmark_prints_rates_and_ratio_last(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-2000:]
     lines = proc.stdout.strip().splitlines()
     assert re.fullmatch(r"ratio best \(batched [a-z0-9_ +.]+\) / batched fp32: \d+\.\d\dx", lines[-1]), lines[-1]
-    assert re.fullmatch(r"ratio batched fp32 / one-at-a-time fp32: \d+\.\d\dx", lines[-2]), lines[-2]
+    assert re.match(r"per CPU second .*: best \(batched [a-z0-9_ +.]+\) / batched fp32: \d+\.\d\dx$", lines[-2])
+    assert re.fullmatch(r"ratio batched fp32 / one-at-a-time fp32: \d+\.\d\dx", lines[-3]), lines[-3]
     for path in ("one at a time fp32", "batched fp32", "batched fp32 channels_last", "batched bf16",
                  "batched bf16 channels_last"):
         # every path's recorded distances are the plain contiguous fp32 forward's at its seeds: exact "yes"
-        assert any(re.match(rf"{path} +\d+\.\d\d +\d+\.\d +\d+\.\d{{4}} +(\d+\.\d%|-) +yes ", ln)
+        assert any(re.match(rf"{path} +\d+\.\d\d +\d+\.\d +\d+\.\d{{4}} +(\d+\.\d%|-) +yes +\d+\.\d ", ln)
                    for ln in lines), path
     # bf16's distances are recomputed in fp32 and compared with batched fp32's on the same attempts
     assert any(re.match(r"batched fp32 .* 0 / 0 ", ln) for ln in lines)
