@@ -23,6 +23,7 @@ from provenance.log import LogError
 from provenance.verify import VerifyError
 from reconstruction_pipeline.distances import Distance, DistanceError, build_distance, distance_names
 from reconstruction_pipeline.generators import Generator, resolve_device
+from reconstruction_pipeline.memory_format import resolve_memory_format
 from reconstruction_pipeline.sources import GeneratorSource, PipelineError
 from reconstruction_pipeline.targets import ImageInputError
 
@@ -90,11 +91,12 @@ def add_precision_argument(p: argparse.ArgumentParser) -> None:
 
 def add_memory_format_argument(p: argparse.ArgumentParser) -> None:
     """``--memory-format``: the layout of the search (:mod:`reconstruction_pipeline.memory_format`)."""
-    from reconstruction_pipeline.memory_format import DEFAULT, MEMORY_FORMATS
+    from reconstruction_pipeline.memory_format import CHOICES, DEFAULT
 
-    p.add_argument("--memory-format", choices=MEMORY_FORMATS, default=DEFAULT,
-                   help="layout of the Adam search's generator and targets: channels_last (NHWC) can be faster for "
-                        "convolutions; recorded distances are computed with the contiguous generator either way")
+    p.add_argument("--memory-format", choices=CHOICES, default=DEFAULT,
+                   help="layout of the Adam search's generator and targets: channels_last (NHWC) or contiguous; auto = "
+                        "channels_last for a bf16 search on a CPU (measured faster there), else contiguous; recorded "
+                        "distances are computed with the contiguous generator either way")
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -239,20 +241,21 @@ def cmd_build(args: argparse.Namespace) -> int:
     check_conditions(conditions, [g.id for g in generators])  # e.g. a framing target not among the generators
     distance = _distance(args, device)  # missing weights: one line, before anything is written
     precision = resolved_precision(args.precision, device, generators, distance)
+    memory_format = resolve_memory_format(args.memory_format, precision, device)
     options = BuildOptions(targets_per_generator=args.targets_per_generator, attempts=args.attempts, steps=args.steps,
                            lr=args.lr, distance=args.distance, seed=args.seed, feature_weights=args.feature_weights,
                            display_size=args.display_size, resample=args.resample, record_every=args.record_every,
                            targets_per_shard=args.targets_per_shard, conditions=conditions, precision=precision,
-                           memory_format=args.memory_format)
+                           memory_format=memory_format)
     spec = WorkSpec(source, args.distance, args.feature_weights,
-                    Settings(args.steps, args.lr, args.record_every, precision, args.memory_format), args.device)
+                    Settings(args.steps, args.lr, args.record_every, precision, memory_format), args.device)
     worker = ShardWorker(spec, device, generators, distance) if args.executor == "local" else None
     runner = Runner(args.executor, spec, worker, ray_workers=args.ray_workers, ray_address=args.ray_address)
     on_targets = _ledger_hook(args.ledger, generators, args.out, device)  # opens the log before any work
     bundle = build_bundle(args.out, generators=generators, source=source.describe(), distance=distance, device=device,
                           options=options, runner=runner, progress=not args.no_progress, on_targets=on_targets)
     print(f"bundle written: {bundle.root} ({len(bundle.targets)} targets x {len(bundle.generator_ids)} generators x "
-          f"{bundle.attempts} attempts; {precision} search, fp32 distances)")
+          f"{bundle.attempts} attempts; {precision} {memory_format} search, fp32 distances)")
     return 0
 
 
@@ -304,10 +307,11 @@ def cmd_attribute(args: argparse.Namespace) -> int:
     images = torch.cat([load_user_image(p, resolution=resolution) for p in args.images])  # checked before any work
     distance = _distance(args, device)
     precision = resolved_precision(args.precision, device, generators, distance)
+    memory_format = resolve_memory_format(args.memory_format, precision, device)
     names = [str(p) for p in args.images]
     results = attribute_images(names, images, generators, attempts=args.attempts,
                                steps=args.steps, lr=args.lr, distance=distance, seed=args.seed, device=device,
-                               precision=precision, memory_format=args.memory_format)
+                               precision=precision, memory_format=memory_format)
     best = [dict(r.best_distance) for r in results]
     if args.also_mirrored:
         from contracts.bundle import attribute
@@ -315,7 +319,7 @@ def cmd_attribute(args: argparse.Namespace) -> int:
 
         flipped = attribute_images(names, mirror(images), generators, attempts=args.attempts, steps=args.steps,
                                    lr=args.lr, distance=distance, seed=args.seed, device=device,
-                                   precision=precision, memory_format=args.memory_format)
+                                   precision=precision, memory_format=memory_format)
         best = [{g: min(d, f.best_distance[g]) for g, d in b.items()} for b, f in zip(best, flipped)]
         attributed = attribute((str(i), g, d) for i, b in enumerate(best) for g, d in b.items())
     else:

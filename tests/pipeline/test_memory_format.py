@@ -14,8 +14,8 @@ from contracts.bundle import read_bundle
 from reconstruction_pipeline.cli import main
 from reconstruction_pipeline.distances import build_distance
 from reconstruction_pipeline.generators import Generator, seeded_latents
-from reconstruction_pipeline.memory_format import (MemoryFormatError, check_memory_format, search_generator,
-                                                   search_input)
+from reconstruction_pipeline.memory_format import (MemoryFormatError, check_memory_format, resolve_memory_format,
+                                                   search_generator, search_input)
 from reconstruction_pipeline.reconstruct import reconstruct
 from reconstruction_pipeline.targets import derive_seed
 
@@ -40,6 +40,16 @@ def test_search_generator_is_a_channels_last_copy_and_leaves_the_callers_alone(t
     assert search_input(x, "channels_last").is_contiguous(memory_format=torch.channels_last)
     with pytest.raises(MemoryFormatError, match="nhwc"):
         check_memory_format("nhwc")
+
+
+def test_auto_is_channels_last_for_a_bf16_search_on_a_cpu() -> None:
+    assert resolve_memory_format("auto", "bf16", "cpu") == "channels_last"
+    assert resolve_memory_format("auto", "fp32", "cpu") == "contiguous"
+    assert resolve_memory_format("auto", "bf16", "meta") == "contiguous"  # not measured off the CPU: the default
+    for name in ("contiguous", "channels_last"):
+        assert resolve_memory_format(name, "fp32", "cpu") == name == resolve_memory_format(name, "bf16", "cpu")
+    with pytest.raises(MemoryFormatError, match="auto, contiguous, channels_last"):
+        resolve_memory_format("nchw", "fp32", "cpu")
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
