@@ -149,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--repeats", type=int, default=3, help="interleaved repeats of the batched paths (fastest reported)")
     p.add_argument("--compile", action="store_true", help="also time fp32 and bf16 with the network under torch.compile")
+    p.add_argument("--channels-last", action="store_true",
+                   help="accepted for the commands recorded before the channels_last paths always ran; no effect")
     p.add_argument("--batch-sizes", default="", help="also sweep attempt-steps/s over these batch sizes")
     p.add_argument("--sweep-csv", type=Path, default=None, help="write the sweep as CSV (appended to)")
     p.add_argument("--peak-tflops", default=None, metavar="fp32=P,bf16=Q",
