@@ -125,3 +125,19 @@ def test_bad_memory_format_is_one_line(tmp_path: Path, capsys: pytest.CaptureFix
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--memory-format" in err and "nhwc" in err
     assert not (tmp_path / "b").exists()
+
+
+def test_attribute_images_in_channels_last_decides_like_contiguous(tiny: list[Generator]) -> None:
+    from reconstruction_pipeline.attribution import attribute_images
+
+    with torch.no_grad():
+        images = torch.cat([g.synthesize(seeded_latents([derive_seed(6, g.id, i) for i in range(2)], g.latent_dim))
+                            for g in tiny])
+    names = [f"img{i}" for i in range(images.shape[0])]
+    dist = build_distance("pixel")
+    runs = {m: attribute_images(names, images, tiny, attempts=2, steps=30, distance=dist, seed=6, memory_format=m)
+            for m in ("contiguous", "channels_last")}
+    assert [r.attributed for r in runs["contiguous"]] == [r.attributed for r in runs["channels_last"]]
+    for a, b in zip(runs["contiguous"], runs["channels_last"]):
+        assert a.best_distance.keys() == b.best_distance.keys()
+        assert all(abs(a.best_distance[k] - b.best_distance[k]) < 1e-3 for k in a.best_distance)
