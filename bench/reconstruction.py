@@ -21,8 +21,9 @@ of one step's forward + backward counted with ``torch.utils.flop_counter.FlopCou
 of bf16 runs is in the time, not in the count) and the percentage of the device's peak for that path's precision
 (``--peak-tflops``, or the table of known devices below, or for a CPU an estimate: threads x clock x FLOP/cycle of its
 widest fp32 FMA / bf16 instructions), attempt-steps per second of the process's CPU time (``per CPU-s``: with
-``--threads 1`` on a shared machine the time the process actually ran, so much steadier than wall time), how far its final distances are from batched fp32's (per attempt, and per
-target as the smallest over attempts, which is what attribution uses), and ``exact``: whether its recorded final
+``--threads 1`` on a shared machine the time the process actually ran, so much steadier than wall time), how far
+its final distances are from batched fp32's (per attempt, and per target as the smallest over attempts, which is
+what attribution uses), and ``exact``: whether its recorded final
 distances equal a plain contiguous fp32 forward at its final seeds bit for bit. ``--batch-sizes`` adds a sweep of
 attempt-steps/s against batch size for fp32 and bf16, contiguous and channels_last (``--sweep-csv`` writes it as CSV
 for bench/plot_batch_sweep.py). The last line is the ratio of the fastest batched path to batched fp32.
@@ -131,9 +132,12 @@ def load_average() -> str:
 
 
 # (name, precision, memory format, compiled): the batched paths in the order they are timed
-BATCHED = [("batched fp32", "fp32", "contiguous", False), ("batched fp32 channels_last", "fp32", "channels_last", False),
-           ("batched bf16", "bf16", "contiguous", False), ("batched bf16 channels_last", "bf16", "channels_last", False)]
-COMPILED = [("batched fp32 compiled", "fp32", "contiguous", True), ("batched bf16 compiled", "bf16", "contiguous", True)]
+BATCHED = [("batched fp32", "fp32", "contiguous", False),
+           ("batched fp32 channels_last", "fp32", "channels_last", False),
+           ("batched bf16", "bf16", "contiguous", False),
+           ("batched bf16 channels_last", "bf16", "channels_last", False)]
+COMPILED = [("batched fp32 compiled", "fp32", "contiguous", True),
+            ("batched bf16 compiled", "bf16", "contiguous", True)]
 SWEEP = [("fp32", "contiguous"), ("fp32", "channels_last"), ("bf16", "contiguous"), ("bf16", "channels_last")]
 
 
@@ -148,7 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--repeats", type=int, default=3, help="interleaved repeats of the batched paths (fastest reported)")
-    p.add_argument("--compile", action="store_true", help="also time fp32 and bf16 with the network under torch.compile")
+    p.add_argument("--compile", action="store_true",
+                   help="also time fp32 and bf16 with the network under torch.compile")
     p.add_argument("--channels-last", action="store_true",
                    help="accepted for the commands recorded before the channels_last paths always ran; no effect")
     p.add_argument("--batch-sizes", default="", help="also sweep attempt-steps/s over these batch sizes")
