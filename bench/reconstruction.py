@@ -1,28 +1,39 @@
-"""Benchmark: one attempt at a time (the paper's loop) vs the batched pipeline in fp32 and in bf16, same attempts.
+"""Benchmark: one attempt at a time (the paper's loop) vs the batched pipeline in fp32 and bf16, contiguous and
+channels_last, optionally under torch.compile; same attempts.
 
     .venv-pipeline/bin/python bench/reconstruction.py [--zoo faces --generator digiface-dcgan] [--targets 10]
-        [--attempts 3] [--steps 30] [--device auto] [--threads N] [--repeats 3] [--compile] [--channels-last]
-        [--batch-sizes 30,90,180] [--peak-tflops fp32=P,bf16=Q]
+        [--attempts 3] [--steps 30] [--device auto] [--threads N] [--repeats 3] [--compile]
+        [--batch-sizes 1,8,30,96,192] [--sweep-csv PATH] [--peak-tflops fp32=P,bf16=Q]
 
 Every path runs :func:`reconstruction_pipeline.reconstruct.reconstruct` on the same targets, initial seeds, steps,
 lr and pixel distance: ``one at a time fp32`` calls it once per attempt (batch 1, as the paper's code: one attempt
-per GPU job), the others once for all attempts -- ``batched fp32``, ``batched bf16`` (bfloat16 autocast search,
-distances recomputed in fp32, the pipeline's ``--precision bf16``) and, when asked, bf16 with the generator in
-``channels_last`` memory format and bf16 with the generator under ``torch.compile``. The batched paths run
+per GPU job), the others once for all attempts -- ``batched fp32``, ``batched fp32 channels_last``, ``batched bf16``,
+``batched bf16 channels_last`` (the pipeline's ``--precision`` and ``--memory-format``: bf16 = bfloat16 autocast
+search; the recorded distances are recomputed in fp32 with the contiguous generator) and, with ``--compile``,
+``batched fp32 compiled`` and ``batched bf16 compiled`` (the generator's network under ``torch.compile``, inductor;
+the compilation is timed in the warm-up and printed apart, never in the throughput). The batched paths run
 ``--repeats`` times interleaved (so load from other processes hits them alike) and the fastest run of each is
-reported (the one least disturbed by other processes; every run's time is printed beside it).
+reported (the one least disturbed by other processes; every run's time is printed beside it). The load average
+(``os.getloadavg``) is printed at the start and the end.
 
 Printed per path: wall time, attempt-steps/s (attempts x steps / wall time, after a warm-up), achieved TFLOP/s (FLOPs
 of one step's forward + backward counted with ``torch.utils.flop_counter.FlopCounterMode``; the fp32 re-evaluation
 of bf16 runs is in the time, not in the count) and the percentage of the device's peak for that path's precision
 (``--peak-tflops``, or the table of known devices below, or for a CPU an estimate: threads x clock x FLOP/cycle of its
-widest fp32 FMA / bf16 dot-product instructions), and how far its fp32 final distances are from batched fp32's
-(per attempt, and per target as the smallest over attempts, which is what attribution uses). ``--batch-sizes`` adds a
-sweep of attempt-steps/s against batch size. The last line is the ratio of the fastest batched path to batched fp32.
+widest fp32 FMA / bf16 instructions), attempt-steps per second of the process's CPU time (``per CPU-s``: with
+``--threads 1`` on a shared machine the time the process actually ran, so much steadier than wall time), how far
+its final distances are from batched fp32's (per attempt, and per target as the smallest over attempts, which is
+what attribution uses), and ``exact``: whether its recorded final
+distances equal a plain contiguous fp32 forward at its final seeds bit for bit. ``--batch-sizes`` adds a sweep of
+attempt-steps/s against batch size for fp32 and bf16, contiguous and channels_last (``--sweep-csv`` writes it as CSV
+for bench/plot_batch_sweep.py). The last line is the ratio of the fastest batched path to batched fp32.
 """
 
 from __future__ import annotations
 
+import argparse
+import csv
+import os
 import sys
 import time
 from pathlib import Path
@@ -36,7 +47,8 @@ from bench.scaffold import bench_device, bench_parser  # noqa: E402
 from reconstruction_pipeline.distances import build_distance  # noqa: E402
 from reconstruction_pipeline.generators import Generator, seeded_latents  # noqa: E402
 from reconstruction_pipeline.precision import cpu_bf16_isa  # noqa: E402
-from reconstruction_pipeline.reconstruct import ReconstructionResult, one_at_a_time, reconstruct  # noqa: E402
+from reconstruction_pipeline.reconstruct import (ReconstructionResult, distances_at, one_at_a_time,  # noqa: E402
+                                                 reconstruct)
 from reconstruction_pipeline.targets import derive_seed  # noqa: E402
 from reconstruction_pipeline.zoo import load_zoo  # noqa: E402
 
@@ -111,18 +123,23 @@ def step_flops(g: Generator, z: torch.Tensor, x: torch.Tensor) -> int:
     return int(counter.get_total_flops())
 
 
-def channels_last(g: Generator) -> Generator:
-    """The generator with its weights in channels_last memory format (a copy)."""
-    import copy
-
-    h = copy.deepcopy(g)
-    h.net.to(memory_format=torch.channels_last)
-    return h
-
-
 def compiled(g: Generator) -> Generator:
-    """The generator whose network runs under ``torch.compile`` (inductor); the same weights."""
-    return Generator(g.spec, torch.compile(g.net))  # type: ignore[arg-type]
+    """The generator whose network runs under ``torch.compile`` (inductor, static shapes); the same weights."""
+    return Generator(g.spec, torch.compile(g.net, dynamic=False))  # type: ignore[arg-type]
+
+
+def load_average() -> str:
+    return "load average " + ", ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
+# (name, precision, memory format, compiled): the batched paths in the order they are timed
+BATCHED = [("batched fp32", "fp32", "contiguous", False),
+           ("batched fp32 channels_last", "fp32", "channels_last", False),
+           ("batched bf16", "bf16", "contiguous", False),
+           ("batched bf16 channels_last", "bf16", "channels_last", False)]
+COMPILED = [("batched fp32 compiled", "fp32", "contiguous", True),
+            ("batched bf16 compiled", "bf16", "contiguous", True)]
+SWEEP = [("fp32", "contiguous"), ("fp32", "channels_last"), ("bf16", "contiguous"), ("bf16", "channels_last")]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -132,15 +149,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--attempts", type=int, default=3)
     p.add_argument("--steps", type=int, default=30)
     p.add_argument("--repeats", type=int, default=3, help="interleaved repeats of the batched paths (fastest reported)")
-    p.add_argument("--compile", action="store_true", help="also time bf16 with the generator under torch.compile")
-    p.add_argument("--channels-last", action="store_true", help="also time bf16 with channels_last weights")
-    p.add_argument("--batch-sizes", default="", help="also sweep attempt-steps/s over these batch sizes (fp32, bf16)")
+    p.add_argument("--compile", action="store_true",
+                   help="also time fp32 and bf16 with the network under torch.compile")
+    p.add_argument("--channels-last", action="store_true",
+                   help="accepted for the commands recorded before the channels_last paths always ran; no effect")
+    p.add_argument("--batch-sizes", default="", help="also sweep attempt-steps/s over these batch sizes")
+    p.add_argument("--sweep-csv", type=Path, default=None, help="write the sweep as CSV (appended to)")
     p.add_argument("--peak-tflops", default=None, metavar="fp32=P,bf16=Q",
                    help="device peaks for the percentages (default: known GPUs, or an estimate for the CPU)")
     args = p.parse_args(argv)
     try:
         given = parse_peaks(args.peak_tflops)
         sweep = [int(b) for b in args.batch_sizes.split(",") if b.strip()]
+        if any(b < 1 for b in sweep):
+            raise ValueError(f"--batch-sizes: sizes must be >= 1, got {args.batch_sizes!r}")
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -162,75 +184,111 @@ def main(argv: list[str] | None = None) -> int:
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else \
         f"{torch.get_num_threads()} CPU threads, bf16 instructions: {cpu_bf16_isa() or 'none (emulated)'}"
     print(f"{g.id} ({g.resolution}x{g.resolution}, latent {g.latent_dim}) on {device} ({where}): {args.targets} "
-          f"targets x {args.attempts} attempts = {n} attempts, {args.steps} Adam steps each, pixel MSE")
+          f"targets x {args.attempts} attempts = {n} attempts, {args.steps} Adam steps each, pixel MSE; "
+          f"{load_average()}")
     print(f"peaks: {', '.join(f'{k} {v:.3g} TFLOP/s' for k, v in peaks.items()) or 'none'} ({peak_source})")
 
-    def run(gen: Generator, precision: str, zz: torch.Tensor, xx: torch.Tensor) -> tuple[float, ReconstructionResult]:
+    def run(gen: Generator, precision: str, layout: str, zz: torch.Tensor, xx: torch.Tensor, steps: int
+            ) -> tuple[float, float, ReconstructionResult]:
         _sync(device)
-        t0 = time.perf_counter()
-        res = reconstruct(gen, xx, zz, steps=args.steps, distance=dist, device=device, precision=precision)
+        t0, c0 = time.perf_counter(), time.process_time()
+        res = reconstruct(gen, xx, zz, steps=steps, distance=dist, device=device, precision=precision,
+                          memory_format=layout)
         _sync(device)
-        return time.perf_counter() - t0, res
+        return time.perf_counter() - t0, time.process_time() - c0, res
 
-    paths: dict[str, tuple[Generator, str]] = {"batched fp32": (g, "fp32"), "batched bf16": (g, "bf16")}
-    if args.channels_last:
-        paths["batched bf16 channels_last"] = (channels_last(g), "bf16")
-    if args.compile:
-        paths["batched bf16 + torch.compile"] = (compiled(g), "bf16")
-    # warm-up every path (allocator, oneDNN kernels, compilation: timed and reported, not counted)
-    reconstruct(g, x[:1], z0[:1], steps=2, distance=dist, device=device)
-    for name, (gen, prec) in paths.items():
-        t0 = time.perf_counter()
-        reconstruct(gen, x, z0, steps=2, distance=dist, device=device, precision=prec)
-        if "compile" in name:
-            print(f"(torch.compile warm-up: {time.perf_counter() - t0:.1f} s, not counted)")
+    paths = {name: (compiled(g) if comp else g, prec, layout) for name, prec, layout, comp in
+             BATCHED + (COMPILED if args.compile else [])}
+    # warm-up every path (allocator, oneDNN kernels; compilation: timed and printed, never counted)
+    run(g, "fp32", "contiguous", z0[:1], x[:1], 2)
+    for name, (gen, prec, layout) in paths.items():
+        t = run(gen, prec, layout, z0, x, 2)[0]
+        if "compiled" in name:
+            again = run(gen, prec, layout, z0, x, 2)[0]  # compiled now: the second warm-up is a plain 2-step run
+            print(f"(torch.compile of {name}: {t - again:.1f} s compile time in the warm-up, not counted)")
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     single = one_at_a_time(g, x, z0, steps=args.steps, distance=dist, device=device)
     _sync(device)
     times: dict[str, list[float]] = {"one at a time fp32": [time.perf_counter() - t0]}
+    cpu: dict[str, list[float]] = {"one at a time fp32": [time.process_time() - c0]}
     results: dict[str, ReconstructionResult] = {"one at a time fp32": single}
     for _ in range(args.repeats):
-        for name, (gen, prec) in paths.items():
-            t, res = run(gen, prec, z0, x)
+        for name, (gen, prec, layout) in paths.items():
+            t, c, res = run(gen, prec, layout, z0, x, args.steps)
             times.setdefault(name, []).append(t)
+            cpu.setdefault(name, []).append(c)
             results[name] = res
 
     work = n * args.steps
     f1, fb = step_flops(g, z0[:1], x[:1]), step_flops(g, z0, x)
     ref = results["batched fp32"]
+    with torch.no_grad():
+        prepared = dist.prepare(x)
     rates: dict[str, float] = {}
-    print(f"{'path':32s} {'wall s':>8s} {'attempt-steps/s':>16s} {'TFLOP/s':>9s} {'% peak':>8s}  "
+    cpu_rates: dict[str, float] = {}
+    print(f"{'path':32s} {'wall s':>8s} {'attempt-steps/s':>16s} {'TFLOP/s':>9s} {'% peak':>8s} {'exact':>6s} "
+          f"{'per CPU-s':>10s}  "
           "max |d - d_fp32| per attempt / per target (min over attempts)")
     for name, ts in times.items():
         t = min(ts)
         rates[name] = work / t
+        cpu_rates[name] = work / min(cpu[name])  # attempt-steps per second of this process's CPU time
         flops = (f1 * n if name.startswith("one") else fb) * args.steps
         tflops = flops / t / 1e12
         prec = "bf16" if "bf16" in name else "fp32"
         pct = f"{100 * tflops / peaks[prec]:7.1f}%" if prec in peaks else "      -"
         d = results[name].final_distance
+        if name.startswith("one"):  # batch 1 rows: recompute one at a time, as they were recorded
+            again = torch.cat([distances_at(g, s[None].to(device), pr[None], dist)[1].cpu()
+                               for s, pr in zip(results[name].final_seeds, prepared)])
+        else:
+            again = distances_at(g, results[name].final_seeds.to(device), prepared, dist)[1].cpu()
+        exact = "yes" if torch.equal(again, d) else "NO"
         per_attempt = (d - ref.final_distance).abs().max().item()
         mins = d.view(args.targets, args.attempts).amin(1)
         per_target = (mins - ref.final_distance.view(args.targets, args.attempts).amin(1)).abs().max().item()
         spread = f" (runs: {', '.join(f'{v:.2f}' for v in ts)})" if len(ts) > 1 else ""
-        print(f"{name:32s} {t:8.2f} {rates[name]:16.1f} {tflops:9.4f} {pct}  {per_attempt:.3g} / {per_target:.3g}"
-              f"{spread}")
-    print(f"FLOPs per attempt-step: {f1 / 1e6:.1f} M at batch 1, {fb / n / 1e6:.1f} M batched")
+        print(f"{name:32s} {t:8.2f} {rates[name]:16.1f} {tflops:9.4f} {pct} {exact:>6s} {cpu_rates[name]:10.1f}  "
+              f"{per_attempt:.3g} / "
+              f"{per_target:.3g}{spread}")
+    print(f"FLOPs per attempt-step: {f1 / 1e6:.1f} M at batch 1, {fb / n / 1e6:.1f} M batched; {load_average()}")
 
+    rows: list[dict[str, object]] = []
     for b in sweep:
         xb = x_all[:b]
         zb = seeded_latents([derive_seed(0, "bench-sweep", i) for i in range(b)], g.latent_dim, device=device)
         line = []
-        for prec in ("fp32", "bf16"):
-            reconstruct(g, xb, zb, steps=2, distance=dist, device=device, precision=prec)
-            ts = [run(g, prec, zb, xb)[0] for _ in range(max(1, args.repeats - 1))]
-            line.append(f"{prec} {b * args.steps / min(ts):8.1f}")
-        print(f"batch {b:5d}: attempt-steps/s  {'   '.join(line)}")
+        for prec, layout in SWEEP:
+            run(g, prec, layout, zb, xb, 2)
+            timed = [run(g, prec, layout, zb, xb, args.steps)[:2] for _ in range(max(1, args.repeats - 1))]
+            ts = [t for t, _ in timed]
+            rate = b * args.steps / min(ts)
+            line.append(f"{prec}{' CL' if layout == 'channels_last' else ''} {rate:7.1f}")
+            rows.append({"generator": g.id, "precision": prec, "memory_format": layout, "batch": b,
+                         "attempt_steps_per_s": round(rate, 2),
+                         "attempt_steps_per_cpu_s": round(b * args.steps / min(c for _, c in timed), 2),
+                         "steps": args.steps,
+                         "runs_s": " ".join(f"{v:.3f}" for v in ts), "load1": round(os.getloadavg()[0], 2)})
+        print(f"batch {b:5d}: attempt-steps/s  {'  '.join(line)}  ({load_average()})")
+    if args.sweep_csv is not None and rows:
+        fields = list(rows[0])
+        new = not args.sweep_csv.exists()
+        if not new:  # appended to in the columns it already has
+            with args.sweep_csv.open(newline="") as fh:
+                fields = next(csv.reader(fh), fields)
+        with args.sweep_csv.open("a", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore", restval="")
+            if new:
+                w.writeheader()
+            w.writerows(rows)
 
     batched = {k: v for k, v in rates.items() if k.startswith("batched")}
     best = max(batched, key=lambda k: batched[k])
     print(f"ratio batched fp32 / one-at-a-time fp32: {rates['batched fp32'] / rates['one at a time fp32']:.2f}x")
+    best_cpu = max((k for k in cpu_rates if k.startswith("batched")), key=lambda k: cpu_rates[k])
+    print(f"per CPU second (threads x busy time, steadier than wall time on a shared machine): best ({best_cpu}) / "
+          f"batched fp32: {cpu_rates[best_cpu] / cpu_rates['batched fp32']:.2f}x")
     print(f"ratio best ({best}) / batched fp32: {batched[best] / rates['batched fp32']:.2f}x")
     return 0
 

@@ -32,9 +32,11 @@ def image_key(image: torch.Tensor) -> str:
 
 def attribute_images(names: Sequence[str], images: torch.Tensor, generators: Sequence[Generator], *,
                      attempts: int = 3, steps: int = 500, lr: float = 0.1, distance: Distance, seed: int = 0,
-                     device: torch.device | str = "cpu", precision: str = "fp32") -> list[ImageAttribution]:
+                     device: torch.device | str = "cpu", precision: str = "fp32",
+                     memory_format: str = "contiguous") -> list[ImageAttribution]:
     """images: [N, 3, R, R] in [-1, 1] -> one :class:`ImageAttribution` per image (all attempts of all images on one
-    generator are one batch; ``precision``: the search's arithmetic, fp32 | bf16; distances are fp32 either way)."""
+    generator are one batch; ``precision``: the search's arithmetic, fp32 | bf16; ``memory_format``: its layout,
+    contiguous | channels_last; distances are fp32 with the contiguous generator either way)."""
     if images.shape[0] != len(names):
         raise ValueError(f"{len(names)} names for {images.shape[0]} images")
     keys = [image_key(images[i]) for i in range(images.shape[0])]
@@ -44,7 +46,7 @@ def attribute_images(names: Sequence[str], images: torch.Tensor, generators: Seq
         seeds = [derive_seed(seed, "attribute", k, g.id, a) for k in keys for a in range(attempts)]
         z0 = seeded_latents(seeds, g.latent_dim, device=device)
         res = reconstruct(g, images.repeat_interleave(attempts, dim=0), z0, steps=steps, lr=lr, distance=distance,
-                          device=device, precision=precision)
+                          device=device, precision=precision, memory_format=memory_format)
         for i in range(len(names)):
             for a in range(attempts):
                 rows.append((str(i), g.id, float(res.final_distance[i * attempts + a])))

@@ -87,7 +87,7 @@ class BuildOptions:
             "record_every": r.pop("record_every"), "targets_per_shard": self.targets_per_shard}
         if self.conditions is not None:
             out["conditions"] = list(self.conditions)
-        out.update(r)  # the reconstruction settings added since (precision), each only when not at its default
+        out.update(r)  # the reconstruction settings added since (precision, memory_format), each only when not at its default
         return out
 
     @property

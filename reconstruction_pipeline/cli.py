@@ -24,6 +24,7 @@ from provenance.verify import VerifyError
 from reconstruction_pipeline.distances import Distance, DistanceError, build_distance, distance_names
 from reconstruction_pipeline.errors import Failure, PipelineError, run_command
 from reconstruction_pipeline.generators import Generator, resolve_device
+from reconstruction_pipeline.memory_format import resolve_memory_format
 from reconstruction_pipeline.sources import GeneratorSource
 from reconstruction_pipeline.targets import SEED_MAX, ImageInputError
 
@@ -61,6 +62,16 @@ def add_precision_argument(p: argparse.ArgumentParser) -> None:
                         "capability >= 8), else fp32; recorded distances and decisions are always recomputed in fp32")
 
 
+def add_memory_format_argument(p: argparse.ArgumentParser) -> None:
+    """``--memory-format``: the layout of the search (:mod:`reconstruction_pipeline.memory_format`)."""
+    from reconstruction_pipeline.memory_format import CHOICES, DEFAULT
+
+    p.add_argument("--memory-format", choices=CHOICES, default=DEFAULT,
+                   help="layout of the Adam search's generator and targets: channels_last (NHWC) or contiguous; auto = "
+                        "channels_last for a bf16 search on a CPU (measured faster there), else contiguous; recorded "
+                        "distances are computed with the contiguous generator either way")
+
+
 def make_parser() -> argparse.ArgumentParser:
     fmt = DEFAULTS_HELP
     parser = one_line_parser("python -m reconstruction_pipeline",
@@ -71,6 +82,7 @@ def make_parser() -> argparse.ArgumentParser:
     _add_generator_args(b)
     b.add_argument("--targets-per-generator", type=int_range(1), default=30, help="targets synthesised per generator")
     _add_reconstruction_args(b)
+    add_memory_format_argument(b)
     b.add_argument("--out", required=True, type=Path, help="bundle directory (created; a re-run resumes it)")
     b.add_argument("--display-size", type=int_range(8, 4096), default=None,
                    help="side in pixels of the display images (default: the generators' resolution)")
@@ -108,6 +120,7 @@ def make_parser() -> argparse.ArgumentParser:
                         "per generator, the smaller distance (twice the work)")
     _add_generator_args(a)
     _add_reconstruction_args(a)
+    add_memory_format_argument(a)
 
     sub.add_parser("conditions", formatter_class=fmt, help="list the condition kinds and presets for --conditions")
     _add_provenance_parsers(sub, b, fmt)
@@ -195,9 +208,10 @@ def cmd_build(args: argparse.Namespace) -> int:
     check_conditions(conditions, [g.id for g in generators])  # e.g. a framing target not among the generators
     distance = _distance(args, device)  # missing weights: one line, before anything is written
     precision = resolved_precision(args.precision, device, generators, distance)
+    memory_format = resolve_memory_format(args.memory_format, precision, device)
     settings = ReconstructionSettings(steps=args.steps, lr=args.lr, distance=args.distance,
                                       feature_weights=args.feature_weights, record_every=args.record_every,
-                                      precision=precision)
+                                      precision=precision, memory_format=memory_format)
     options = BuildOptions(targets_per_generator=args.targets_per_generator, attempts=args.attempts, seed=args.seed,
                            reconstruction=settings, display_size=args.display_size, resample=args.resample,
                            targets_per_shard=args.targets_per_shard, conditions=conditions)
@@ -206,7 +220,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     bundle = build_bundle(args.out, generators=generators, source=source, distance=distance, device=device,
                           options=options, runner=runner, progress=not args.no_progress, on_targets=on_targets)
     print(f"bundle written: {bundle.root} ({len(bundle.targets)} targets x {len(bundle.generator_ids)} generators x "
-          f"{bundle.attempts} attempts; {precision} search, fp32 distances)")
+          f"{bundle.attempts} attempts; {precision} {memory_format} search, fp32 distances)")
     return 0
 
 
@@ -258,10 +272,11 @@ def cmd_attribute(args: argparse.Namespace) -> int:
     images = torch.cat([load_user_image(p, resolution=resolution) for p in args.images])  # checked before any work
     distance = _distance(args, device)
     precision = resolved_precision(args.precision, device, generators, distance)
+    memory_format = resolve_memory_format(args.memory_format, precision, device)
     names = [str(p) for p in args.images]
     results = attribute_images(names, images, generators, attempts=args.attempts,
                                steps=args.steps, lr=args.lr, distance=distance, seed=args.seed, device=device,
-                               precision=precision)
+                               precision=precision, memory_format=memory_format)
     distances = [dict(r.distances) for r in results]
     if args.also_mirrored:
         from contracts.bundle import attribute
@@ -269,7 +284,7 @@ def cmd_attribute(args: argparse.Namespace) -> int:
 
         flipped = attribute_images(names, mirror(images), generators, attempts=args.attempts, steps=args.steps,
                                    lr=args.lr, distance=distance, seed=args.seed, device=device,
-                                   precision=precision)
+                                   precision=precision, memory_format=memory_format)
         distances = [{g: min(d, f.distances[g]) for g, d in b.items()} for b, f in zip(distances, flipped)]
         attributed = attribute((str(i), g, d) for i, b in enumerate(distances) for g, d in b.items())
     else:

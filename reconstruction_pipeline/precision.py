@@ -14,7 +14,8 @@
 
 Whatever the precision of the optimisation, every distance a run *records* and every attribution decision is computed
 in full precision from the seeds it reports (:func:`reconstruction_pipeline.reconstruct.reconstruct`), so bf16 changes
-which seeds the search finds, never what is said about them.
+which seeds the search finds, never what is said about them. The search's memory layout (``channels_last`` for a bf16
+search on a CPU by default, where oneDNN's bf16 kernels want NHWC) is :mod:`reconstruction_pipeline.memory_format`.
 """
 
 from __future__ import annotations

@@ -11,6 +11,10 @@ own dtype) or ``bf16`` (forward and backward under bfloat16 autocast; seeds, gra
 seeds' dtype). Whatever it is, every distance the result reports -- final, best and the loss curve -- is computed
 again in full precision from the seeds it belongs to (:func:`distances_at`), so a result is exact for its seeds and
 an attribution decided on it is the full-precision decision for those seeds.
+
+``memory_format`` (:mod:`reconstruction_pipeline.memory_format`) is the layout of the *search*: ``contiguous`` or
+``channels_last`` (a channels_last copy of the generator and targets for the Adam steps). The recorded numbers are
+computed with the caller's generator in its own layout, so they too do not depend on it.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import torch
 
 from reconstruction_pipeline.distances import Distance
 from reconstruction_pipeline.generators import Generator
+from reconstruction_pipeline.memory_format import check_memory_format, search_generator, search_input
 from reconstruction_pipeline.precision import autocast, check_resolved
 
 
@@ -66,7 +71,8 @@ def distances_at(generator: Generator, seeds: torch.Tensor, prepared: torch.Tens
 
 def reconstruct(generator: Generator, targets: torch.Tensor, init_latents: torch.Tensor, *, steps: int = 500,
                 lr: float = 0.1, distance: Distance, device: torch.device | str = "cpu", record_every: int = 10,
-                on_step: Callable[[int], None] | None = None, precision: str = "fp32") -> ReconstructionResult:
+                on_step: Callable[[int], None] | None = None, precision: str = "fp32",
+                memory_format: str = "contiguous") -> ReconstructionResult:
     """Reconstruct one seed per row with Adam.
 
     generator:  frozen, eval-mode generator (on ``device``, in the dtype of ``init_latents``);
@@ -76,9 +82,13 @@ def reconstruct(generator: Generator, targets: torch.Tensor, init_latents: torch
     distance:   a :class:`~reconstruction_pipeline.distances.Distance` on ``device``, same dtype;
     on_step:    called after every step with the number of attempts it advanced (progress bars);
     precision:  ``fp32`` or ``bf16`` (resolve ``auto`` with :func:`~reconstruction_pipeline.precision.resolve_precision`):
-                the arithmetic of the search; the reported distances are full precision either way.
+                the arithmetic of the search; the reported distances are full precision either way;
+    memory_format: ``contiguous`` or ``channels_last``: the layout of the search; the reported distances are computed
+                with ``generator`` as given either way.
     """
-    low = check_resolved(precision) != "fp32"
+    # the search's own distances are recorded only when the search runs exactly as the recording forward would
+    # (fp32, the caller's layout); otherwise the seeds are snapshotted and every number recomputed at the end
+    recompute = check_resolved(precision) != "fp32" or check_memory_format(memory_format) != "contiguous"
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
     if not lr > 0:
@@ -97,18 +107,19 @@ def reconstruct(generator: Generator, targets: torch.Tensor, init_latents: torch
     x = targets.to(device=device, dtype=dtype)
     with torch.no_grad():
         prepared = distance.prepare(x)
+    searcher, search_prepared = search_generator(generator, memory_format), search_input(prepared, memory_format)
     seeds = init_latents.detach().to(device=device).clone().requires_grad_(True)
     opt = torch.optim.Adam([seeds], lr=lr)
     best = torch.full((n,), float("inf"), device=device, dtype=dtype)
     curve: list[torch.Tensor] = []
-    # bf16 only: the seeds at the recorded steps and the best seed so far, re-evaluated in full precision at the end
+    # bf16 / channels_last only: the seeds at the recorded steps and the best seed so far, re-evaluated at the end
     snapshots: list[torch.Tensor] = []
-    best_seeds = seeds.detach().clone() if low else None
+    best_seeds = seeds.detach().clone() if recompute else None
 
     for step in range(steps):
         opt.zero_grad(set_to_none=True)
         with autocast(precision, device):
-            d = distance(generator.synthesize(seeds), prepared).to(dtype)  # N
+            d = distance(searcher.synthesize(seeds), search_prepared).to(dtype)  # N
         d.sum().backward()  # per-attempt losses summed: each seed gets exactly its own gradient
         with torch.no_grad():
             dd = d.detach()
@@ -144,10 +155,11 @@ def reconstruct(generator: Generator, targets: torch.Tensor, init_latents: torch
 
 def one_at_a_time(generator: Generator, targets: torch.Tensor, init_latents: torch.Tensor, *, steps: int = 500,
                   lr: float = 0.1, distance: Distance, device: torch.device | str = "cpu",
-                  record_every: int = 10, precision: str = "fp32") -> ReconstructionResult:
+                  record_every: int = 10, precision: str = "fp32", memory_format: str = "contiguous"
+                  ) -> ReconstructionResult:
     """The paper's loop: every attempt optimised alone (batch 1). Reference for tests and the benchmark."""
     parts = [reconstruct(generator, targets[i:i + 1], init_latents[i:i + 1], steps=steps, lr=lr, distance=distance,
-                         device=device, record_every=record_every, precision=precision)
+                         device=device, record_every=record_every, precision=precision, memory_format=memory_format)
              for i in range(targets.shape[0])]
     return ReconstructionResult(
         final_distance=torch.cat([p.final_distance for p in parts]),

@@ -30,8 +30,9 @@ FIRST_IDENTITY_FIELDS = ("steps", "lr", "distance", "feature_weights", "record_e
 class ReconstructionSettings:
     """How every attempt of a run is reconstructed, held in this one object wherever it goes (a build's options, the
     spec Ray workers load from, every shard): Adam ``steps`` and ``lr``, the ``distance`` by name with its
-    ``feature_weights``, the loss curve's ``record_every``, and ``precision``, the search's arithmetic (resolved:
-    fp32 | bf16). A new option is a field here, with a default, and its argument in :meth:`run`."""
+    ``feature_weights``, the loss curve's ``record_every``, ``precision``, the search's arithmetic (resolved:
+    fp32 | bf16), and ``memory_format``, the search's layout (resolved: contiguous | channels_last). A new option is a
+    field here, with a default, and its argument in :meth:`run`."""
 
     steps: int
     lr: float
@@ -39,6 +40,7 @@ class ReconstructionSettings:
     feature_weights: str | None = None
     record_every: int = 10
     precision: str = "fp32"
+    memory_format: str = "contiguous"
 
     def identity(self) -> dict[str, Any]:
         """The settings as part of a build's identity: :data:`FIRST_IDENTITY_FIELDS` always, every other field only
@@ -55,7 +57,8 @@ class ReconstructionSettings:
         """:func:`~reconstruction_pipeline.reconstruct.reconstruct` with these settings (``distance``: the loaded
         :attr:`distance`)."""
         return reconstruct(generator, targets, init_latents, steps=self.steps, lr=self.lr, distance=distance,
-                           device=device, record_every=self.record_every, on_step=on_step, precision=self.precision)
+                           device=device, record_every=self.record_every, on_step=on_step, precision=self.precision,
+                           memory_format=self.memory_format)
 
 
 @dataclass(frozen=True)

@@ -64,6 +64,9 @@ def test_precision_is_recorded_in_manifest_and_identity(builds: dict[str, Path])
         assert m["reconstruction"]["precision"] == p
         assert m["reconstruction"]["distances_precision"] == "fp32"
         assert m["build"]["options"].get("precision", "fp32") == p  # fp32 left out: older builds still resume
+        # --memory-format auto: a bf16 search on a CPU runs channels_last (recorded), fp32 contiguous (left out)
+        assert m["build"]["options"].get("memory_format", "contiguous") == \
+            ("channels_last" if p == "bf16" else "contiguous")
 
 
 def test_recorded_distances_equal_an_fp32_recomputation_from_the_recorded_seeds(builds: dict[str, Path],
@@ -98,7 +101,8 @@ def test_auto_is_the_default_and_keeps_the_tiny_zoo_in_fp32(tiny: list[Generator
 def test_resume_with_another_precision_is_refused(builds: dict[str, Path], capsys: pytest.CaptureFixture[str]
                                                   ) -> None:
     before = (builds["bf16"] / "reconstructions.csv").read_bytes()
-    assert main([*BASE, "--precision", "fp32", "--out", str(builds["bf16"])]) == 1
+    # the same layout as the bf16 build (auto gave it channels_last): only the precision differs
+    assert main([*BASE, "--precision", "fp32", "--memory-format", "channels_last", "--out", str(builds["bf16"])]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "options.precision" in err and '"bf16"' in err
     assert (builds["bf16"] / "reconstructions.csv").read_bytes() == before
