@@ -299,7 +299,22 @@ async def run_load(design: Design, starts: list[str], *, scales: list[float],
 
 
 # ------------------------------------------------------------------------------------------------- main
-def main(argv: list[str] | None = None) -> int:
+@dataclass(frozen=True)
+class Plan:
+    """What one run measures, from the command line (checked)."""
+    participants: int
+    create_participants: int
+    rounds: int
+    think: tuple[float, float]
+    scales: list[float]
+    level_s: float
+    warmup_s: float
+    designs: list[Design]
+    skip_sqlite: bool
+    seed: int
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = OneLineParser(prog="python -m bench.study_load", description=__doc__.split("\n\n")[0],
                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--participants", type=int, default=200, help="simulated participants answering at once")
@@ -319,68 +334,90 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.participants, args.create_participants, args.rounds = 60, 60, 40
         args.scales, args.level_seconds, args.warmup_seconds = "1,0.25", 6.0, 2.0
+    return args
+
+
+def plan_from(args: argparse.Namespace) -> Plan | None:
+    """The run ``args`` ask for; None (with one line on stderr) when they do not make sense."""
     try:
         scales = [float(x) for x in args.scales.split(",")]
         designs = [Design(*d.split("/")) for d in args.designs.split(",")]
     except (ValueError, TypeError):
         print(f"study_load: --scales must be numbers and --designs app/images pairs, got {args.scales!r}, "
               f"{args.designs!r}", file=sys.stderr)
-        return 2
+        return None
     bad = [d.name for d in designs if d.app not in ("baseline", "live") or d.images not in ("otree", "nginx")]
     if bad or not scales or min(scales) <= 0 or args.participants > args.create_participants:
         print(f"study_load: bad --designs {bad} (app baseline|live, images otree|nginx), or --scales <= 0, or "
               "--participants > --create-participants", file=sys.stderr)
-        return 2
+        return None
     if not 0 < args.think_min <= args.think_max:
         print("study_load: need 0 < --think-min <= --think-max", file=sys.stderr)
-        return 2
+        return None
+    return Plan(participants=args.participants, create_participants=args.create_participants, rounds=args.rounds,
+                think=(args.think_min, args.think_max), scales=scales, level_s=args.level_seconds,
+                warmup_s=args.warmup_seconds, designs=designs, skip_sqlite=args.skip_sqlite, seed=args.seed)
 
-    t_start = time.perf_counter()
+
+def time_sqlite_creation(*, plan: Plan, bundle: Bundle, tmp: Path) -> dict[str, float]:
+    """Seconds to create a session of ``plan.create_participants`` on SQLite, per app of the planned designs."""
+    sqlite_times: dict[str, float] = {}
+    for app in dict.fromkeys(d.app for d in plan.designs):
+        view = project_view(app, bundle, tmp / f"sqlite-{app}")
+        with server_for(view, database_url="sqlite:///db.sqlite3", bundle=bundle,
+                        rounds=plan.rounds, log=tmp / f"sqlite-{app}.log") as srv:
+            sqlite_times[app], _ = create(srv, app, bundle, participants=plan.create_participants,
+                                          rounds=plan.rounds)
+        print(f"  session creation, {app}, SQLite, {plan.create_participants} participants: "
+              f"{sqlite_times[app]:.2f} s", flush=True)
+    return sqlite_times
+
+
+def measure_design(*, plan: Plan, design: Design, index: int, pg: Postgres, bundle: Bundle, tmp: Path) -> Result:
+    """One design on its own PostgreSQL database: the session's creation time, then the load levels."""
+    view = project_view(design.app, bundle, tmp / f"pg-{index}")
+    db = pg.create_database(f"load{index}")
+    with server_for(view, database_url=db, bundle=bundle, rounds=plan.rounds, log=tmp / f"pg-{index}.log") as srv:
+        create_s, code = create(srv, design.app, bundle, participants=plan.create_participants, rounds=plan.rounds)
+        print(f"  session creation, {design.app}, PostgreSQL, {plan.create_participants} participants: "
+              f"{create_s:.2f} s", flush=True)
+        nginx = Nginx(upstream_port=srv.port, static={STATIC_PREFIX: bundle.root / "images"},
+                      workers=1) if design.images == "nginx" else None
+        try:
+            base = nginx.start().url if nginx else srv.url
+            starts = start_urls(srv, code, base_url=base)[:plan.participants]
+            levels = asyncio.run(run_load(
+                design, starts, scales=plan.scales, level_s=plan.level_s, warmup_s=plan.warmup_s,
+                think=plan.think, seed=plan.seed, progress=True))
+        finally:
+            if nginx:
+                nginx.stop()
+    return Result(design, create_s, levels)
+
+
+def measure(plan: Plan) -> tuple[list[Result], dict[str, float]]:
+    """Every planned design's results and the SQLite creation times (per app), in a temporary folder removed after."""
     tmp = Path(tempfile.mkdtemp(prefix="study_load_"))
     results: list[Result] = []
     sqlite_times: dict[str, float] = {}
     try:
-        print(f"bundle: {args.rounds + 5} targets x 3 generators x 3 attempts (64 px PNGs) ...", flush=True)
-        bundle = make_bundle(tmp, n_targets=args.rounds + 5, image_size=64, seed=args.seed)
+        print(f"bundle: {plan.rounds + 5} targets x 3 generators x 3 attempts (64 px PNGs) ...", flush=True)
+        bundle = make_bundle(tmp, n_targets=plan.rounds + 5, image_size=64, seed=plan.seed)
         with Postgres() as pg:
-            if not args.skip_sqlite:
-                for app in dict.fromkeys(d.app for d in designs):
-                    view = project_view(app, bundle, tmp / f"sqlite-{app}")
-                    with server_for(view, database_url="sqlite:///db.sqlite3", bundle=bundle,
-                                    rounds=args.rounds, log=tmp / f"sqlite-{app}.log") as srv:
-                        sqlite_times[app], _ = create(srv, app, bundle, participants=args.create_participants,
-                                                      rounds=args.rounds)
-                    print(f"  session creation, {app}, SQLite, {args.create_participants} participants: "
-                          f"{sqlite_times[app]:.2f} s", flush=True)
-            for i, d in enumerate(designs):
-                view = project_view(d.app, bundle, tmp / f"pg-{i}")
-                db = pg.create_database(f"load{i}")
-                with server_for(view, database_url=db, bundle=bundle, rounds=args.rounds,
-                                log=tmp / f"pg-{i}.log") as srv:
-                    create_s, code = create(srv, d.app, bundle, participants=args.create_participants,
-                                            rounds=args.rounds)
-                    print(f"  session creation, {d.app}, PostgreSQL, {args.create_participants} participants: "
-                          f"{create_s:.2f} s", flush=True)
-                    nginx = Nginx(upstream_port=srv.port, static={STATIC_PREFIX: bundle.root / "images"},
-                                  workers=1) if d.images == "nginx" else None
-                    try:
-                        base = nginx.start().url if nginx else srv.url
-                        starts = start_urls(srv, code, base_url=base)[:args.participants]
-                        levels = asyncio.run(run_load(
-                            d, starts, scales=scales, level_s=args.level_seconds,
-                            warmup_s=args.warmup_seconds, think=(args.think_min, args.think_max),
-                            seed=args.seed, progress=True))
-                    finally:
-                        if nginx:
-                            nginx.stop()
-                results.append(Result(d, create_s, levels))
+            if not plan.skip_sqlite:
+                sqlite_times = time_sqlite_creation(plan=plan, bundle=bundle, tmp=tmp)
+            for i, d in enumerate(plan.designs):
+                results.append(measure_design(plan=plan, design=d, index=i, pg=pg, bundle=bundle, tmp=tmp))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    return results, sqlite_times
 
+
+def report_levels(*, plan: Plan, results: list[Result], total_s: float) -> None:
     print()
-    print(f"{args.participants} participants, think {args.think_min:g}-{args.think_max:g} s x scale, "
-          f"{args.level_seconds:g} s per level, loopback, {os.cpu_count()} CPUs, load average "
-          f"{os.getloadavg()[0]:.1f}, total {time.perf_counter() - t_start:.0f} s")
+    print(f"{plan.participants} participants, think {plan.think[0]:g}-{plan.think[1]:g} s x scale, "
+          f"{plan.level_s:g} s per level, loopback, {os.cpu_count()} CPUs, load average "
+          f"{os.getloadavg()[0]:.1f}, total {total_s:.0f} s")
     print(f"{'design':18s} {'scale':>6s} {'answers/s':>10s} {'p50 ms':>8s} {'p99 ms':>8s} {'answers':>8s} "
           f"{'errors':>7s}")
     for r in results:
@@ -388,11 +425,18 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{r.design.name:18s} {lv.scale:6g} {lv.rate:10.1f} {1000 * lv.pct(0.5):8.1f} "
                   f"{1000 * lv.pct(0.99):8.1f} {lv.answers:8d} {lv.errors:7d}")
     print()
+
+
+def report_creation(*, plan: Plan, results: list[Result], sqlite_times: dict[str, float]) -> None:
     for app in dict.fromkeys(r.design.app for r in results):
         pg_s = [r.create_s for r in results if r.design.app == app]
         sq = f"{sqlite_times[app]:.2f} s" if app in sqlite_times else "-"
-        print(f"session creation, {args.create_participants} participants, {app:8s}: SQLite {sq}, PostgreSQL "
+        print(f"session creation, {plan.create_participants} participants, {app:8s}: SQLite {sq}, PostgreSQL "
               f"{statistics.median(pg_s):.2f} s (median of {len(pg_s)})")
+
+
+def report_capacity(results: list[Result]) -> None:
+    """Per design: answers/s under the goal, where p99 reaches it, and the highest; then the ratio (last line)."""
     ok = {r.design.name: r.best_under_goal() for r in results}
     goal = {r.design.name: r.at_goal() for r in results}
     sat = {r.design.name: r.saturation() for r in results}
@@ -413,6 +457,17 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(f"ratio ours ({ours}) / baseline ({base}) answers/s at the saturation point: "
               f"{sat[ours] / sat[base]:.2f}x")
+
+
+def main(argv: list[str] | None = None) -> int:
+    plan = plan_from(parse_args(argv))
+    if plan is None:
+        return 2
+    t_start = time.perf_counter()
+    results, sqlite_times = measure(plan)
+    report_levels(plan=plan, results=results, total_s=time.perf_counter() - t_start)
+    report_creation(plan=plan, results=results, sqlite_times=sqlite_times)
+    report_capacity(results)
     return 0
 
 
