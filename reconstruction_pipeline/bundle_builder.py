@@ -136,6 +136,19 @@ def plan_shards(targets: TargetSet, generators: Sequence[Generator], options: Bu
     return tasks
 
 
+def recorded_search(out: str | Path) -> tuple[str, str] | None:
+    """The (precision, memory format) an earlier build in ``out`` searched in, from its identity (a field absent
+    from it is at its default: fp32, contiguous), or None when ``out`` holds no readable build."""
+    config = Path(out) / WORK_DIR / CONFIG_FILE
+    try:
+        options = json.loads(config.read_text(encoding="utf-8")).get("options", {})
+    except (OSError, ValueError, AttributeError):
+        return None
+    if not isinstance(options, dict):
+        return None
+    return str(options.get("precision", "fp32")), str(options.get("memory_format", "contiguous"))
+
+
 def prepare_out_dir(out: Path, identity: dict[str, Any]) -> str:
     """Check ``out`` may receive this run. Returns ``new``, ``resume`` or ``done``; raises on a different run."""
     config = out / WORK_DIR / CONFIG_FILE

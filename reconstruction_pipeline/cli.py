@@ -194,7 +194,7 @@ def _conditions(text: str | None) -> tuple[str, ...] | None:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from reconstruction_pipeline.bundle_builder import BuildOptions, Runner, build_bundle
+    from reconstruction_pipeline.bundle_builder import BuildOptions, Runner, build_bundle, recorded_search
     from reconstruction_pipeline.shards import ReconstructionSettings
 
     conditions = _conditions(args.conditions)  # a bad spec: one line, before anything is loaded or written
@@ -207,8 +207,15 @@ def cmd_build(args: argparse.Namespace) -> int:
     from reconstruction_pipeline.attacks.conditions import check_conditions
     check_conditions(conditions, [g.id for g in generators])  # e.g. a framing target not among the generators
     distance = _distance(args, device)  # missing weights: one line, before anything is written
-    precision = resolved_precision(args.precision, device, generators, distance)
-    memory_format = resolve_memory_format(args.memory_format, precision, device)
+    precision_name, layout_name = args.precision, args.memory_format
+    earlier = recorded_search(args.out)   # 'auto' continues an earlier build in --out the way it was started
+    if earlier is not None and "auto" in (precision_name, layout_name):
+        precision_name = earlier[0] if precision_name == "auto" else precision_name
+        layout_name = earlier[1] if layout_name == "auto" else layout_name
+        print(f"resuming {args.out}: 'auto' keeps the {earlier[0]} {earlier[1]} search it was started with",
+              file=sys.stderr)
+    precision = resolved_precision(precision_name, device, generators, distance)
+    memory_format = resolve_memory_format(layout_name, precision, device)
     settings = ReconstructionSettings(steps=args.steps, lr=args.lr, distance=args.distance,
                                       feature_weights=args.feature_weights, record_every=args.record_every,
                                       precision=precision, memory_format=memory_format)

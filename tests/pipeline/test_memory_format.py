@@ -141,3 +141,22 @@ def test_attribute_images_in_channels_last_decides_like_contiguous(tiny: list[Ge
     for a, b in zip(runs["contiguous"], runs["channels_last"]):
         assert a.distances.keys() == b.distances.keys()
         assert all(abs(a.distances[k] - b.distances[k]) < 1e-3 for k in a.distances)
+
+
+def test_auto_continues_an_earlier_build_the_way_it_was_started(tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """A build started with an explicit search (bf16, contiguous: e.g. before ``auto`` chose channels_last, or on
+    another machine) and re-run with the defaults resumes it instead of refusing a configuration ``auto`` would
+    resolve differently here (fp32 for the tiny zoo)."""
+    out = tmp_path / "b"
+    base = [*BASE[:-2], "--out", str(out)]          # BASE without its explicit --precision fp32
+    assert main([*base, "--precision", "bf16", "--memory-format", "contiguous"]) == 0
+    before = {p.name: p.read_bytes() for p in (out / "reconstructions.csv", out / "manifest.json")}
+    capsys.readouterr()
+    assert main(base) == 0
+    err = capsys.readouterr().err
+    assert "'auto' keeps the bf16 contiguous search" in err
+    assert {p.name: p.read_bytes() for p in (out / "reconstructions.csv", out / "manifest.json")} == before
+    # an explicit choice still has to match: fp32 on this bf16 build is refused, one line
+    assert main([*base, "--precision", "fp32"]) == 1
+    assert "options.precision" in capsys.readouterr().err
