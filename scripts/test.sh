@@ -9,7 +9,7 @@ scripts/setup.sh all --system || { echo "setup failed"; exit 1; }
 rm -rf test-results && mkdir -p test-results
 existing() { for d in "$@"; do [ -e "$d" ] && echo "$d"; done; }
 rc=0
-pipeline_tests=$(existing tests/contracts tests/zoo tests/pipeline)
+pipeline_tests=$(existing tests/contracts tests/zoo tests/pipeline bench/test_reconstruction_bench.py bench/test_attacks_bench.py)
 study_tests=$(existing tests/contracts tests/study tests/study_live tests/security tests/analysis tests/e2e tests/provenance bench/test_study_load.py)
 echo "== pipeline environment: $pipeline_tests"
 # shellcheck disable=SC2086
