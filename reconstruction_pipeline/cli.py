@@ -209,11 +209,10 @@ def cmd_build(args: argparse.Namespace) -> int:
     distance = _distance(args, device)  # missing weights: one line, before anything is written
     precision_name, layout_name = args.precision, args.memory_format
     earlier = recorded_search(args.out)   # 'auto' continues an earlier build in --out the way it was started
-    if earlier is not None and "auto" in (precision_name, layout_name):
+    kept = earlier is not None and "auto" in (precision_name, layout_name)
+    if earlier is not None and kept:
         precision_name = earlier[0] if precision_name == "auto" else precision_name
         layout_name = earlier[1] if layout_name == "auto" else layout_name
-        print(f"resuming {args.out}: 'auto' keeps the {earlier[0]} {earlier[1]} search it was started with",
-              file=sys.stderr)
     precision = resolved_precision(precision_name, device, generators, distance)
     memory_format = resolve_memory_format(layout_name, precision, device)
     settings = ReconstructionSettings(steps=args.steps, lr=args.lr, distance=args.distance,
@@ -227,7 +226,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     bundle = build_bundle(args.out, generators=generators, source=source, distance=distance, device=device,
                           options=options, runner=runner, progress=not args.no_progress, on_targets=on_targets)
     print(f"bundle written: {bundle.root} ({len(bundle.targets)} targets x {len(bundle.generator_ids)} generators x "
-          f"{bundle.attempts} attempts; {precision} {memory_format} search, fp32 distances)")
+          f"{bundle.attempts} attempts; {precision} {memory_format} search"
+          f"{' (auto: as the build in --out was started)' if kept else ''}, fp32 distances)")
     return 0
 
 
