@@ -101,10 +101,11 @@ SESSION_CONFIGS = [
         display_name="Attribution study (demo bundle, 10 rounds)",
         app_sequence=["study_app"],
         num_demo_participants=2,
-        bundle="demo_bundle",
         rounds=10,
         placebo_probability=0.2,
-        doc="A short run on the demo bundle that scripts/demo.sh builds into demo_bundle/ from the shipped faces zoo.",
+        # no bundle of its own: the default's ($STUDY_BUNDLE, which scripts/demo.sh sets to the bundle it built:
+        # demo_bundle/, demo_bundle_siblings/ with --siblings, or $DEMO_BUNDLE)
+        doc="A short run on the bundle scripts/demo.sh built (demo_bundle/ from the shipped faces zoo by default).",
     ),
 ]
 

@@ -101,3 +101,17 @@ def test_bad_config_names_the_key(key: str, value: object, message: str) -> None
     with pytest.raises(StudyConfigError) as e:
         study_settings({**GOOD, key: value})
     assert message in str(e.value) and "\n" not in str(e.value)
+
+
+def test_every_session_config_serves_the_bundle_study_bundle_names() -> None:
+    """scripts/demo.sh builds its bundle where it likes (demo_bundle/, demo_bundle_siblings/ with --siblings,
+    $DEMO_BUNDLE) and says so through STUDY_BUNDLE: no session config may pin another bundle (the demo config once
+    did, and `demo.sh --siblings` served a session on a bundle that did not exist)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("STUDY_", "STIMULUS_", "OTREE_"))}
+    code = ("import json, settings; print(json.dumps({c['name']: {**settings.SESSION_CONFIG_DEFAULTS, **c}['bundle'] "
+            "for c in settings.SESSION_CONFIGS}))")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, timeout=120, capture_output=True, text=True,
+                          env={**env, "PYTHONPATH": str(ROOT), "STUDY_BUNDLE": "/somewhere/my_bundle"})
+    assert proc.returncode == 0, proc.stderr
+    bundles = json.loads(proc.stdout)
+    assert "demo" in bundles and set(bundles.values()) == {"/somewhere/my_bundle"}, bundles
