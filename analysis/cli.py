@@ -14,7 +14,6 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -56,25 +55,6 @@ CAPTIONS: dict[str, str] = {
 }
 
 
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number in [0, 1], got {text!r}") from None
-    return rules.argument(rules.fraction, value)
-
-
-def _int_at_least(minimum: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {text!r}") from None
-        return rules.argument(rules.at_least(minimum), value)
-    parse.__name__ = f"integer >= {minimum}"
-    return parse
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = make_parser("python -m analysis", __doc__.split("\n\n")[0])
     sub = add_commands(parser)
@@ -83,18 +63,18 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--bundle", required=True, type=Path, help="stimulus bundle directory")
     rep.add_argument("--responses", required=True, type=Path, help="responses export (CSV)")
     rep.add_argument("--out", required=True, type=Path, help="output directory (replaced as a whole)")
-    rep.add_argument("--placebo-threshold", type=_fraction, default=0.80,
+    rep.add_argument("--placebo-threshold", type=rules.fraction_type(), default=0.80,
                      help="keep a participant only if placebo accuracy is above this")
-    rep.add_argument("--min-votes", type=_int_at_least(1), default=3,
+    rep.add_argument("--min-votes", type=rules.int_at_least_type(1), default=3,
                      help="votes an image needs to enter the human/algorithm agreement analysis")
-    rep.add_argument("--bootstrap", type=_int_at_least(0), default=2000,
+    rep.add_argument("--bootstrap", type=rules.int_at_least_type(0), default=2000,
                      help="participant bootstrap resamples (0: none)")
-    rep.add_argument("--seed", type=_int_at_least(0), default=0, help="bootstrap seed")
+    rep.add_argument("--seed", type=rules.int_at_least_type(0), default=0, help="bootstrap seed")
     rep.add_argument("--allocation", choices=ALLOCATIONS, default=None,
                      help="the session's allocation; dynamic: the agreement analysis uses images with a settled "
                           "majority of --min-votes (default: not stated, analysed as fixed k)")
     from analysis.plan import add_plan_parser
-    add_plan_parser(sub, _fraction, _int_at_least)
+    add_plan_parser(sub)
     rep.add_argument("--trials", type=Path, default=None,
                      help="the study's trial export (study_app: custom_export_trials): its practice targets, never "
                           "in a real round, are left out of votes per image and coverage")

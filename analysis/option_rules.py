@@ -60,6 +60,35 @@ def argument(rule: Callable[[T], T], value: T) -> T:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
+def argument_type(convert: Callable[[str], T], expected: str, rule: Callable[[T], T]) -> Callable[[str], T]:
+    """An argparse argument type: the text converted (failing: ``"must be {expected}, got 'text'"``), then ``rule``
+    (:func:`argument`): one line after the flag either way."""
+    def parse(text: str) -> T:
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {expected}, got {text!r}") from None
+        return argument(rule, value)
+    parse.__name__ = expected
+    return parse
+
+
+def fraction_type() -> Callable[[str], float]:
+    return argument_type(float, "a number in [0, 1]", fraction)
+
+
+def positive_fraction_type() -> Callable[[str], float]:
+    return argument_type(float, "a number in [0, 1]", lambda v: positive_fraction(fraction(v)))
+
+
+def amount_type() -> Callable[[str], float]:
+    return argument_type(float, "a non-negative amount", amount)
+
+
+def int_at_least_type(minimum: int) -> Callable[[str], int]:
+    return argument_type(int, f"an integer >= {minimum}", at_least(minimum))
+
+
 def rounds_fit_targets(rounds: int, n_targets: int) -> None:
     """A participant never sees a target twice, so a study of ``rounds`` rounds needs that many targets."""
     if rounds > n_targets:

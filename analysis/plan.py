@@ -398,19 +398,10 @@ def format_plan(p: dict[str, Any]) -> str:
     )
 
 
-def add_plan_parser(sub: Any, fraction: Callable[[str], float], at_least: Callable[[int], Callable[[str], int]]
-                    ) -> None:
-    """The ``plan`` subcommand (argument types shared with ``report``: one line on bad input)."""
-    def skill(text: str) -> float:
-        return rules.argument(rules.positive_fraction, fraction(text))
-
-    def money(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be a non-negative amount, got {text!r}") from None
-        return rules.argument(rules.amount, value)
-
+def add_plan_parser(sub: Any) -> None:
+    """The ``plan`` subcommand (argument types from :mod:`analysis.option_rules`, as ``report``'s: one line on bad
+    input)."""
+    fraction, at_least = rules.fraction_type(), rules.int_at_least_type
     pl = sub.add_parser("plan", help="participants, paid rounds, cost and interval widths a study needs "
                                      "(seeded simulation with the app's allocation)",
                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -418,12 +409,12 @@ def add_plan_parser(sub: Any, fraction: Callable[[str], float], at_least: Callab
     pl.add_argument("--votes-per-target", required=True, type=at_least(1), help="k: votes per target")
     pl.add_argument("--rounds", required=True, type=at_least(1), help="real rounds per participant")
     pl.add_argument("--allocation", choices=tuple(alloc.MODES), default="balanced", help="the session's allocation")
-    pl.add_argument("--skill", type=skill, default=0.898, help="mean accuracy of careful participants")
+    pl.add_argument("--skill", type=rules.positive_fraction_type(), default=0.898, help="mean accuracy of careful participants")
     pl.add_argument("--skill-sd", type=fraction, default=0.058, help="sd of careful participants' accuracy")
     pl.add_argument("--careless", type=fraction, default=0.05, help="share of participants clicking at random")
     pl.add_argument("--placebo", type=fraction, default=0.05, help="placebo probability per round")
     pl.add_argument("--dropout", type=fraction, default=0.15, help="share of participants leaving mid-study")
-    pl.add_argument("--fee", type=money, default=2.0, help="payment per completing participant")
+    pl.add_argument("--fee", type=rules.amount_type(), default=2.0, help="payment per completing participant")
     pl.add_argument("--generators", type=at_least(2), default=3, help="generators (rows of the grid)")
     pl.add_argument("--replications", type=at_least(1), default=3, help="simulated studies to average")
     pl.add_argument("--seed", type=at_least(0), default=0, help="simulation seed")
