@@ -52,27 +52,7 @@ def test_version_2_bundle_study_export_report(live: LiveStudy, v2_bundle: Bundle
     target = {t.target_id: t for t in v2_bundle.targets}
     shown_by: dict[str, list[Shown]] = {}
 
-    def truthful(shown: Shown) -> int:
-        p = truth.placebo_slot(shown)
-        if p is not None:
-            return p
-        tid = truth.target(shown)
-        return next(s for s in range(1, 10) if truth.cell(shown, s).generator == truth.true[tid])
-
-    def closest(shown: Shown) -> int:
-        p = truth.placebo_slot(shown)
-        if p is not None:
-            return p
-        tid = truth.target(shown)
-        return min(range(1, 10), key=lambda s: truth.distance[(tid, truth.cell(shown, s).generator,
-                                                               truth.cell(shown, s).attempt)])
-
-    def careless(shown: Shown) -> int:
-        return next(s for s in range(1, 10) if truth.cell(shown, s).generator != "PLACEBO")
-
-    def middle(shown: Shown) -> int:
-        p = truth.placebo_slot(shown)
-        return p if p is not None else 5
+    truthful, closest, careless, middle = truth.truthful, truth.closest, truth.careless, truth.middle
 
     session, starts = live.new_session(4, rounds=ROUNDS, practice_rounds=1, placebo_probability=0.25,
                                        votes_per_target=1, completion_code="E2E-DONE")

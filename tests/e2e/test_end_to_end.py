@@ -97,6 +97,33 @@ class Truth:
         assert cells, f"slot {slot} shows an image that is not a reconstruction of {target}"
         return cells[0]
 
+    # the participants' policies (slot 1..9 to click), shared by both end-to-end tests
+    def closest(self, shown: Shown) -> int:
+        """The algorithm's eye: the smallest reconstruction distance on the grid (placebo: the copies)."""
+        p = self.placebo_slot(shown)
+        if p is not None:
+            return p
+        target = self.target(shown)
+        return min(range(1, 10), key=lambda s: self.distance[(target, self.cell(shown, s).generator,
+                                                              self.cell(shown, s).attempt)])
+
+    def truthful(self, shown: Shown) -> int:
+        """Always the true generator's row (placebo: the copies)."""
+        p = self.placebo_slot(shown)
+        if p is not None:
+            return p
+        target = self.target(shown)
+        return next(s for s in range(1, 10) if self.cell(shown, s).generator == self.true[target])
+
+    def careless(self, shown: Shown) -> int:
+        """Never the copies row: fails every placebo round."""
+        return next(s for s in range(1, 10) if self.cell(shown, s).generator != PLACEBO)
+
+    def middle(self, shown: Shown) -> int:
+        """The browser participant: the placebo copies when seen, else the centre image."""
+        p = self.placebo_slot(shown)
+        return p if p is not None else 5
+
     def placebo_slot(self, shown: Shown) -> int | None:
         for slot in range(1, len(shown.images) + 1):
             if self.cell(shown, slot).generator == PLACEBO:
@@ -136,27 +163,7 @@ def play_in_chromium(start: str, policy: Policy) -> tuple[str, list[tuple[Shown,
 def test_pipeline_study_analysis_end_to_end(live: LiveStudy, pipeline_bundle: Bundle, tmp_path: Path) -> None:
     truth = Truth(pipeline_bundle)
 
-    def closest(shown: Shown) -> int:  # the algorithm's eye: the smallest reconstruction distance on the grid
-        p = truth.placebo_slot(shown)
-        if p is not None:
-            return p
-        target = truth.target(shown)
-        return min(range(1, 10), key=lambda s: truth.distance[(target, truth.cell(shown, s).generator,
-                                                               truth.cell(shown, s).attempt)])
-
-    def truthful(shown: Shown) -> int:  # always the true generator's row (placebo: the copies)
-        p = truth.placebo_slot(shown)
-        if p is not None:
-            return p
-        target = truth.target(shown)
-        return next(s for s in range(1, 10) if truth.cell(shown, s).generator == truth.true[target])
-
-    def careless(shown: Shown) -> int:  # never the copies row: fails every placebo round
-        return next(s for s in range(1, 10) if truth.cell(shown, s).generator != PLACEBO)
-
-    def middle(shown: Shown) -> int:  # the browser participant: placebo copies when seen, else the centre image
-        p = truth.placebo_slot(shown)
-        return p if p is not None else 5
+    closest, truthful, careless, middle = truth.closest, truth.truthful, truth.careless, truth.middle
 
     session, starts = live.new_session(4, rounds=ROUNDS, practice_rounds=1, placebo_probability=0.25,
                                        votes_per_target=2, completion_code="E2E-DONE")
