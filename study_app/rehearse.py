@@ -243,7 +243,11 @@ async def rehearse(link: Link, *, participants: int, rounds: int, think_s: float
         ps = [Participant(http, entry_url(link, r), allowed_hosts=link.allowed_hosts, timeout_s=timeout_s)
               for r in rngs]
         t0 = time.perf_counter()
-        await _open(ps[0], link, rngs[0], report)
+        try:   # the entry's 429 retries are bounded by the run's deadline too
+            await asyncio.wait_for(_open(ps[0], link, rngs[0], report), timeout=deadline_s)
+        except asyncio.TimeoutError:
+            raise BadInput(f"{link.url}: not entered within --deadline-s {deadline_s:g} s (the front end kept "
+                           f"answering HTTP 429, {report.entries_throttled} times)") from None
         tasks = [asyncio.create_task(_play(ps[0], rngs[0], report, think_s=think_s, images=images))]
         tasks += [asyncio.create_task(_visit(p, r, report, think_s=think_s, images=images))
                   for p, r in zip(ps[1:], rngs[1:])]

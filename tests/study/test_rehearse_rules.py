@@ -46,3 +46,34 @@ def test_each_room_entry_has_its_own_label_valid_in_every_room_rule_and_placehol
 def test_percentile() -> None:
     assert percentile([i / 1000 for i in range(100, 0, -1)], 0.5) == 0.051
     assert percentile([], 0.5) != percentile([], 0.5)   # nan
+
+
+def test_an_entry_refused_with_429_for_ever_ends_at_the_deadline_in_one_line() -> None:
+    """A front end that answers every entry with HTTP 429 (rate limited): the rehearsal retries, but only until
+    --deadline-s, then says so in one line (exit 2) instead of waiting for ever."""
+    import subprocess
+    import sys
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from pathlib import Path
+
+    class TooMany(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(429)
+            self.send_header("Retry-After", "1")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), TooMany)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        root = Path(__file__).resolve().parents[2]
+        url = f"http://127.0.0.1:{server.server_address[1]}/room/lab"
+        r = subprocess.run([sys.executable, "-m", "study_app.rehearse", url, "--participants", "1", "--rounds", "1",
+                            "--deadline-s", "3"], cwd=root, capture_output=True, text=True, timeout=60)
+    finally:
+        server.shutdown()
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(lines) == 1 and "429" in lines[0] and "--deadline-s 3" in lines[0], r.stderr
