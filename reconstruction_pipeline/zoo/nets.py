@@ -26,7 +26,8 @@ class ZooNet(nn.Module):
     latent_dim: int
     resolution: int
 
-    def train_forward(self, z: torch.Tensor) -> torch.Tensor:
+    def train_forward(self, z: torch.Tensor, *, mixing: float = 0.0) -> torch.Tensor:
+        """The GAN loop's forward pass. ``mixing``: probability of style mixing (style-based networks only)."""
         out: torch.Tensor = self(z)
         return out
 
@@ -192,14 +193,20 @@ class _StyleLayer(nn.Module):
 class StyleNet64(ZooNet):
     """Style-based generator (StyleGAN-like, small): z -> mapping MLP -> w -> AdaIN styles on every layer of a
     synthesis network that starts from a learned 4x4 constant. Per-layer noise is random in training and the stored
-    constant at synthesis; synthesis truncates w towards the tracked mean ``w_avg`` with ``psi``."""
+    constant at synthesis; synthesis truncates w towards the tracked mean ``w_avg`` with ``psi``.
+
+    ``input_map``: the 4x4 input is the constant plus a linear map of w (the constant alone leaves the coarse
+    geometry to the styles, which on a short CPU schedule collapsed to one face shape). In training, style mixing
+    (``train_forward(z, mixing=p)``) draws a second latent with probability p and switches to its w from a random
+    layer on (StyleGAN's mixing regularisation)."""
 
     def __init__(self, *, latent_dim: int = 128, w_dim: int = 128, mapping_layers: int = 4, width: int = 16,
-                 psi: float = 0.7, w_avg_beta: float = 0.995) -> None:
+                 psi: float = 0.7, w_avg_beta: float = 0.995, input_map: bool = False) -> None:
         super().__init__()
         self.latent_dim, self.resolution = latent_dim, 64
         self.w_dim, self.mapping_layers, self.width, self.psi, self.w_avg_beta = (
             w_dim, mapping_layers, width, psi, w_avg_beta)
+        self.input_map = input_map
         layers: list[nn.Module] = [PixelNorm()]
         for i in range(mapping_layers):
             layers += [nn.Linear(latent_dim if i == 0 else w_dim, w_dim), nn.LeakyReLU(0.2)]
@@ -211,6 +218,7 @@ class StyleNet64(ZooNet):
         self.register_buffer("w_avg", torch.zeros(w_dim))
         ch = _face_channels(width)
         self.const = nn.Parameter(torch.randn(1, ch[4], 4, 4))
+        self.input_fc = nn.Linear(w_dim, ch[4] * 16) if input_map else None
         blocks: list[nn.Module] = []
         seed = 0
         for res in (4, 8, 16, 32, 64):
@@ -224,9 +232,13 @@ class StyleNet64(ZooNet):
         self.to_rgb = nn.Conv2d(ch[64], 3, 1)
 
     def synthesis(self, w: torch.Tensor, *, random_noise: bool) -> torch.Tensor:
-        x = self.const.expand(w.shape[0], -1, -1, -1)
-        for layer in self.layers:
-            x = layer(x, w, random_noise=random_noise)
+        """``w``: [N, w_dim] (one style for every layer) or [N, L, w_dim] (one per layer, L = len(self.layers))."""
+        ws = w[:, None, :].expand(-1, len(self.layers), -1) if w.dim() == 2 else w
+        x = self.const.expand(ws.shape[0], -1, -1, -1)
+        if self.input_fc is not None:
+            x = x + self.input_fc(ws[:, 0]).view_as(x)
+        for i, layer in enumerate(self.layers):
+            x = layer(x, ws[:, i], random_noise=random_noise)
         return torch.tanh(self.to_rgb(x))  # N x 3 x 64 x 64
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
@@ -235,12 +247,18 @@ class StyleNet64(ZooNet):
         w = w_avg + self.psi * (w - w_avg)
         return self.synthesis(w, random_noise=False)
 
-    def train_forward(self, z: torch.Tensor) -> torch.Tensor:
+    def train_forward(self, z: torch.Tensor, *, mixing: float = 0.0) -> torch.Tensor:
         w = self.mapping(z)
         if self.training:
             w_avg: torch.Tensor = self.w_avg  # type: ignore[assignment]
             w_avg.copy_(w.detach().mean(0).lerp(w_avg, self.w_avg_beta))
-        return self.synthesis(w, random_noise=True)
+        n_layers = len(self.layers)
+        ws = w[:, None, :].expand(-1, n_layers, -1)
+        if mixing > 0.0 and float(torch.rand(())) < mixing:  # global torch RNG (seeded per step by the loop)
+            w2 = self.mapping(torch.randn_like(z))
+            cut = int(torch.randint(1, n_layers, ()))
+            ws = torch.cat([ws[:, :cut], w2[:, None, :].expand(-1, n_layers - cut, -1)], dim=1)
+        return self.synthesis(ws, random_noise=True)
 
     def param_groups(self, lr: float) -> list[dict[str, Any]]:
         # StyleGAN's 0.01 learning-rate multiplier for the mapping network
@@ -251,7 +269,7 @@ class StyleNet64(ZooNet):
 
     def config(self) -> dict[str, Any]:
         return {"latent_dim": self.latent_dim, "w_dim": self.w_dim, "mapping_layers": self.mapping_layers,
-                "width": self.width, "psi": self.psi, "w_avg_beta": self.w_avg_beta}
+                "width": self.width, "psi": self.psi, "w_avg_beta": self.w_avg_beta, "input_map": self.input_map}
 
 
 def _norm(kind: str, channels: int) -> nn.Module:

@@ -26,6 +26,9 @@ class Recipe:
     betas: tuple[float, float] = (0.5, 0.99)
     ema_beta: float = 0.999        # exponential moving average of G's weights: the exported generator
     disc: dict[str, Any] = field(default_factory=dict)  # discriminator keyword arguments
+    r1_gamma: float = 0.0          # R1 weight (0: none), applied lazily every r1_every steps (StyleGAN2)
+    r1_every: int = 16
+    mixing: float = 0.0            # style-mixing probability (style-based generators)
     seed: int = 0
     grid_every: int = 500
     ckpt_every: int = 200
@@ -42,9 +45,12 @@ RECIPES: dict[str, Recipe] = {r.id: r for r in [
     Recipe("tiny-cppn", "tiny CPPN (digits 8x8)", "tiny-cppn", {"latent_dim": 16, "hidden": 64}, 8, 16, "digits",
            TINY_STEPS, 64, lr_g=1e-3, lr_d=1e-3, ema_beta=0.99, disc={"hidden": 128}, seed=3, grid_every=1000,
            ckpt_every=1000),
+    # R1 gamma by StyleGAN2-ADA's heuristic 0.0002 * resolution^2 / batch = 0.0256 for 64 px, batch 32
     Recipe("face-style", "style-based face GAN (AdaIN, trained here)", "style64",
-           {"latent_dim": 128, "w_dim": 128, "mapping_layers": 4, "width": 16, "psi": 0.7, "w_avg_beta": 0.995},
-           64, 128, "digiface-dcgan", 100_000, 32, lr_g=2e-4, lr_d=4e-4, disc={"width": 32, "mbstd": True}, seed=11, grid_every=250),
+           {"latent_dim": 128, "w_dim": 128, "mapping_layers": 4, "width": 16, "psi": 0.7, "w_avg_beta": 0.995,
+            "input_map": True},
+           64, 128, "digiface-dcgan", 100_000, 32, lr_g=2e-4, lr_d=4e-4, disc={"width": 32, "mbstd": True}, seed=11,
+           grid_every=250, r1_gamma=0.0256, r1_every=16, mixing=0.9),
     Recipe("face-resnet", "residual face GAN (trained here)", "resnet64",
            {"latent_dim": 128, "width": 16, "upsample": "nearest", "norm": "batch"}, 64, 128, "digiface-dcgan",
            100_000, 32,

@@ -128,20 +128,43 @@ def sample_grid_png(net: ZooNet, *, seeds: tuple[int, ...] = GRID_SEEDS, device:
     return buf.getvalue()
 
 
+def r1_penalty(D: nn.Module, real: torch.Tensor) -> torch.Tensor:
+    """R1 (Mescheder et al. 2018): the mean over the batch of the squared norm of D's gradient at the real images,
+    differentiable (for D's update)."""
+    x = real.detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(D(x).sum(), x, create_graph=True)
+    return grad.square().flatten(1).sum(1).mean()
+
+
+def lazy_factor(every: int) -> float:
+    """StyleGAN2's lazy-regularisation correction: with a regulariser every ``every`` steps, the optimiser's
+    learning rate and betas are scaled by every / (every + 1) (betas raised to that power)."""
+    return every / (every + 1.0) if every > 0 else 1.0
+
+
 def gan_step(G: ZooNet, D: nn.Module, real: torch.Tensor, opt_g: torch.optim.Optimizer,
-             opt_d: torch.optim.Optimizer) -> tuple[float, float]:
-    """One discriminator and one generator update, non-saturating logistic loss. Returns (d_loss, g_loss)."""
+             opt_d: torch.optim.Optimizer, *, mixing: float = 0.0, r1_gamma: float = 0.0,
+             r1_now: bool = False, r1_every: int = 1) -> tuple[float, float]:
+    """One discriminator and one generator update, non-saturating logistic loss. Returns (d_loss, g_loss).
+
+    ``mixing``: style-mixing probability for the generator's forward passes. With ``r1_now`` (the loop sets it every
+    ``r1_every`` steps) the discriminator also takes a lazy R1 step: ``r1_gamma / 2 * R1 * r1_every``."""
     n = real.shape[0]
     device = real.device
     D.requires_grad_(True)
     with torch.no_grad():
-        fake = G.train_forward(torch.randn(n, G.latent_dim).to(device))
+        fake = G.train_forward(torch.randn(n, G.latent_dim).to(device), mixing=mixing)
     d_loss = F.softplus(D(fake)).mean() + F.softplus(-D(real)).mean()
     opt_d.zero_grad(set_to_none=True)
     d_loss.backward()
     opt_d.step()
+    if r1_now and r1_gamma > 0.0:
+        reg = r1_penalty(D, real) * (r1_gamma / 2.0 * r1_every)
+        opt_d.zero_grad(set_to_none=True)
+        reg.backward()
+        opt_d.step()
     D.requires_grad_(False)
-    fake = G.train_forward(torch.randn(n, G.latent_dim).to(device))
+    fake = G.train_forward(torch.randn(n, G.latent_dim).to(device), mixing=mixing)
     g_loss = F.softplus(-D(fake)).mean()
     opt_g.zero_grad(set_to_none=True)
     g_loss.backward()
@@ -194,7 +217,8 @@ def train(recipe: Recipe, *, out_dir: str | Path, steps: int | None = None, max_
     D = build_discriminator(recipe).to(device)
     G_ema = copy.deepcopy(G).eval().requires_grad_(False)
     opt_g = torch.optim.Adam(G.param_groups(recipe.lr_g), lr=recipe.lr_g, betas=recipe.betas)
-    opt_d = torch.optim.Adam(D.parameters(), lr=recipe.lr_d, betas=recipe.betas)
+    c = lazy_factor(recipe.r1_every) if recipe.r1_gamma > 0 else 1.0
+    opt_d = torch.optim.Adam(D.parameters(), lr=recipe.lr_d * c, betas=(recipe.betas[0] ** c, recipe.betas[1] ** c))
     step, seconds_before = 0, 0.0
     ckpt_path = out / "checkpoint.pt"
     if ckpt_path.exists():
@@ -234,6 +258,7 @@ def train(recipe: Recipe, *, out_dir: str | Path, steps: int | None = None, max_
         save_weights(weights_path, exported(), arch=recipe.arch, spec=spec_of(recipe), train={
             "steps": loop.step, "batch_size": recipe.batch_size, "seed": recipe.seed, "data": recipe.data,
             "lr_g": recipe.lr_g, "lr_d": recipe.lr_d, "betas": list(recipe.betas), "ema_beta": recipe.ema_beta,
+            "r1_gamma": recipe.r1_gamma, "r1_every": recipe.r1_every, "mixing": recipe.mixing,
             "seconds": round(elapsed(), 1), "device": str(device), "torch_threads": threads,
             "torch": str(torch.__version__), "command": command})
 
@@ -242,7 +267,8 @@ def train(recipe: Recipe, *, out_dir: str | Path, steps: int | None = None, max_
                     save=save)
     for i in loop:
         real = sample_real(recipe.batch_size)
-        d_loss, g_loss = gan_step(G, D, real, opt_g, opt_d)
+        d_loss, g_loss = gan_step(G, D, real, opt_g, opt_d, mixing=recipe.mixing, r1_gamma=recipe.r1_gamma,
+                                  r1_now=recipe.r1_gamma > 0 and i % recipe.r1_every == 0, r1_every=recipe.r1_every)
         ema_update(G_ema, G, beta=min(recipe.ema_beta, (i + 2.0) / (i + 11.0)))   # i + 1 steps taken
         loop.postfix = {"d": f"{d_loss:.3f}", "g": f"{g_loss:.3f}"}
     save()
