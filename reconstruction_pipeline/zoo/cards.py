@@ -34,7 +34,7 @@ ARCH_TEXT = {
                "(512, 256, 128, 64 channels at 4, 8, 16, 32 px, BatchNorm + ReLU) -> 3 channels at 64x64, tanh. "
                "BatchNorm is always in eval mode (running statistics), so batch members are independent.",
     "style64": "style-based (StyleGAN-like, small): z (128) -> pixel norm -> 4-layer mapping MLP -> w (128); a learned "
-               "4x4 constant goes through 9 style layers (4->64 px; 128,128,64,32,16 channels), each bilinear "
+               "4x4 constant (plus, with `input_map`, a linear map of w) goes through 9 style layers (4->64 px; 128,128,64,32,16 channels), each bilinear "
                "upsample (except the first) -> 3x3 conv -> per-layer noise input (learned strength) -> bias, "
                "LeakyReLU -> AdaIN with a per-layer affine style from w; 1x1 toRGB, tanh. Synthesis uses the stored "
                "constant noise maps (noise fixed, as the paper's generators were run) and truncation psi = 0.7 "
@@ -194,7 +194,12 @@ def card(gen: Generator, zoo: str, out: Path, notes: str) -> str:
                  f"- data: {DATA_TEXT[r.data]}",
                  f"- objective: non-saturating logistic GAN loss; discriminator "
                  f"{'spectral-normalised MLP on the 64 pixels' if r.resolution == 8 else 'DCGAN-style, spectral norm, no batch norm'} "
-                 f"({', '.join(f'{k}={v}' for k, v in r.disc.items())})",
+                 f"({', '.join(f'{k}={v}' for k, v in r.disc.items())})"
+                 + (f"; R1 on real images, gamma {t['r1_gamma']}, applied lazily every {t['r1_every']} steps "
+                    "(StyleGAN2; the D optimiser's lr and betas corrected by every/(every+1))"
+                    if t.get("r1_gamma") else "")
+                 + (f"; style mixing with probability {t['mixing']} (a second latent's w from a random layer on)"
+                    if t.get("mixing") else ""),
                  f"- optimiser: Adam, lr G {t['lr_g']}, lr D {t['lr_d']}, betas {tuple(t['betas'])}, batch {t['batch_size']}; "
                  f"one D and one G update per step; the exported weights are an exponential moving average of G "
                  f"(beta {t['ema_beta']})",
@@ -214,11 +219,12 @@ def card(gen: Generator, zoo: str, out: Path, notes: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = OneLineParser(description=__doc__)
     p.add_argument("--out", default="docs/zoo")
-    p.add_argument("--notes", help="JSON file {id: markdown notes} to include")
+    p.add_argument("--notes", default="docs/zoo/notes.json",
+                   help="JSON file {id: markdown notes} to include (the committed notes by default)")
     p.add_argument("--zoo", action="append", help="only this zoo (repeatable; default: all)")
     a = p.parse_args(argv)
     out = Path(a.out)
-    notes = json.loads(Path(a.notes).read_text()) if a.notes else {}
+    notes = json.loads(Path(a.notes).read_text()) if a.notes and Path(a.notes).is_file() else {}
     for zoo in a.zoo or zoo_names():
         for gen in load_zoo(zoo):
             net = gen.net

@@ -29,6 +29,7 @@ class Recipe:
     r1_gamma: float = 0.0          # R1 weight (0: none), applied lazily every r1_every steps (StyleGAN2)
     r1_every: int = 16
     mixing: float = 0.0            # style-mixing probability (style-based generators)
+    mode_seeking: float = 0.0      # weight of the mode-seeking term in G's loss (MSGAN; 0: none)
     seed: int = 0
     grid_every: int = 500
     ckpt_every: int = 200
@@ -50,7 +51,7 @@ RECIPES: dict[str, Recipe] = {r.id: r for r in [
            {"latent_dim": 128, "w_dim": 128, "mapping_layers": 4, "width": 16, "psi": 0.7, "w_avg_beta": 0.995,
             "input_map": True},
            64, 128, "digiface-dcgan", 100_000, 32, lr_g=2e-4, lr_d=4e-4, disc={"width": 32, "mbstd": True}, seed=11,
-           grid_every=250, r1_gamma=0.0256, r1_every=16, mixing=0.9),
+           grid_every=250, r1_gamma=0.0256, r1_every=16, mixing=0.9, mode_seeking=1.0),
     Recipe("face-resnet", "residual face GAN (trained here)", "resnet64",
            {"latent_dim": 128, "width": 16, "upsample": "nearest", "norm": "batch"}, 64, 128, "digiface-dcgan",
            100_000, 32,

@@ -142,13 +142,24 @@ def lazy_factor(every: int) -> float:
     return every / (every + 1.0) if every > 0 else 1.0
 
 
+def mode_seeking_penalty(fake: torch.Tensor, z: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """Mode seeking (Mao et al., CVPR 2019, "MSGAN"): the batch is split in two halves paired in order;
+    ``1 / (mean|G(z1) - G(z2)| / mean|z1 - z2| + eps)``. Small when different latents give different images, large
+    when the generator maps them to one image (mode collapse); added to the generator's loss."""
+    h = fake.shape[0] // 2
+    ratio = (fake[:h] - fake[h:2 * h]).abs().mean() / (z[:h] - z[h:2 * h]).abs().mean()
+    return 1.0 / (ratio + eps)
+
+
 def gan_step(G: ZooNet, D: nn.Module, real: torch.Tensor, opt_g: torch.optim.Optimizer,
              opt_d: torch.optim.Optimizer, *, mixing: float = 0.0, r1_gamma: float = 0.0,
-             r1_now: bool = False, r1_every: int = 1) -> tuple[float, float]:
+             r1_now: bool = False, r1_every: int = 1, mode_seeking: float = 0.0) -> tuple[float, float]:
     """One discriminator and one generator update, non-saturating logistic loss. Returns (d_loss, g_loss).
 
     ``mixing``: style-mixing probability for the generator's forward passes. With ``r1_now`` (the loop sets it every
-    ``r1_every`` steps) the discriminator also takes a lazy R1 step: ``r1_gamma / 2 * R1 * r1_every``."""
+    ``r1_every`` steps) the discriminator also takes a lazy R1 step: ``r1_gamma / 2 * R1 * r1_every``. With
+    ``mode_seeking`` > 0 the generator's loss gains ``mode_seeking * mode_seeking_penalty`` (the returned g_loss is
+    the adversarial part alone)."""
     n = real.shape[0]
     device = real.device
     D.requires_grad_(True)
@@ -164,10 +175,12 @@ def gan_step(G: ZooNet, D: nn.Module, real: torch.Tensor, opt_g: torch.optim.Opt
         reg.backward()
         opt_d.step()
     D.requires_grad_(False)
-    fake = G.train_forward(torch.randn(n, G.latent_dim).to(device), mixing=mixing)
+    z = torch.randn(n, G.latent_dim).to(device)
+    fake = G.train_forward(z, mixing=mixing)
     g_loss = F.softplus(-D(fake)).mean()
+    total = g_loss + mode_seeking * mode_seeking_penalty(fake, z) if mode_seeking > 0.0 else g_loss
     opt_g.zero_grad(set_to_none=True)
-    g_loss.backward()
+    total.backward()
     opt_g.step()
     return float(d_loss.detach()), float(g_loss.detach())
 
@@ -259,6 +272,7 @@ def train(recipe: Recipe, *, out_dir: str | Path, steps: int | None = None, max_
             "steps": loop.step, "batch_size": recipe.batch_size, "seed": recipe.seed, "data": recipe.data,
             "lr_g": recipe.lr_g, "lr_d": recipe.lr_d, "betas": list(recipe.betas), "ema_beta": recipe.ema_beta,
             "r1_gamma": recipe.r1_gamma, "r1_every": recipe.r1_every, "mixing": recipe.mixing,
+            "mode_seeking": recipe.mode_seeking,
             "seconds": round(elapsed(), 1), "device": str(device), "torch_threads": threads,
             "torch": str(torch.__version__), "command": command})
 
@@ -268,7 +282,8 @@ def train(recipe: Recipe, *, out_dir: str | Path, steps: int | None = None, max_
     for i in loop:
         real = sample_real(recipe.batch_size)
         d_loss, g_loss = gan_step(G, D, real, opt_g, opt_d, mixing=recipe.mixing, r1_gamma=recipe.r1_gamma,
-                                  r1_now=recipe.r1_gamma > 0 and i % recipe.r1_every == 0, r1_every=recipe.r1_every)
+                                  r1_now=recipe.r1_gamma > 0 and i % recipe.r1_every == 0, r1_every=recipe.r1_every,
+                                  mode_seeking=recipe.mode_seeking)
         ema_update(G_ema, G, beta=min(recipe.ema_beta, (i + 2.0) / (i + 11.0)))   # i + 1 steps taken
         loop.postfix = {"d": f"{d_loss:.3f}", "g": f"{g_loss:.3f}"}
     save()
