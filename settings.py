@@ -14,7 +14,7 @@ Environment variables (see docs/experimenter.md):
 import sys
 from os import environ
 
-from deploy import gate
+from deploy import gate, otree_threads
 from deploy.credentials import secret_problems
 from deploy.gate import RoomRule
 
@@ -47,6 +47,12 @@ PARTICIPANT_ID_RULES = {
     # an MTurk room would be RoomRule("mturk") ([A-Z0-9]{8,64}); or any regular expression
 }
 gate.install_on_import(rooms=PARTICIPANT_ID_RULES, default=RoomRule("lab"))
+
+# oTree's pages run in worker threads; their websocket messages (the admin's Monitor, wait pages) must go out on the
+# server's event loop, or a page can hang the whole server under oTree's global lock (deploy/otree_threads.py).
+# SIGUSR1 writes every thread's stack into the server's log.
+otree_threads.install_on_import()
+otree_threads.dump_stacks_on()
 
 # --------------------------------------------------------------------------------------------------- sessions
 # SESSION_CONFIG_DEFAULTS is the one place that sets the study's session-config keys and their defaults

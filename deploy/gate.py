@@ -24,16 +24,14 @@ middleware stack as soon as the module has run. Pure checks (:func:`problem`) ar
 from __future__ import annotations
 
 import html
-import importlib.abc
-import importlib.machinery
-import importlib.util
 import re
-import sys
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+from deploy.import_hook import after_import
 
 ALPHABETS: dict[str, str] = {
     "prolific": r"[0-9a-fA-F]{24}",        # Prolific PID / STUDY_ID / SESSION_ID: 24 hex characters
@@ -214,33 +212,6 @@ def install(module: ModuleType, *, rooms: Mapping[str, RoomRule], default: RoomR
         app.middleware_stack = Gate(app.middleware_stack, rooms=rooms, default=default)
 
 
-class _WrapOnImport(importlib.abc.MetaPathFinder):
-    def __init__(self, rooms: Mapping[str, RoomRule], default: RoomRule) -> None:
-        self.rooms, self.default = rooms, default
-
-    def find_spec(self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
-                  ) -> importlib.machinery.ModuleSpec | None:
-        if fullname != APP_MODULE:
-            return None
-        sys.meta_path.remove(self)
-        spec = importlib.util.find_spec(fullname)
-        if spec is None or spec.loader is None:
-            return spec
-        loader, rooms, default = spec.loader, self.rooms, self.default
-        run = loader.exec_module
-
-        def exec_module(module: ModuleType) -> None:
-            run(module)
-            install(module, rooms=rooms, default=default)
-
-        loader.exec_module = exec_module  # type: ignore[method-assign]
-        return spec
-
-
 def install_on_import(*, rooms: Mapping[str, RoomRule], default: RoomRule = DEFAULT_RULE) -> None:
     """Wrap oTree's app when ``otree.asgi`` is imported (now, if it already is)."""
-    if APP_MODULE in sys.modules:
-        install(sys.modules[APP_MODULE], rooms=rooms, default=default)
-        return
-    if not any(isinstance(f, _WrapOnImport) for f in sys.meta_path):
-        sys.meta_path.insert(0, _WrapOnImport(rooms, default))
+    after_import(APP_MODULE, lambda module: install(module, rooms=rooms, default=default), key=__name__)

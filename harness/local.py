@@ -208,6 +208,32 @@ class OTreeServer:
         for pid in children:
             _wait_gone(pid)
 
+    def answers(self, *, timeout_s: float = 10.0) -> bool:
+        """Whether the server answers a REST call within ``timeout_s`` (it takes oTree's global lock like every
+        page: a server hung under that lock does not answer)."""
+        try:
+            self.rest("GET", "/api/otree_version", timeout_s=timeout_s)
+        except (OSError, RestError):
+            return False
+        return True
+
+    def dump_stacks(self, *, wait_s: float = 2.0) -> str:
+        """What the server's threads are doing: SIGUSR1 makes the prodserver write every thread's stack into its
+        log (settings.py, deploy/otree_threads.py); returns what the log gained meanwhile."""
+        before = self.log_path.stat().st_size if self.log_path.exists() else 0
+        pids = [pid for pid in self.processes() if "prodserver" in _cmdline(pid)]
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGUSR1)
+            except ProcessLookupError:
+                pass
+        if not pids:
+            return "(no prodserver process found)"
+        time.sleep(wait_s)
+        with open(self.log_path, "rb") as f:
+            f.seek(before)
+            return f.read().decode(errors="replace")
+
     def stop(self) -> None:
         if self.proc is None:
             return
@@ -229,6 +255,13 @@ class OTreeServer:
     def rest(self, method: str, path: str, payload: Mapping[str, Any] | None = None, *,
              timeout_s: float = 120.0) -> bytes:
         return rest_call(self.url, self.rest_key, method, path, payload, timeout_s=timeout_s)
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
 
 
 def _descendants(pid: int) -> list[int]:
@@ -365,6 +398,11 @@ class Nginx:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> "Nginx":
+        """Start nginx; a second call while it runs does nothing (``with Nginx(...).start() as n`` starts it once:
+        a second nginx on the same port would retry its bind for seconds while the first went on listening, and
+        ``stop`` would then end only the second)."""
+        if self.proc is not None and self.proc.poll() is None:
+            return self
         log = open(self.prefix / "stderr.log", "ab")
         self.proc = subprocess.Popen([NGINX, "-p", str(self.prefix), "-c", str(self.conf), "-g", "daemon off;"],
                                      stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

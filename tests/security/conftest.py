@@ -52,7 +52,8 @@ class Hardened(LiveStudy):
         return session_participants(self.server, code)
 
     def extra_nginx(self) -> Nginx:
-        return Nginx(upstream_port=self.server.port, static={STIMULI: self.bundle.root / "images"}).start()
+        """Another nginx in front of the same server, not started: ``with hardened.extra_nginx() as ng:``."""
+        return Nginx(upstream_port=self.server.port, static={STIMULI: self.bundle.root / "images"})
 
 
 @dataclass
@@ -113,6 +114,38 @@ def hardened(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hardened]:
         nginx.stop()
         server.stop()
         pg.stop()
+
+
+HEALTH_TIMEOUT_S = 10.0
+_hung: dict[str, str] = {}   # set once the shared server stopped answering: later tests fail at once, saying why
+
+
+@pytest.fixture(autouse=True)
+def shared_server_answers(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every test that uses the shared server finds it answering and leaves it answering. A server that stopped
+    answering (hung, e.g. under oTree's global lock) fails the test that left it so, with the server's thread
+    stacks from its log, and every later test at once with the same reason, instead of each waiting out its own
+    timeouts. Nothing is restarted: the failure stays visible."""
+    if "hardened" not in request.fixturenames:
+        yield
+        return
+    hardened: Hardened = request.getfixturevalue("hardened")
+    if _hung:
+        pytest.fail(f"the shared oTree server stopped answering in {_hung['test']} (see that test's error for its "
+                    "thread stacks); not run against it", pytrace=False)
+    if not hardened.server.answers(timeout_s=HEALTH_TIMEOUT_S):
+        _report_hung(hardened, "before " + request.node.nodeid)
+    yield
+    if not hardened.server.answers(timeout_s=HEALTH_TIMEOUT_S):
+        _report_hung(hardened, request.node.nodeid)
+
+
+def _report_hung(hardened: Hardened, where: str) -> None:
+    _hung["test"] = where
+    stacks = hardened.server.dump_stacks()
+    pytest.fail(f"the shared oTree server ({hardened.server.url}, log {hardened.server.log_path}) no longer answers "
+                f"a REST call within {HEALTH_TIMEOUT_S:.0f} s after {where}. Its threads (SIGUSR1):\n{stacks[-8000:]}",
+                pytrace=False)
 
 
 def admin_login(context: BrowserContext, base: str) -> None:
