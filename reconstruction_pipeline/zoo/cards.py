@@ -199,7 +199,10 @@ def card(gen: Generator, zoo: str, out: Path, notes: str) -> str:
                     "(StyleGAN2; the D optimiser's lr and betas corrected by every/(every+1))"
                     if t.get("r1_gamma") else "")
                  + (f"; style mixing with probability {t['mixing']} (a second latent's w from a random layer on)"
-                    if t.get("mixing") else ""),
+                    if t.get("mixing") else "")
+                 + (f"; G's loss also has the mode-seeking term of MSGAN (Mao et al. 2019), weight "
+                    f"{t['mode_seeking']}: 1 / (mean |G(z1) - G(z2)| / mean |z1 - z2|) over paired halves of the batch"
+                    if t.get("mode_seeking") else ""),
                  f"- optimiser: Adam, lr G {t['lr_g']}, lr D {t['lr_d']}, betas {tuple(t['betas'])}, batch {t['batch_size']}; "
                  f"one D and one G update per step; the exported weights are an exponential moving average of G "
                  f"(beta {t['ema_beta']})",
