@@ -72,7 +72,10 @@ def test_same_seed_same_image_alone_or_in_any_batch(name: str) -> None:
         for batch in ([7, 7], [3, 7], [7] + list(range(100, 111)), list(range(20, 25)) + [7]):
             x = g.synthesize(seeded_latents(batch, g.latent_dim))
             i = batch.index(7)
-            torch.testing.assert_close(x[i:i + 1], alone, rtol=0, atol=1e-5, msg=f"{g.id} batch {batch}")
+            # a leak between batch members (batch statistics) moves pixels by ~0.1; the CPU's batch-size-dependent
+            # kernels (oneDNN: AVX2 vs AVX-512 blocking) move fp32 results by up to 1.02e-5 (face-style on an AVX2
+            # AMD EPYC); 1e-4 is 1/78 of one 8-bit level on [-1, 1]
+            torch.testing.assert_close(x[i:i + 1], alone, rtol=0, atol=1e-4, msg=f"{g.id} batch {batch}")
         again = g.synthesize(seeded_latents([7], g.latent_dim))
         assert torch.equal(again, alone), g.id
 
