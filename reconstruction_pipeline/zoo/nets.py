@@ -231,9 +231,13 @@ class StyleNet64(ZooNet):
         self.layers = nn.ModuleList(blocks)  # N x C_r x r x r, r = 4 .. 64
         self.to_rgb = nn.Conv2d(ch[64], 3, 1)
 
+    def per_layer(self, w: torch.Tensor) -> torch.Tensor:
+        """[N, w_dim] -> [N, L, w_dim]: the same style for each of the L = len(self.layers) layers (a view)."""
+        return w[:, None, :].expand(-1, len(self.layers), -1)
+
     def synthesis(self, w: torch.Tensor, *, random_noise: bool) -> torch.Tensor:
         """``w``: [N, w_dim] (one style for every layer) or [N, L, w_dim] (one per layer, L = len(self.layers))."""
-        ws = w[:, None, :].expand(-1, len(self.layers), -1) if w.dim() == 2 else w
+        ws = self.per_layer(w) if w.dim() == 2 else w
         x = self.const.expand(ws.shape[0], -1, -1, -1)
         if self.input_fc is not None:
             x = x + self.input_fc(ws[:, 0]).view_as(x)
@@ -252,12 +256,11 @@ class StyleNet64(ZooNet):
         if self.training:
             w_avg: torch.Tensor = self.w_avg  # type: ignore[assignment]
             w_avg.copy_(w.detach().mean(0).lerp(w_avg, self.w_avg_beta))
-        n_layers = len(self.layers)
-        ws = w[:, None, :].expand(-1, n_layers, -1)
+        ws = self.per_layer(w)
         if mixing > 0.0 and float(torch.rand(())) < mixing:  # global torch RNG (seeded per step by the loop)
-            w2 = self.mapping(torch.randn_like(z))
-            cut = int(torch.randint(1, n_layers, ()))
-            ws = torch.cat([ws[:, :cut], w2[:, None, :].expand(-1, n_layers - cut, -1)], dim=1)
+            w2 = self.per_layer(self.mapping(torch.randn_like(z)))
+            cut = int(torch.randint(1, len(self.layers), ()))
+            ws = torch.cat([ws[:, :cut], w2[:, cut:]], dim=1)
         return self.synthesis(ws, random_noise=True)
 
     def param_groups(self, lr: float) -> list[dict[str, Any]]:
