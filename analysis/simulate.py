@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from contracts.bundle import GeneratorInfo, Manifest, Reconstruction, ReconstructionConfig, Target, attribute
-from contracts.conditions import CLEAN, Condition, canonical_condition, parse_condition
+from contracts.conditions import CLEAN, Condition, builtin_category, canonical_condition, parse_condition
 from contracts.responses import PLACEBO, Response, make_response, write_responses
 from contracts.synthetic import PLACEHOLDER_IMAGE, write_synthetic_bundle
 
@@ -96,7 +96,7 @@ def simulate_study(*, n_targets: int = 60, generators: tuple[str, ...] = PAPER_G
         generators=tuple(GeneratorInfo(g, g.upper(), "simulated", 2, 8) for g in gens),
         reconstruction=ReconstructionConfig(steps=0, lr=0.0, attempts=attempts, distance="simulated", seed=seed),
         software="analysis.simulate",
-        conditions=tuple(Condition(c, CLEAN if c == CLEAN else "perturbation", parse_condition(c)[1]) for c in names),
+        conditions=tuple(Condition(c, builtin_category(c), parse_condition(c)[1]) for c in names),
     )
     return SimulatedStudy(manifest, tuple(targets), tuple(recs), tuple(responses), skill, sloppy)
 

@@ -16,7 +16,10 @@ short tokens of letters, digits, ``.``, ``_`` or ``-`` (for example a generator 
 :func:`format_condition` writes the canonical name; ``format_condition(*parse_condition(s))`` is the canonical
 form of ``s``, and :func:`canonical_condition` is that composition. This module checks *syntax* only; which kinds
 exist and which parameter values they accept is the pipeline's registry
-(:mod:`reconstruction_pipeline.conditions`). Standard library only.
+(:mod:`reconstruction_pipeline.conditions`). A built bundle's manifest says each condition's category; for code that
+writes bundles without the pipeline (test fixtures, the analysis's simulator: no torch) :func:`builtin_category`
+names the category of the kinds the pipeline ships, from :data:`PERTURBATION_KINDS` and :data:`ATTACK_KINDS` -- a
+copy of the registry's, which tests/pipeline/test_attacks_conditions.py holds equal to it. Standard library only.
 """
 
 from __future__ import annotations
@@ -29,6 +32,10 @@ from typing import Union
 
 CLEAN = "clean"
 KINDS: tuple[str, ...] = ("clean", "perturbation", "attack")
+# The spec kinds the pipeline's registry ships, by category (see the module docstring; a plugin may add more).
+PERTURBATION_KINDS: tuple[str, ...] = ("jpeg", "webp", "blur", "noise", "mirror", "crop", "rotate", "zoom")
+ATTACK_KINDS: tuple[str, ...] = ("fgsm-seed", "fgsm-image", "fgm-image", "cw-image", "evade", "frame",
+                                 "clf-fgsm", "clf-pgd", "clf-pgdl2", "clf-cw")
 
 ParamValue = Union[int, float, str]
 
@@ -151,6 +158,21 @@ def format_condition(kind: str, params: Mapping[str, ParamValue] | None = None) 
         else:
             parts.append(f"{key}={format_number(value)}")
     return kind + (":" + ",".join(parts) if parts else "")
+
+
+def builtin_category(spec: str) -> str:
+    """The manifest ``kind`` of a built-in condition: ``clean``, ``perturbation`` or ``attack``
+    (``builtin_category("evade:l2=1")`` -> ``"attack"``). Raises :class:`ConditionSpecError` for a kind the pipeline
+    does not ship."""
+    kind, _ = parse_condition(spec)
+    if kind == CLEAN:
+        return CLEAN
+    if kind in PERTURBATION_KINDS:
+        return "perturbation"
+    if kind in ATTACK_KINDS:
+        return "attack"
+    raise ConditionSpecError(f"condition {spec.strip()!r}: {kind!r} is not a built-in condition kind (perturbations: "
+                             f"{', '.join(PERTURBATION_KINDS)}; attacks: {', '.join(ATTACK_KINDS)})")
 
 
 def canonical_condition(spec: str) -> str:

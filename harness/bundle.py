@@ -16,7 +16,7 @@ from collections.abc import Collection, Sequence
 from pathlib import Path
 
 from contracts.bundle import Bundle, GeneratorInfo, Manifest, Reconstruction, ReconstructionConfig, Target
-from contracts.conditions import CLEAN, Condition, canonical_condition, parse_condition
+from contracts.conditions import CLEAN, Condition, builtin_category, canonical_condition, parse_condition
 from contracts.synthetic import PLACEHOLDER_IMAGE, write_synthetic_bundle
 
 # Ids chosen so that no hex content-hash name can contain them (letters outside a-f).
@@ -33,7 +33,8 @@ def make_bundle(tmp_path: str | Path, *, n_targets: int = 6, generators: int | S
     those listed in ``algorithm_wrong`` (there the next generator in order is closest), so the algorithm's
     attribution is known exactly. ``seed`` makes the pixels reproducible (``image_size`` x ``image_size``, >= 2).
 
-    ``conditions`` (canonical names, e.g. ``("clean", "jpeg:q=50")``): write schema_version 2 with ``n_targets``
+    ``conditions`` (canonical names of built-in kinds, e.g. ``("clean", "jpeg:q=50", "evade:l2=1")``; each one's
+    manifest ``kind`` is :func:`contracts.conditions.builtin_category`): write schema_version 2 with ``n_targets``
     *source* targets, each under every condition (in that order). The clean one of source ``i`` is ``t{i:03d}``,
     the others ``t{i:03d}k{j}`` (``j``: the condition's position); ``source_target`` is always ``t{i:03d}``, also
     when ``clean`` is not among the conditions. Each has its own display image and reconstructions.
@@ -78,6 +79,5 @@ def make_bundle(tmp_path: str | Path, *, n_targets: int = 6, generators: int | S
 
 
 def _condition(name: str) -> Condition:
-    kind, params = parse_condition(name)
-    return Condition(name, CLEAN if name == CLEAN else "attack" if "fgsm" in kind or "pgd" in kind else "perturbation",
-                     params)
+    """The manifest entry, its category from the pipeline's built-in kinds (an unknown kind is refused)."""
+    return Condition(name, builtin_category(name), parse_condition(name)[1])

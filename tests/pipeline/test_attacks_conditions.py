@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from contracts.conditions import ATTACK_KINDS, PERTURBATION_KINDS, builtin_category
 from reconstruction_pipeline.attacks import ATTACKS
 from reconstruction_pipeline.cli import main
 from reconstruction_pipeline.conditions import ConditionError, kinds, parse_condition_list, resolve
@@ -27,12 +28,23 @@ def test_every_attack_is_a_registered_condition_of_kind_attack() -> None:
             resolve(bad)
 
 
+def test_contracts_copy_of_the_categories_is_the_registry() -> None:
+    """contracts.conditions names the built-in kinds' categories for code without torch (harness.make_bundle, the
+    analysis's simulator); it must be the registry's, kind for kind."""
+    registered = kinds()
+    assert sorted(ATTACK_KINDS) == sorted(n for n, k in registered.items() if k.category == "attack")
+    assert sorted(PERTURBATION_KINDS) == sorted(n for n, k in registered.items() if k.category == "perturbation")
+    for spec in ("clean", "jpeg:q=50", "mirror", "evade:l2=1", "frame:l2=4,target=face-resnet", "cw-image:c=1"):
+        assert builtin_category(spec) == (resolve(spec).condition.kind if spec != "clean" else "clean"), spec
+
+
 def test_build_with_attack_conditions(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "b"
     assert main(["build", "--zoo", "tiny", "--targets-per-generator", "1", "--attempts", "1", "--steps", "3",
                  "--conditions", "clean,fgsm-image:eps=0.03,fgsm-seed:eps=0.5", "--out", str(out),
                  "--no-progress"]) == 0
     manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["schema_version"] == 2
     assert [c["name"] for c in manifest["conditions"]] == ["clean", "fgsm-image:eps=0.03", "fgsm-seed:eps=0.5"]
     assert [c["kind"] for c in manifest["conditions"]] == ["clean", "attack", "attack"]
     import csv

@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+import pytest
+
 from contracts.bundle import read_bundle
 from tests.helpers import make_bundle
 
@@ -16,6 +18,18 @@ def test_make_bundle_is_valid_and_distinct(tmp_path: Path) -> None:
     attribution = b.algorithm_attribution()
     truth = {t.target_id: t.true_generator for t in b.targets}
     assert {t for t in truth if attribution[t] != truth[t]} == {"t002"}
+
+
+def test_make_bundle_condition_kinds_are_the_registrys(tmp_path: Path) -> None:
+    """Each condition's manifest kind comes from contracts.conditions.builtin_category (held equal to the pipeline's
+    registry by tests/pipeline/test_attacks_conditions.py), not from the name's spelling; an unknown kind is refused."""
+    conds = ("clean", "jpeg:q=50", "fgsm-image:eps=0.03", "evade:l2=1", "frame:l2=4,target=stylegan", "cw-image:c=1")
+    b = make_bundle(tmp_path, n_targets=1, conditions=conds)
+    assert [(c.name, c.kind) for c in b.manifest.conditions] == [
+        ("clean", "clean"), ("jpeg:q=50", "perturbation"), ("fgsm-image:eps=0.03", "attack"), ("evade:l2=1", "attack"),
+        ("frame:l2=4,target=stylegan", "attack"), ("cw-image:c=1", "attack")]
+    with pytest.raises(ValueError, match="not a built-in condition kind"):
+        make_bundle(tmp_path, n_targets=1, conditions=("clean", "pgd:eps=0.03"), name="unknown")
 
 
 def test_make_bundle_generator_count(tmp_path: Path) -> None:
