@@ -2,10 +2,14 @@
 serving code; the export and the bots' own checks (study_app/tests.py: leak check with condition names and source
 ids, placebo copies = the target as shown, practice clean, no source twice, conditions spread within one) hold the
 study rules; the export goes through ``python -m analysis report`` and ``by_condition`` equals a plain computation.
+All of it twice: with perturbations and with attacks (issue 13: attack conditions reach the study and the analysis;
+the names as the pipeline's registry writes them, manifest kind ``attack``).
 Also the pure constraint functions (study_app/conditions.py) and session-creation errors for conditions."""
 
 from __future__ import annotations
 
+import csv
+import json
 import random
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -22,6 +26,10 @@ from tests.helpers.plain_summary import plain_by_condition
 from tests.study.test_otree import _env, _otree, project  # noqa: F401 -- the fixture is used by name
 
 CONDITIONS = ("clean", "jpeg:q=50", "mirror")
+# canonical names (tests/pipeline/test_attacks_conditions.py: the registry writes frame's parameters in this order)
+ATTACK_CONDITIONS = ("clean", "fgsm-image:eps=0.03", "evade:l2=1", "frame:l2=4,target=stylegan")
+KINDS = {"clean": "clean", "jpeg:q=50": "perturbation", "mirror": "perturbation", "fgsm-image:eps=0.03": "attack",
+         "evade:l2=1": "attack", "frame:l2=4,target=stylegan": "attack"}
 SOURCES = 12
 ROUNDS = 10           # + 2 practice rounds = every source once per participant: the tightest the rules allow
 PARTICIPANTS = 4
@@ -31,27 +39,32 @@ def _cond_env(bundle: Path) -> dict[str, str]:
     return {**_env(STUDY_BUNDLE=str(bundle)), "STUDY_ROUNDS": str(ROUNDS)}
 
 
-@pytest.fixture(scope="module")
-def bot_run(tmp_path_factory: pytest.TempPathFactory, project: Path):  # noqa: F811
+@pytest.fixture(scope="module", params=[CONDITIONS, ATTACK_CONDITIONS], ids=["perturbations", "attacks"])
+def bot_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, project: Path):  # noqa: F811
+    conds = request.param
     tmp = tmp_path_factory.mktemp("cond-bots")
-    bundle = make_bundle(tmp, n_targets=SOURCES, conditions=CONDITIONS, algorithm_wrong=("t001k2", "t004k2"))
+    # the algorithm misattributes two targets of the third condition (k2) and one of the last
+    wrong = ("t001k2", "t004k2", f"t002k{len(conds) - 1}")
+    bundle = make_bundle(tmp, n_targets=SOURCES, conditions=conds, algorithm_wrong=wrong)
     export = tmp / "export"
     proc = _otree(project, "test", "attribution_study", str(PARTICIPANTS), "--export", str(export),
                   env=_cond_env(bundle.root))
-    return bundle.root, export, proc
+    return bundle.root, export, proc, conds
 
 
 def test_bots_play_a_version_2_bundle(bot_run) -> None:
-    _, _, proc = bot_run
+    _, _, proc, _ = bot_run
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0 and out.count("Bots completed session") == 2, out[-3000:]
 
 
 def test_export_keeps_the_condition_rules(bot_run) -> None:
-    bundle_root, export, proc = bot_run
+    bundle_root, export, proc, conds = bot_run
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
     bundle = read_bundle(bundle_root)
     assert bundle.manifest.schema_version == 2
+    manifest = json.loads((bundle_root / "manifest.json").read_text())
+    assert [(c["name"], c["kind"]) for c in manifest["conditions"]] == [(c, KINDS[c]) for c in conds]
     path = export / "study_app_custom.csv"
     assert path.read_text().splitlines()[0].endswith(",condition")
     responses = read_responses(path)
@@ -65,14 +78,18 @@ def test_export_keeps_the_condition_rules(bot_run) -> None:
         sources = [t.source_target for t in seen]
         assert len(set(sources)) == len(sources), f"{code} saw two conditions of one source"
         counts = Counter(t.condition for t in seen)
-        assert set(counts) == set(CONDITIONS) and max(counts.values()) - min(counts.values()) <= 1, counts
-    assert {r.condition for r in responses} == set(CONDITIONS)
+        assert set(counts) == set(conds) and max(counts.values()) - min(counts.values()) <= 1, counts
+    assert {r.condition for r in responses} == set(conds)
+    # the export's own column, as written (not only as contracts reads it): every condition name, verbatim
+    with path.open(newline="") as f:
+        column = [row["condition"] for row in csv.DictReader(f)]
+    assert set(column) == set(conds) and column == [r.condition for r in responses]
 
 
 @pytest.mark.parametrize("min_votes", [1])
 def test_report_by_condition_matches_plain_computation(bot_run, tmp_path: Path, min_votes: int,
                                                         capsys: pytest.CaptureFixture[str]) -> None:
-    bundle_root, export, _ = bot_run
+    bundle_root, export, _, conds = bot_run
     responses = export / "study_app_custom.csv"
     out = tmp_path / "report"
     code = analysis_main(["report", "--bundle", str(bundle_root), "--responses", str(responses), "--out", str(out),
@@ -81,7 +98,8 @@ def test_report_by_condition_matches_plain_computation(bot_run, tmp_path: Path, 
     got = read_summary(out / "summary.json")["by_condition"]
     expected = plain_by_condition(bundle_root, responses, threshold=0.8, min_votes=min_votes)
     assert sum(v["votes_total"] for v in expected.values()) >= PARTICIPANTS * (ROUNDS - 3)  # honest bots kept
-    assert list(got) == list(CONDITIONS)
+    assert list(got) == list(conds)
+    assert got[conds[2]]["algorithm_accuracy"] < 1 and got[conds[0]]["algorithm_accuracy"] == 1
     for cond, values in expected.items():
         for key, value in values.items():
             assert got[cond][key] == (pytest.approx(value, rel=1e-12) if isinstance(value, float) else value), \
