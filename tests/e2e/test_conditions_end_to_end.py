@@ -3,7 +3,8 @@ a tiny-zoo bundle under three conditions (clean, JPEG q=50 through Pillow, mirro
 participant -> the export through oTree's REST API -> ``python -m analysis report`` -> ``by_condition`` (and the
 top-level keys) equal a plain computation from the export and the bundle. On the way: every served round keeps the
 study rules (no source twice, conditions within one per participant, clean practice, placebo copies = the target
-as shown) and nothing naming a condition or a source reaches a participant."""
+as shown) and nothing naming a condition or a source reaches a participant (the bots' received bytes and every
+response and websocket frame the chromium participant got)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from contracts.summary import read_summary
 from study_app.wire import BlockingParticipant, Shown
 from tests.e2e.test_end_to_end import ROUNDS, Truth, build_tiny_bundle, live_study_on, play_in_chromium
 from tests.helpers.plain_summary import plain_by_condition, plain_summary
+from tests.study_live.browser import Received
 from tests.study_live.live import LiveStudy, secret_needles
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres, pytest.mark.slow]
@@ -70,8 +72,13 @@ def test_version_2_bundle_study_export_report(live: LiveStudy, v2_bundle: Bundle
             assert "E2E-DONE" in bot.html
             leaks = [n for n in needles if any(n in blob.lower() for blob in bot.received)]
             assert not leaks, f"ground truth reached a participant: {leaks}"
+    received = Received()
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        code, played = pool.submit(play_in_chromium, starts[3], middle).result()
+        code, played = pool.submit(play_in_chromium, starts[3], middle, received).result()
+    # every byte the chromium participant received: no condition name, source id, generator id or label, target id
+    assert len(received.http) > 20 and len(received.frames) > 2 * ROUNDS
+    hits = received.find(needles)
+    assert not hits, "leaked to the browser:\n" + "\n".join(f"{n!r} in {w}: ...{c}..." for n, w, c in hits[:10])
 
     # --- what each protocol bot was shown keeps the study rules
     for code_, shown in shown_by.items():

@@ -24,7 +24,7 @@ from harness.local import Postgres
 from study_app.wire import BlockingParticipant, Policy, Shown
 from tests.helpers.image_index import Cell, ImageIndex
 from tests.helpers.plain_summary import plain_summary
-from tests.study_live.browser import Participant
+from tests.study_live.browser import Participant, Received
 from tests.study_live.conftest import CHROMIUM, CHROMIUM_ARGS, require
 from tests.study_live.live import LiveStudy, secret_needles, start_live_study, stop_live_study
 
@@ -131,14 +131,21 @@ class Truth:
         return None
 
 
-def play_in_chromium(start: str, policy: Policy) -> tuple[str, list[tuple[Shown, int]]]:
+def play_in_chromium(start: str, policy: Policy, received: Received | None = None
+                     ) -> tuple[str, list[tuple[Shown, int]]]:
     """One participant in Debian's chromium, consent to completion. Runs in its own thread, so its Playwright
-    event loop never meets another test's."""
+    event loop never meets another test's. ``received``, when given, records every response and websocket frame
+    the browser got (for a leak check afterwards)."""
     require(CHROMIUM, "chromium")
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
-            page = browser.new_context(viewport={"width": 1366, "height": 768}).new_page()
+            context = browser.new_context(viewport={"width": 1366, "height": 768})
+            if received is not None:
+                received.attach(context)
+            page = context.new_page()
+            if received is not None:
+                received.watch(page)
             page.goto(start)
             me = Participant(page)
             me.consent_and_instructions()
