@@ -107,6 +107,51 @@ def test_rotate_by_90_degrees_is_rot90() -> None:
     assert torch.allclose(out[1], x[1], atol=1e-9)
 
 
+def _reflect_101(t: np.ndarray, n: int) -> np.ndarray:
+    """A coordinate reflected into [0, n - 1] about the edge pixels' centres, the edge not repeated (numpy's
+    ``np.pad(mode="reflect")``, OpenCV's BORDER_REFLECT_101); one reflection is enough for the angles used here."""
+    t = np.abs(t)
+    t = np.where(t > n - 1, 2 * (n - 1) - t, t)
+    assert t.min() >= 0 and t.max() <= n - 1
+    return t
+
+
+def _rotate_reference(x: np.ndarray, degrees: float) -> np.ndarray:
+    """[C, H, W] rotated counter-clockwise (as displayed, rows downwards) about the centre ((W-1)/2, (H-1)/2):
+    each output pixel samples the source at the inversely rotated point, reflected into the image, bilinearly."""
+    _, h, w = x.shape
+    th = math.radians(degrees)
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
+    cy, cx = (h - 1) / 2, (w - 1) / 2
+    sx = _reflect_101(cx + math.cos(th) * (xs - cx) - math.sin(th) * (ys - cy), w)
+    sy = _reflect_101(cy + math.sin(th) * (xs - cx) + math.cos(th) * (ys - cy), h)
+    x0 = np.minimum(np.floor(sx).astype(int), w - 2)
+    y0 = np.minimum(np.floor(sy).astype(int), h - 2)
+    fx, fy = sx - x0, sy - y0
+    return (x[:, y0, x0] * (1 - fx) * (1 - fy) + x[:, y0, x0 + 1] * fx * (1 - fy)
+            + x[:, y0 + 1, x0] * (1 - fx) * fy + x[:, y0 + 1, x0 + 1] * fx * fy)
+
+
+def test_rotate_border_is_reflected_like_numpy_reflect_padding() -> None:
+    """The border rule, against references that share no code with kornia: (a) a 90-degree turn of a 5 x 9 image
+    samples 2 rows beyond the top and bottom edges, exactly on the pixel grid: it must equal the central rows of
+    rot90 of the image reflect-padded by numpy (np.pad mode="reflect"); (b) a 10-degree turn, every pixel incl. the
+    corners that fall outside, against a plain bilinear sampler with reflected coordinates."""
+    g = torch.Generator().manual_seed(3)
+    x = (torch.rand(1, 3, 5, 9, generator=g, dtype=torch.float64) * 2 - 1)
+    out = rotate_by(x, torch.tensor([90.0], dtype=torch.float64))[0].numpy()
+    padded = np.pad(x[0].numpy(), ((0, 0), (2, 2), (0, 0)), mode="reflect")          # 9 x 9: rows -2 .. 6
+    expected = np.rot90(padded, 1, axes=(1, 2))[:, 2:7, :]                            # counter-clockwise, rows 2..6
+    np.testing.assert_allclose(out, expected, rtol=0, atol=1e-9)
+    assert not np.allclose(out[:, :, 0], np.rot90(np.pad(x[0].numpy(), ((0, 0), (2, 2), (0, 0)), mode="symmetric"),
+                                                  1, axes=(1, 2))[:, 2:7, 0])         # the edge is not repeated
+    y = images(1, 12, seed=4).double()
+    got = rotate_by(y, torch.tensor([10.0], dtype=torch.float64))[0].numpy()
+    ref = _rotate_reference(y[0].numpy(), 10.0)
+    np.testing.assert_allclose(got, ref, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(_rotate_reference(x[0].numpy(), 90.0), expected, rtol=0, atol=1e-9)
+
+
 def test_rotate_angles_uniform_in_range() -> None:
     from reconstruction_pipeline.perturbations.geometric import rotation_angles
     a = rotation_angles(list(range(2000)), 5.0)
