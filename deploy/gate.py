@@ -13,7 +13,8 @@ answers with a plain 400 page, before any place is taken, when a request carries
 * a websocket whose ``Origin`` is not the host it connects to (cross-site websocket hijacking of the admin's
   ``/export`` socket: browsers send the admin's cookie to any port of the same host).
 
-Entry links (``GET /room/...`` and ``GET /join/...``) first get a small page that checks the screen
+Entry links (``GET /room/...`` and ``GET /join/...``; ``HEAD`` is the same request to Starlette, which answers it
+with the GET handler, so every rule here treats it as GET) first get a small page that checks the screen
 (:data:`MIN_SCREEN`): a visitor whose window is too small is told so and takes no place.
 
 ``settings.py`` calls :func:`install_on_import`; oTree builds its Starlette app in ``otree.asgi`` (imported by
@@ -43,6 +44,7 @@ MIN_SCREEN = (900, 500)                    # width, height in CSS pixels (study_
 SCREEN_OK_PARAM = "screen_ok"
 ENTRY_PREFIXES: tuple[str, ...] = ("/room/", "/join/")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+READS = ("GET", "HEAD")                    # Starlette's HTTPEndpoint serves HEAD with get(): oTree's entry too
 
 
 @dataclass(frozen=True)
@@ -97,14 +99,14 @@ def problem(*, method: str, path: str, query: bytes, rooms: Mapping[str, RoomRul
     for key in CHECKED_PARAMS:
         if key in values and values[key] != "" and not rule.matches(values[key]):
             return f"The {key} in this link is not valid: it must be {_describe(rule)}."
-    if room is not None and method == "GET" and rule.label_required and not values.get("participant_label"):
+    if room is not None and method in READS and rule.label_required and not values.get("participant_label"):
         return ("This link is missing your participant id (participant_label). Please open the study from the "
                 "recruiting platform.")
     return None
 
 
 def needs_screen_check(*, method: str, path: str, query: bytes) -> bool:
-    return (method == "GET" and path.startswith(ENTRY_PREFIXES)
+    return (method in READS and path.startswith(ENTRY_PREFIXES)
             and SCREEN_OK_PARAM not in dict(parse_qsl(query.decode("utf-8", "replace"))))
 
 

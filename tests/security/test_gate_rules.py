@@ -30,6 +30,8 @@ def test_room_alphabets(room: str, good: str, bad: list[str]) -> None:
 
 def test_required_label_and_other_doors() -> None:
     assert "participant id" in (check("/room/prolific") or "")
+    assert "participant id" in (check("/room/prolific", method="HEAD") or "")   # Starlette answers HEAD with get()
+    assert check("/room/prolific", "participant_label=5f1e2d3c4b5a69788796a5b4", method="HEAD") is None
     assert check("/room/lab") is None
     assert check("/join/abcd", "participant_label=%3Cimg%3E") is not None   # the lab alphabet elsewhere
     assert check("/InitializeParticipant/abc", "participant_label=ok-1") is None
@@ -50,6 +52,7 @@ def test_screen_check_only_on_entry_links() -> None:
     assert needs_screen_check(method="GET", path="/room/lab", query=b"participant_label=a")
     assert not needs_screen_check(method="GET", path="/room/lab", query=b"screen_ok=1")
     assert not needs_screen_check(method="GET", path="/p/abc/study/Consent/1", query=b"")
+    assert needs_screen_check(method="HEAD", path="/join/abcd", query=b"participant_label=a")
 
 
 def test_cross_origin_websocket() -> None:

@@ -74,6 +74,13 @@ def test_invalid_joins_consume_no_place(hardened: Hardened, front: str) -> None:
         assert r.status == 400, (label, r.status)
     r = raw_get(front, f"/room/prolific?{_q()}")          # no label at all: required in the Prolific room
     assert r.status == 400 and "participant id" in r.text
+    # HEAD: Starlette answers it with the GET handler, so it must pass the same door (it once skipped the
+    # label-required rule and the screen check, and took a place)
+    for label in ("", "<b>hi</b>"):
+        r = raw_get(front, f"/room/prolific?{_q(participant_label=label)}", method="HEAD")
+        assert r.status == 400, (label, r.status, r.headers)
+    r = raw_get(front, f"/room/prolific?participant_label={PROLIFIC_PID}&welcome_page_ok=1", method="HEAD")
+    assert r.status == 200 and r.headers.get("cache-control") == "no-store", r.status   # the screen check page
     assert _labels(hardened, session["code"]) == ["", ""]
     for pid in (PROLIFIC_PID, PROLIFIC_PID.replace("5f", "6a")):   # both places are still free
         r = raw_get(front, f"/room/prolific?{_q(participant_label=pid)}")
