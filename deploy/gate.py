@@ -37,7 +37,7 @@ from deploy.import_hook import after_import
 ALPHABETS: dict[str, str] = {
     "prolific": r"[0-9a-fA-F]{24}",        # Prolific PID / STUDY_ID / SESSION_ID: 24 hex characters
     "mturk": r"[A-Z0-9]{8,64}",            # MTurk worker id
-    "lab": r"[A-Za-z0-9_-]{1,64}",         # lab and direct links
+    "lab": r"[A-Za-z0-9_][A-Za-z0-9_-]{0,63}",  # lab and direct links (no leading '-': a spreadsheet formula)
 }
 CHECKED_PARAMS: tuple[str, ...] = ("participant_label", "STUDY_ID", "SESSION_ID")
 MIN_SCREEN = (900, 500)                    # width, height in CSS pixels (study_app/static/study_app/study.css)
@@ -71,7 +71,7 @@ MTURK_PARAMS = {"workerId": RoomRule("mturk"), "assignmentId": RoomRule(r"[A-Za-
 def _describe(rule: RoomRule) -> str:
     return {"prolific": "24 hexadecimal characters (a Prolific id)",
             "mturk": "8 to 64 capital letters or digits (an MTurk worker id)",
-            "lab": "1 to 64 letters, digits, '_' or '-'"}.get(rule.alphabet, f"the pattern {rule.pattern}")
+            "lab": "1 to 64 letters, digits, '_' or '-', not starting with '-'"}.get(rule.alphabet, f"the pattern {rule.pattern}")
 
 
 def problem(*, method: str, path: str, query: bytes, rooms: Mapping[str, RoomRule],
@@ -214,6 +214,18 @@ def install(module: ModuleType, *, rooms: Mapping[str, RoomRule], default: RoomR
         app.middleware_stack = Gate(app.middleware_stack, rooms=rooms, default=default)
 
 
+_CONFIGURED: dict[str, Any] = {"rooms": {}, "default": DEFAULT_RULE}
+
+
+def rule_for(room: str | None) -> RoomRule:
+    """The id rule of ``room`` (None: no room) as settings.py installed it: what the app checks the ids its own
+    pages receive against (the consent form's STUDY_ID / SESSION_ID)."""
+    rooms: Mapping[str, RoomRule] = _CONFIGURED["rooms"]
+    return rooms.get(room, _CONFIGURED["default"]) if room is not None else _CONFIGURED["default"]
+
+
 def install_on_import(*, rooms: Mapping[str, RoomRule], default: RoomRule = DEFAULT_RULE) -> None:
-    """Wrap oTree's app when ``otree.asgi`` is imported (now, if it already is)."""
+    """Wrap oTree's app when ``otree.asgi`` is imported (now, if it already is); :func:`rule_for` answers with
+    these rules from now on."""
+    _CONFIGURED.update(rooms=dict(rooms), default=default)
     after_import(APP_MODULE, lambda module: install(module, rooms=rooms, default=default), key=__name__)
