@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -114,3 +115,33 @@ def test_demo_refuses_a_busy_port_before_creating_a_session() -> None:
                            env=_env(), capture_output=True, text=True, timeout=60)
     assert r.returncode != 0 and "is live" not in r.stdout
     assert r.stderr.count("\n") == 1 and f"port {port} is already in use" in r.stderr, r.stderr
+
+
+def test_demo_sh_refuses_a_busy_port_before_the_build(tmp_path: Path) -> None:
+    """#9, earlier: scripts/demo.sh checked the port only in serve_demo.py, after the build, which may move the live
+    bundle aside (a running demo's participants then hang). Run in a copy of the repository's layout whose setup
+    and pipeline are stand-ins that leave a mark: with the port taken it stops after setup, before the build, in
+    one line, and the bundle folder is untouched."""
+    (tmp_path / "scripts").mkdir()
+    shutil.copy2(REPO / "scripts" / "demo.sh", tmp_path / "scripts" / "demo.sh")
+    marks = tmp_path / "marks"
+    for stub in (tmp_path / "scripts" / "setup.sh", tmp_path / ".venv-pipeline" / "bin" / "python"):
+        stub.parent.mkdir(parents=True, exist_ok=True)
+        stub.write_text(f'#!/bin/sh\necho "{stub.name} $*" >> {marks}\n')
+        stub.chmod(0o755)
+    (tmp_path / ".venv").symlink_to(REPO / ".venv")
+    (tmp_path / "deploy").symlink_to(REPO / "deploy")
+    bundle = tmp_path / "demo_bundle"
+    bundle.mkdir()
+    (bundle / "manifest.json").write_text("{}")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        r = subprocess.run(["bash", str(tmp_path / "scripts" / "demo.sh")], cwd=tmp_path,
+                           env={**_env(), "PORT": str(port)}, capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and r.stderr.count("\n") == 1 and f"port {port} is already in use" in r.stderr, r.stderr
+    assert marks.read_text().splitlines() == ["setup.sh all"]          # setup ran, the build did not
+    after = sorted(p.name for p in tmp_path.iterdir() if p != marks)
+    assert after == before and (bundle / "manifest.json").read_text() == "{}"
