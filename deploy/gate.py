@@ -71,7 +71,8 @@ MTURK_PARAMS = {"workerId": RoomRule("mturk"), "assignmentId": RoomRule(r"[A-Za-
 def _describe(rule: RoomRule) -> str:
     return {"prolific": "24 hexadecimal characters (a Prolific id)",
             "mturk": "8 to 64 capital letters or digits (an MTurk worker id)",
-            "lab": "1 to 64 letters, digits, '_' or '-', not starting with '-'"}.get(rule.alphabet, f"the pattern {rule.pattern}")
+            "lab": "1 to 64 letters, digits, '_' or '-', not starting with '-'",
+            }.get(rule.alphabet, f"the pattern {rule.pattern}")
 
 
 def problem(*, method: str, path: str, query: bytes, rooms: Mapping[str, RoomRule],
