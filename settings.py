@@ -91,8 +91,10 @@ SESSION_CONFIGS = [
         # MTurk (oTree's built-in support); create the HIT from the admin, sandbox first.
         mturk_hit_settings=dict(
             keywords="images, comparison, research, study",
-            title="Which image looks most similar? (research study, ~20 min)",
-            description="Pick, for each of 120 images, the most similar of nine candidate images.",
+            # no duration or image count here: both follow the session's rounds (the consent page states them)
+            title="Which image looks most similar? (research study)",
+            description="Pick, for each image of a series, the most similar of nine candidate images. The first "
+                        "page says how many images and about how long it takes.",
             frame_height=800,
             template="global/mturk_template.html",
             minutes_allotted_per_assignment=60,
