@@ -3,6 +3,7 @@ processes."""
 
 from __future__ import annotations
 
+import configparser
 import importlib.util
 import os
 import re
@@ -188,3 +189,15 @@ def test_demo_banner_names_what_otree_serves_and_a_working_analysis_command(hard
     assert command, text
     args = build_parser().parse_args(command.group(1).split())
     assert args.trials == Path("trials.csv") and args.responses == Path("responses.csv")
+
+
+def test_systemd_unit_stops_the_whole_server_and_restarts_after_a_crash() -> None:
+    """#13 under systemd: deploy/study.service must take oTree's children down with the launcher (KillMode=mixed:
+    SIGTERM to the launcher, then SIGKILL to what is left of the cgroup) and restart it after a crash, but not loop
+    on a refusal to start (exit 2)."""
+    unit = configparser.ConfigParser(strict=False, interpolation=None, comment_prefixes=("#", ";"))
+    unit.optionxform = str  # type: ignore[assignment,method-assign]   # systemd keys are case-sensitive
+    unit.read_string((REPO / "deploy" / "study.service").read_text())
+    service = unit["Service"]
+    assert service["KillMode"] == "mixed" and service["Restart"] == "on-failure"
+    assert service["RestartPreventExitStatus"] == "2" and "-m deploy.launcher" in service["ExecStart"]
