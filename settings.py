@@ -40,11 +40,13 @@ if _production_requested():
         sys.exit(f"refusing to start in production: {_problems[0]} (see docs/experimenter.md)")  # one line
 
 # Participant ids at the door (deploy/gate.py): per room, the crowd platform's id alphabet, for participant_label,
-# STUDY_ID and SESSION_ID; anything else gets a plain 400 page before oTree takes a participant place.
+# STUDY_ID and SESSION_ID; anything else gets a plain 400 page before oTree takes a participant place (the consent
+# page checks the STUDY_ID / SESSION_ID it receives against its room's rule too). The alphabets are defined once,
+# in deploy.gate.ALPHABETS: "prolific", "mturk", "lab"; or give any regular expression instead of a name.
 PARTICIPANT_ID_RULES = {
-    "prolific": RoomRule("prolific", label_required=True),   # 24 hex characters, the label is required
-    "lab": RoomRule("lab"),                                  # [A-Za-z0-9_-]{1,64}, optional
-    # an MTurk room would be RoomRule("mturk") ([A-Z0-9]{8,64}); or any regular expression
+    "prolific": RoomRule("prolific", label_required=True),   # Prolific's ids; the label is required
+    "lab": RoomRule("lab"),                                  # letters, digits, '_', '-' (not first); optional
+    # an MTurk room would be RoomRule("mturk")
 }
 gate.install_on_import(rooms=PARTICIPANT_ID_RULES, default=RoomRule("lab"))
 
@@ -89,8 +91,10 @@ SESSION_CONFIGS = [
         # MTurk (oTree's built-in support); create the HIT from the admin, sandbox first.
         mturk_hit_settings=dict(
             keywords="images, comparison, research, study",
-            title="Which image looks most similar? (research study, ~20 min)",
-            description="Pick, for each of 120 images, the most similar of nine candidate images.",
+            # no duration or image count here: both follow the session's rounds (the consent page states them)
+            title="Which image looks most similar? (research study)",
+            description="Pick, for each image of a series, the most similar of nine candidate images. The first "
+                        "page says how many images and about how long it takes.",
             frame_height=800,
             template="global/mturk_template.html",
             minutes_allotted_per_assignment=60,

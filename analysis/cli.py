@@ -168,7 +168,8 @@ def write_report(out: Path, *, bundle: Path, responses: Path, placebo_threshold:
             files[name] = f"{TABLES_DIR}/{name}.csv"
         for name, png in pngs.items():
             (tmp / FIGURES_DIR / f"{name}.png").write_bytes(png)
-        (tmp / REPORT_FILE).write_text(render_html(result, pngs, table_files=files), encoding="utf-8")
+        (tmp / REPORT_FILE).write_text(render_html(result, pngs, table_files=files, trials_given=trials is not None),
+                                       encoding="utf-8")
         write_summary(tmp / SUMMARY_FILE, result.summary)
         os.chmod(tmp, 0o755)
         _replace_dir(tmp, out)

@@ -135,6 +135,7 @@ class _Report:
     result: Analysis
     figures: Mapping[str, bytes]
     table_files: Mapping[str, str]
+    trials_given: bool = False
 
     @property
     def summary(self) -> dict[str, Any]:
@@ -241,6 +242,10 @@ def _votes_per_image(r: _Report) -> list[str]:
         "the lowest generator id."
         + (f" The {plural(len(practice), 'practice target')} (never in a real round, so never "
            "voted on) are left out of these counts and the figure." if practice else "")
+        + ("" if r.trials_given else
+           " No trial export was given (<code>--trials</code>, the study's <code>custom_export_trials</code>): "
+           "targets shown only in practice rounds, which can never get a vote, are counted here and in the figure "
+           "as images with 0 votes.")
         + "</p>",
         _figure(r.figures["votes_per_image"], "votes per image",
                 "How many images received 0, 1, 2, ... votes. Blue bars are the images that enter the human versus "
@@ -387,9 +392,11 @@ SECTIONS: tuple[Callable[[_Report], list[str]], ...] = (
 )
 
 
-def render_html(result: Analysis, figures: Mapping[str, bytes], *, table_files: Mapping[str, str]) -> str:
+def render_html(result: Analysis, figures: Mapping[str, bytes], *, table_files: Mapping[str, str],
+                trials_given: bool = False) -> str:
     """The report, section by section (:data:`SECTIONS`). ``figures``: name -> PNG bytes (see
-    :mod:`analysis.figures`); ``table_files``: table -> file stem."""
-    report = _Report(result, figures, table_files)
+    :mod:`analysis.figures`); ``table_files``: table -> file stem; ``trials_given``: whether the study's trial
+    export was read (without it the practice targets cannot be told apart, and the report says so)."""
+    report = _Report(result, figures, table_files, trials_given)
     parts = [part for section in SECTIONS for part in section(report)]
     return "\n".join([*parts, "</body></html>"]) + "\n"

@@ -13,7 +13,8 @@ answers with a plain 400 page, before any place is taken, when a request carries
 * a websocket whose ``Origin`` is not the host it connects to (cross-site websocket hijacking of the admin's
   ``/export`` socket: browsers send the admin's cookie to any port of the same host).
 
-Entry links (``GET /room/...`` and ``GET /join/...``) first get a small page that checks the screen
+Entry links (``GET /room/...`` and ``GET /join/...``; ``HEAD`` is the same request to Starlette, which answers it
+with the GET handler, so every rule here treats it as GET) first get a small page that checks the screen
 (:data:`MIN_SCREEN`): a visitor whose window is too small is told so and takes no place.
 
 ``settings.py`` calls :func:`install_on_import`; oTree builds its Starlette app in ``otree.asgi`` (imported by
@@ -36,13 +37,14 @@ from deploy.import_hook import after_import
 ALPHABETS: dict[str, str] = {
     "prolific": r"[0-9a-fA-F]{24}",        # Prolific PID / STUDY_ID / SESSION_ID: 24 hex characters
     "mturk": r"[A-Z0-9]{8,64}",            # MTurk worker id
-    "lab": r"[A-Za-z0-9_-]{1,64}",         # lab and direct links
+    "lab": r"[A-Za-z0-9_][A-Za-z0-9_-]{0,63}",  # lab and direct links (no leading '-': a spreadsheet formula)
 }
 CHECKED_PARAMS: tuple[str, ...] = ("participant_label", "STUDY_ID", "SESSION_ID")
 MIN_SCREEN = (900, 500)                    # width, height in CSS pixels (study_app/static/study_app/study.css)
 SCREEN_OK_PARAM = "screen_ok"
 ENTRY_PREFIXES: tuple[str, ...] = ("/room/", "/join/")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+READS = ("GET", "HEAD")                    # Starlette's HTTPEndpoint serves HEAD with get(): oTree's entry too
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,8 @@ MTURK_PARAMS = {"workerId": RoomRule("mturk"), "assignmentId": RoomRule(r"[A-Za-
 def _describe(rule: RoomRule) -> str:
     return {"prolific": "24 hexadecimal characters (a Prolific id)",
             "mturk": "8 to 64 capital letters or digits (an MTurk worker id)",
-            "lab": "1 to 64 letters, digits, '_' or '-'"}.get(rule.alphabet, f"the pattern {rule.pattern}")
+            "lab": "1 to 64 letters, digits, '_' or '-', not starting with '-'",
+            }.get(rule.alphabet, f"the pattern {rule.pattern}")
 
 
 def problem(*, method: str, path: str, query: bytes, rooms: Mapping[str, RoomRule],
@@ -97,14 +100,14 @@ def problem(*, method: str, path: str, query: bytes, rooms: Mapping[str, RoomRul
     for key in CHECKED_PARAMS:
         if key in values and values[key] != "" and not rule.matches(values[key]):
             return f"The {key} in this link is not valid: it must be {_describe(rule)}."
-    if room is not None and method == "GET" and rule.label_required and not values.get("participant_label"):
+    if room is not None and method in READS and rule.label_required and not values.get("participant_label"):
         return ("This link is missing your participant id (participant_label). Please open the study from the "
                 "recruiting platform.")
     return None
 
 
 def needs_screen_check(*, method: str, path: str, query: bytes) -> bool:
-    return (method == "GET" and path.startswith(ENTRY_PREFIXES)
+    return (method in READS and path.startswith(ENTRY_PREFIXES)
             and SCREEN_OK_PARAM not in dict(parse_qsl(query.decode("utf-8", "replace"))))
 
 
@@ -212,6 +215,18 @@ def install(module: ModuleType, *, rooms: Mapping[str, RoomRule], default: RoomR
         app.middleware_stack = Gate(app.middleware_stack, rooms=rooms, default=default)
 
 
+_CONFIGURED: dict[str, Any] = {"rooms": {}, "default": DEFAULT_RULE}
+
+
+def rule_for(room: str | None) -> RoomRule:
+    """The id rule of ``room`` (None: no room) as settings.py installed it: what the app checks the ids its own
+    pages receive against (the consent form's STUDY_ID / SESSION_ID)."""
+    rooms: Mapping[str, RoomRule] = _CONFIGURED["rooms"]
+    return rooms.get(room, _CONFIGURED["default"]) if room is not None else _CONFIGURED["default"]
+
+
 def install_on_import(*, rooms: Mapping[str, RoomRule], default: RoomRule = DEFAULT_RULE) -> None:
-    """Wrap oTree's app when ``otree.asgi`` is imported (now, if it already is)."""
+    """Wrap oTree's app when ``otree.asgi`` is imported (now, if it already is); :func:`rule_for` answers with
+    these rules from now on."""
+    _CONFIGURED.update(rooms=dict(rooms), default=default)
     after_import(APP_MODULE, lambda module: install(module, rooms=rooms, default=default), key=__name__)

@@ -4,6 +4,9 @@ proxies the rest, websockets included, to the oTree server.
     python -m deploy.nginx --listen 80 --upstream 127.0.0.1:8000 --prefix /srv/study \\
         --public-origin https://study.example.org \\
         --static /study_images/=/srv/study/bundle/images --user www-data > /srv/study/nginx.conf
+
+Room and ``/join/`` entries are limited per client address to ``--entry-rate`` a minute after a burst of
+``--entry-burst`` (:data:`ENTRY_RATE`, :data:`ENTRY_BURST`); raise both for a lab whose computers share one address.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ import re
 TEMPLATE = Path(__file__).with_name("nginx.conf.template")
 DEBIAN_MIME_TYPES = "/etc/nginx/mime.types"
 _PLACEHOLDER = re.compile(r"\$\{([A-Z_]+)\}")
+ENTRY_RATE = 10    # /room/ and /join/ requests a minute per client address (nginx limit_req rate)
+ENTRY_BURST = 3    # requests over the rate accepted at once (a participant needs at most 3)
 
 
 def static_location(url_prefix: str, directory: Path) -> str:
@@ -53,16 +58,19 @@ def check_origin(origin: str) -> str:
 
 def render(*, listen: str, upstream: str, prefix: Path, static: Mapping[str, Path], public_origin: str,
            user: str | None = None, workers: int | str = "auto", access_log: bool = False,
-           mime_types: str = DEBIAN_MIME_TYPES) -> str:
+           mime_types: str = DEBIAN_MIME_TYPES, entry_rate: int = ENTRY_RATE, entry_burst: int = ENTRY_BURST) -> str:
     """The nginx.conf text. ``static`` maps URL prefixes ("/study_images/") to directories served from disk;
-    ``public_origin`` is the only Origin allowed to open admin websockets."""
+    ``public_origin`` is the only Origin allowed to open admin websockets; ``entry_rate`` (a minute) and
+    ``entry_burst`` limit room and ``/join/`` requests per client address."""
+    if entry_rate < 1 or entry_burst < 0:
+        raise ValueError(f"--entry-rate must be >= 1 and --entry-burst >= 0, got {entry_rate} and {entry_burst}")
     locations = "".join(static_location(u, d) for u, d in static.items())
     values = dict(
         USER_LINE=f"user {user};" if user else "# (no user line: nginx keeps the user that started it)",
         WORKERS=str(workers), PREFIX=str(prefix), MIME_TYPES=mime_types,
         ACCESS_LOG=f"{prefix}/access.log" if access_log else "off",
         UPSTREAM=upstream, LISTEN=listen, STATIC_LOCATIONS=locations, PROXY=PROXY,
-        PUBLIC_ORIGIN=check_origin(public_origin))
+        PUBLIC_ORIGIN=check_origin(public_origin), ENTRY_RATE=str(entry_rate), ENTRY_BURST=str(entry_burst))
     # ${NAME} (upper case) are ours; nginx's own $variables pass through untouched.
     return _PLACEHOLDER.sub(lambda m: values[m.group(1)], TEMPLATE.read_text(encoding="utf-8"))
 
@@ -92,10 +100,15 @@ def main(argv: list[str] | None = None) -> int:
                         "(admin websockets from any other origin are refused)")
     p.add_argument("--user", default=None, help="user for worker processes (www-data on Debian)")
     p.add_argument("--access-log", action="store_true", help="write an access log under --prefix")
+    p.add_argument("--entry-rate", type=int, default=ENTRY_RATE,
+                   help="room and /join/ requests a minute per client address (raise for a lab behind one address)")
+    p.add_argument("--entry-burst", type=int, default=ENTRY_BURST,
+                   help="room and /join/ requests over the rate accepted at once per client address")
     args = p.parse_args(argv)
     try:
         text = render(listen=args.listen, upstream=args.upstream, prefix=args.prefix.resolve(),
-                      static=_parse_static(args.static), public_origin=args.public_origin, user=args.user, access_log=args.access_log)
+                      static=_parse_static(args.static), public_origin=args.public_origin, user=args.user, access_log=args.access_log,
+                      entry_rate=args.entry_rate, entry_burst=args.entry_burst)
     except ValueError as e:
         print(f"deploy.nginx: {e}", file=sys.stderr)
         return 2

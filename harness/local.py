@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from deploy.launcher import stop_group
-from deploy.nginx import render as render_nginx
+from deploy.nginx import ENTRY_BURST, render as render_nginx
 from harness.bundle import make_bundle
 
 REPO = Path(__file__).resolve().parent.parent
@@ -380,7 +380,7 @@ class Nginx:
     """nginx on 127.0.0.1:``port`` in front of ``upstream``, serving ``static`` URL prefixes from directories."""
 
     def __init__(self, *, upstream_port: int, static: Mapping[str, Path], port: int | None = None,
-                 workers: int = 1) -> None:
+                 workers: int = 1, entry_burst: int = ENTRY_BURST) -> None:
         if not Path(NGINX).exists():
             raise LocalServerError(f"{NGINX} not found: install nginx (apt-get install -y nginx-light, or "
                                    "scripts/setup.sh --system)")
@@ -390,7 +390,7 @@ class Nginx:
         self.conf.write_text(render_nginx(listen=f"127.0.0.1:{self.port}", upstream=f"127.0.0.1:{upstream_port}",
                                           prefix=self.prefix, static=static, workers=workers,
                                           public_origin=f"http://127.0.0.1:{self.port}",
-                                          user="root" if os.geteuid() == 0 else None))
+                                          user="root" if os.geteuid() == 0 else None, entry_burst=entry_burst))
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property

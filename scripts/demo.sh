@@ -32,6 +32,8 @@ else
 fi
 PORT=${PORT:-8000}
 scripts/setup.sh all
+# A busy port (a demo already running?) is refused here, before the build: a rebuild may move the live bundle aside.
+.venv/bin/python -c 'import sys; from deploy.launcher import port_in_use; p = int(sys.argv[1]); sys.exit(f"demo: port {p} is already in use (another demo or server?): stop it, or run with PORT=<free port> scripts/demo.sh" if port_in_use("127.0.0.1", p) else 0)' "$PORT"
 build() {
   .venv-pipeline/bin/python -m reconstruction_pipeline build --zoo "$ZOO" \
     --targets-per-generator "$TARGETS" --attempts 3 --steps "${DEMO_STEPS:-120}" --distance pixel \

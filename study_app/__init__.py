@@ -22,7 +22,7 @@ from typing import Any
 
 from otree.api import BaseConstants, BaseGroup, BasePlayer, BaseSubsession, ExtraModel, Page, models, widgets
 
-from deploy.gate import MIN_SCREEN, RoomRule
+from deploy.gate import MIN_SCREEN, RoomRule, rule_for
 from study_app import exports, live
 from study_app.config import study_settings
 from study_app.rounds import MAIN, PRACTICE
@@ -115,7 +115,11 @@ def custom_export_trials(players: list[Player]) -> Iterator[list[Any]]:
 
 # --------------------------------------------------------------------------------------------------- pages
 
-FORM_ID_RULE = RoomRule("lab")  # STUDY_ID / SESSION_ID posted by the consent page: the widest id alphabet
+def form_id_rule(player: Player) -> RoomRule:
+    """The rule for the STUDY_ID / SESSION_ID the consent page posts: its room's (settings.PARTICIPANT_ID_RULES,
+    as deploy.gate checks them at the door), the default outside rooms."""
+    room = player.session.get_room()
+    return rule_for(room.name if room is not None else None)
 
 
 class Consent(Page):
@@ -129,13 +133,18 @@ class Consent(Page):
                     fee=cfg.participation_fee, min_width=MIN_SCREEN[0], min_height=MIN_SCREEN[1])
 
     @staticmethod
+    def js_vars(player: Player) -> dict[str, Any]:
+        return dict(id_pattern=form_id_rule(player).pattern)
+
+    @staticmethod
     def error_message(player: Player, values: dict[str, Any]) -> str | None:
         if values.get("consent") is not True:
             return ("To take part, choose \"Yes, I agree to take part\" (or close this tab if you do not want to "
                     "take part).")
+        rule = form_id_rule(player)
         for key in ("prolific_study_id", "prolific_session_id"):
             value = values.get(key) or ""
-            if value and not FORM_ID_RULE.matches(value):
+            if value and not rule.matches(value):
                 return f"{key} is not valid: please open the study again from the recruiting platform's link."
         return None
 

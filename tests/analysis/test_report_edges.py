@@ -33,11 +33,12 @@ def _study(tmp_path: Path, n_participants: int) -> tuple[Path, Path, Path]:
     return bundle.root, responses, trials
 
 
-def _report(tmp_path: Path, n: int, capsys) -> tuple[str, pd.DataFrame]:
+def _report(tmp_path: Path, n: int, capsys, *, with_trials: bool = True) -> tuple[str, pd.DataFrame]:
     bundle, responses, trials = _study(tmp_path, n)
     out = tmp_path / "report"
     assert main(["report", "--bundle", str(bundle), "--responses", str(responses), "--out", str(out),
-                 "--bootstrap", "100", "--min-votes", "1", "--trials", str(trials)]) == 0, capsys.readouterr()
+                 "--bootstrap", "100", "--min-votes", "1"] + (["--trials", str(trials)] if with_trials else [])
+                ) == 0, capsys.readouterr()
     text = re.sub(r"<[^>]+>", "", (out / "report.html").read_text())
     return text, pd.read_csv(out / "tables" / "votes_per_image.csv")
 
@@ -50,7 +51,16 @@ def test_one_participant_no_interval_no_bad_plural_no_practice_zero(tmp_path: Pa
     assert "CI 0.0% to 100.0%" not in text                             # no interval for an undefined statistic
     # 8 targets, 2 practice (never voted): the histogram counts 6 real targets, 2 of them without votes
     assert dict(zip(vpi["votes"], vpi["images"])) == {0: 2, 1: 4}
-    assert "2 practice targets" in text
+    assert "2 practice targets" in text and "No trial export was given" not in text
+
+
+def test_without_the_trial_export_the_report_says_practice_targets_count_as_unvoted(tmp_path: Path,
+                                                                                     capsys) -> None:
+    """Without --trials the practice targets cannot be told apart: the histogram counts them as 0-vote images,
+    and the votes-per-image section says so instead of passing it over in silence."""
+    text, vpi = _report(tmp_path, 1, capsys, with_trials=False)
+    assert dict(zip(vpi["votes"], vpi["images"])) == {0: 4, 1: 4}
+    assert "No trial export was given (--trials" in text and "2 practice targets" not in text
 
 
 def test_kappa_is_a_number_and_intervals_with_two(tmp_path: Path, capsys) -> None:

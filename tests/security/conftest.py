@@ -51,9 +51,10 @@ class Hardened(LiveStudy):
     def participants(self, code: str) -> list[dict[str, Any]]:
         return session_participants(self.server, code)
 
-    def extra_nginx(self) -> Nginx:
-        """Another nginx in front of the same server, not started: ``with hardened.extra_nginx() as ng:``."""
-        return Nginx(upstream_port=self.server.port, static={STIMULI: self.bundle.root / "images"})
+    def extra_nginx(self, **limits: int) -> Nginx:
+        """Another nginx in front of the same server, not started: ``with hardened.extra_nginx() as ng:``
+        (``entry_burst=N``: a larger entry burst, for a test that counts places rather than requests)."""
+        return Nginx(upstream_port=self.server.port, static={STIMULI: self.bundle.root / "images"}, **limits)
 
 
 @dataclass

@@ -1,18 +1,26 @@
-"""Weak secrets (issue 10 #3), the launcher and orphans (#13), the demo's busy port (#9): real processes."""
+"""Weak secrets (issue 10 #3), the launcher and orphans (#13), the demo's busy port (#9) and banner (#10): real
+processes."""
 
 from __future__ import annotations
 
+import configparser
+import importlib.util
 import os
+import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+from types import ModuleType
 
 import pytest
+from playwright.sync_api import BrowserContext
 
 from harness.local import alive, baseline_server, free_port
+from tests.security.conftest import Hardened, raw_get
 
 REPO = Path(__file__).resolve().parents[2]
 STRONG = {"OTREE_ADMIN_PASSWORD": "p" * 12, "OTREE_AUTH_LEVEL": "STUDY", "OTREE_SECRET_KEY": "k" * 32,
@@ -114,3 +122,82 @@ def test_demo_refuses_a_busy_port_before_creating_a_session() -> None:
                            env=_env(), capture_output=True, text=True, timeout=60)
     assert r.returncode != 0 and "is live" not in r.stdout
     assert r.stderr.count("\n") == 1 and f"port {port} is already in use" in r.stderr, r.stderr
+
+
+def test_demo_sh_refuses_a_busy_port_before_the_build(tmp_path: Path) -> None:
+    """#9, earlier: scripts/demo.sh checked the port only in serve_demo.py, after the build, which may move the live
+    bundle aside (a running demo's participants then hang). Run in a copy of the repository's layout whose setup
+    and pipeline are stand-ins that leave a mark: with the port taken it stops after setup, before the build, in
+    one line, and the bundle folder is untouched."""
+    (tmp_path / "scripts").mkdir()
+    shutil.copy2(REPO / "scripts" / "demo.sh", tmp_path / "scripts" / "demo.sh")
+    marks = tmp_path / "marks"
+    for stub in (tmp_path / "scripts" / "setup.sh", tmp_path / ".venv-pipeline" / "bin" / "python"):
+        stub.parent.mkdir(parents=True, exist_ok=True)
+        stub.write_text(f'#!/bin/sh\necho "{stub.name} $*" >> {marks}\n')
+        stub.chmod(0o755)
+    (tmp_path / ".venv").symlink_to(REPO / ".venv")
+    (tmp_path / "deploy").symlink_to(REPO / "deploy")
+    bundle = tmp_path / "demo_bundle"
+    bundle.mkdir()
+    (bundle / "manifest.json").write_text("{}")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        r = subprocess.run(["bash", str(tmp_path / "scripts" / "demo.sh")], cwd=tmp_path,
+                           env={**_env(), "PORT": str(port)}, capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and r.stderr.count("\n") == 1 and f"port {port} is already in use" in r.stderr, r.stderr
+    assert marks.read_text().splitlines() == ["setup.sh all"]          # setup ran, the build did not
+    after = sorted(p.name for p in tmp_path.iterdir() if p != marks)
+    assert after == before and (bundle / "manifest.json").read_text() == "{}"
+
+
+def _serve_demo() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("serve_demo", REPO / "scripts" / "serve_demo.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_demo_banner_names_what_otree_serves_and_a_working_analysis_command(hardened: Hardened,
+                                                                           admin: BrowserContext) -> None:
+    """#10: the banner's export link was a 404. Every address it prints is served (the export page in the admin's
+    browser, both REST exports with the key), and its analysis command parses, --trials included (without it the
+    practice targets count as 0-vote images)."""
+    from analysis.cli import build_parser
+    base = admin.admin_base  # type: ignore[attr-defined]
+    hardened.session(1)
+    links = {"session_wide_url": f"{base}/join/x", "admin_url": f"{base}/SessionStartLinks/x"}
+    text = _serve_demo().banner(base, links,
+                                rest_key=hardened.server.rest_key, participants=1, bundle="demo_bundle")
+    page = admin.new_page()
+    export_page = re.search(r"Export in the browser: (\S+)", text)
+    assert export_page, text
+    resp = page.goto(export_page.group(1))
+    assert resp is not None and resp.status == 200 and "custom_export" in page.content(), export_page.group(1)
+    page.close()
+    rest = re.findall(r'curl -s -H "otree-rest-key: (\S+)" (?:\\\n\s+)?"([^"]+)" > (\S+)', text)
+    assert [out for _, _, out in rest] == ["responses.csv", "trials.csv"], text
+    for key, url, out in rest:
+        r = raw_get(base, url[len(base):], {"otree-rest-key": key})
+        header = r.text.lstrip("\ufeff").splitlines()[0]
+        assert r.status == 200 and ("phase" in header) == (out == "trials.csv"), (url, r.status, header)
+    command = re.search(r"\.venv/bin/python -m analysis (report .*?--out \S+)", text.replace("\\\n", " "), re.S)
+    assert command, text
+    args = build_parser().parse_args(command.group(1).split())
+    assert args.trials == Path("trials.csv") and args.responses == Path("responses.csv")
+
+
+def test_systemd_unit_stops_the_whole_server_and_restarts_after_a_crash() -> None:
+    """#13 under systemd: deploy/study.service must take oTree's children down with the launcher (KillMode=mixed:
+    SIGTERM to the launcher, then SIGKILL to what is left of the cgroup) and restart it after a crash, but not loop
+    on a refusal to start (exit 2)."""
+    unit = configparser.ConfigParser(strict=False, interpolation=None, comment_prefixes=("#", ";"))
+    unit.optionxform = str  # type: ignore[assignment,method-assign]   # systemd keys are case-sensitive
+    unit.read_string((REPO / "deploy" / "study.service").read_text())
+    service = unit["Service"]
+    assert service["KillMode"] == "mixed" and service["Restart"] == "on-failure"
+    assert service["RestartPreventExitStatus"] == "2" and "-m deploy.launcher" in service["ExecStart"]

@@ -115,3 +115,20 @@ def test_every_session_config_serves_the_bundle_study_bundle_names() -> None:
     assert proc.returncode == 0, proc.stderr
     bundles = json.loads(proc.stdout)
     assert "demo" in bundles and set(bundles.values()) == {"/somewhere/my_bundle"}, bundles
+
+
+def test_mturk_hit_text_names_no_fixed_duration_or_image_count() -> None:
+    """The HIT said "~20 min" and "120 images" whatever the session's rounds (the consent page computes both)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("STUDY_", "STIMULUS_", "OTREE_"))}
+    code = ("import json, settings; print(json.dumps([c.get('mturk_hit_settings', {}) for c in "
+            "settings.SESSION_CONFIGS]))")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={**env, "PYTHONPATH": str(ROOT),
+                          "STUDY_ROUNDS": "10"}, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    hits = [h for h in json.loads(proc.stdout) if h]
+    assert hits
+    for hit in hits:
+        text = f"{hit['title']} {hit['description']}"
+        assert not re.search(r"\d+\s*(min|images|rounds)", text), text
+    template = (ROOT / "_templates" / "global" / "mturk_template.html").read_text()   # sent to MTurk as is
+    assert not re.search(r"\d+\s*(min|target images|images|rounds)", template), template

@@ -54,8 +54,9 @@ def test_room_link_gives_each_participant_its_own_label_and_stops_after_the_roun
 
 
 def test_entries_over_the_front_ends_rate_limit_wait_and_are_not_errors(live_study: LiveStudy) -> None:
-    """nginx admits 10 room entries a minute per address (burst 10): 12 simulated participants from this one address
-    exceed it; the rehearsal waits and retries (counted apart), and every participant still plays."""
+    """nginx admits 10 room entries a minute per address (the live study's burst of 10, tests/study_live/live.py):
+    12 simulated participants from this one address exceed it; the rehearsal waits and retries (counted apart), and
+    every participant still plays."""
     s = create_session(live_study.server, config="attribution_study", participants=12, room_name="lab",
                        modified=_config(live_study))
     r = _rehearse(f"{live_study.url}/room/lab", "--participants", "12", "--rounds", "1", "--think-s", "0",
