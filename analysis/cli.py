@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from analysis import option_rules as rules
 from analysis.votes import ALLOCATIONS
-from contracts.cli import add_commands, make_parser
+from contracts.cli import add_commands, make_parser, report
 from contracts.errors import ContractError
 from contracts.summary import SUMMARY_FILE, write_summary
 
@@ -211,11 +210,9 @@ def main(argv: list[str] | None = None) -> int:
                                  n_bootstrap=args.bootstrap, seed=args.seed, allocation=args.allocation,
                                  trials=args.trials)
         except ContractError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return EXIT_BAD_INPUT
+            return report(e, EXIT_BAD_INPUT)
         except OSError as e:
-            print(f"error: cannot write {args.out}: {e}", file=sys.stderr)
-            return 1
+            return report(f"cannot write {args.out}: {e}", 1)
         total = sum(times.values())
         print(f"wrote {args.out}/{SUMMARY_FILE}, {REPORT_FILE}, {TABLES_DIR}/ and {FIGURES_DIR}/ in {total:.2f} s "
               f"({', '.join(f'{k} {v:.2f}' for k, v in times.items())})")

@@ -39,6 +39,7 @@ import pandas as pd
 from analysis import option_rules as rules
 from analysis.app_rules import allocation as alloc
 from analysis.option_rules import checked
+from contracts.cli import EXIT_USAGE, report
 
 PLACEBO_CHOICE = -1           # the chosen row of a placebo round's copies
 TIMEOUT_S = 300.0             # dropout timeout of the simulated session (seconds of simulated time)
@@ -424,8 +425,7 @@ def run_plan(args: argparse.Namespace) -> int:
     try:
         rules.rounds_fit_targets(args.rounds, args.targets)
     except ValueError as e:
-        print(f"error: --rounds, --targets: {e}", file=sys.stderr)
-        return 2
+        return report(f"--rounds, --targets: {e}", EXIT_USAGE)
     crowd = Crowd(skill_mean=args.skill, skill_sd=args.skill_sd, careless=args.careless, dropout=args.dropout,
                   placebo=args.placebo, generators=args.generators)
     result = plan(n_targets=args.targets, k=args.votes_per_target, rounds=args.rounds, allocation=args.allocation,

@@ -9,11 +9,14 @@ against batch size, one panel per generator, one line per precision x memory for
 
 from __future__ import annotations
 
-import argparse
 import csv
 import sys
 from collections import defaultdict
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
+
+from contracts.cli import EXIT_USAGE, make_parser, report  # noqa: E402
 
 METRICS = {"cpu": "attempt_steps_per_cpu_s", "wall": "attempt_steps_per_s"}
 REQUIRED = ("generator", "precision", "memory_format", "batch")
@@ -35,7 +38,7 @@ def read_sweep(path: Path, metric: str = "cpu") -> dict[str, dict[str, list[tupl
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    p = make_parser(None, (__doc__ or "").split("\n\n")[0])
     p.add_argument("csv", type=Path)
     p.add_argument("png", type=Path)
     p.add_argument("--metric", choices=sorted(METRICS), default="cpu")
@@ -43,8 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         sweep = read_sweep(args.csv, args.metric)
     except (OSError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        return report(e, EXIT_USAGE)
     import matplotlib
 
     matplotlib.use("Agg")

@@ -30,9 +30,10 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Awaitable, Callable
+from typing import Any
 
 import aiohttp
 
@@ -163,13 +164,62 @@ class BaselineParticipant:
         return self.p.page_url
 
     async def enter(self) -> None:
+        """Consent and instructions, then the first round's images."""
         await self.p.open()
+        await self.after()
 
-    async def answer(self, choice: int, response_ms: float = 1500.0) -> None:
-        await self.p.submit({"choice": str(choice), "response_ms": str(response_ms)})
+    def more(self) -> bool:
+        return "/Round/" in self.p.page_url
 
-    async def fetch_images(self) -> None:
+    async def answer(self, rng: random.Random, response_ms: float = 1000.0) -> None:
+        await self.p.submit({"choice": str(rng.randint(1, 9)), "response_ms": str(response_ms)})
+
+    async def after(self) -> None:
+        """The images of the page now open."""
         await self.p.fetch_images(_IMG_SRC.findall(self.p.html))
+
+    async def close(self) -> None:
+        """Nothing to close: no socket."""
+
+
+class LiveParticipant:
+    """One participant of our live_method app: the study's wire client, answering over the live socket."""
+
+    def __init__(self, http: aiohttp.ClientSession, start_url: str) -> None:
+        self.p = Participant(http, start_url)
+        self.state: dict[str, Any] = {}
+
+    @property
+    def timing(self) -> Timing:
+        return self.p.timing
+
+    async def enter(self) -> None:
+        """Consent and instructions, then the first round's target, grid and preloaded images."""
+        await self.p.enter()
+        self.state = await self.p.state()
+        first = Shown.of_message(self.state)
+        await self.p.fetch_images([first.target, *first.images, *first.preload])
+
+    def more(self) -> bool:
+        return self.state.get("type") == "round"
+
+    async def answer(self, rng: random.Random, response_ms: float = 1000.0) -> None:
+        shown = Shown.of_message(self.state)
+        reply = await self.p.answer(shown, rng.randint(1, len(shown.images)), response_ms=response_ms,
+                                    reconnect=True)  # like the page JS: reopen a dropped socket, resend
+        self.state = reply["state"]
+
+    async def after(self) -> None:
+        """The next round's images, preloaded as the page does."""
+        await self.p.fetch_images(self.state["preload"])
+
+    async def close(self) -> None:
+        await self.p.close()
+
+
+Player = LiveParticipant | BaselineParticipant
+PLAYERS: dict[str, Callable[[aiohttp.ClientSession, str], Player]] = {"live": LiveParticipant,
+                                                                      "baseline": BaselineParticipant}
 
 
 class Clock:
@@ -181,16 +231,20 @@ class Clock:
         self.stop = False
         self.entered = 0
         self.go = asyncio.Event()   # everybody has entered: start answering
-        self.participants: list[Participant | BaselineParticipant] = []
+        self.participants: list[Player] = []
 
 
-async def _paced(clock: Clock, rng: random.Random, think: tuple[float, float], *, more: Callable[[], bool],
-                 answer: Callable[[], Awaitable[None]], after: Callable[[], Awaitable[None]]) -> None:
-    """Once everybody has entered: think, answer, note the latency in the current level, ``after`` (fetch the
-    images a browser would), while ``more()`` rounds are left and the bench runs."""
+async def play(p: Player, clock: Clock, rng: random.Random, think: tuple[float, float],
+               gate: asyncio.Semaphore) -> None:
+    """One participant: enters (``gate`` bounds how many at once); once everybody has entered: think, answer, note
+    the latency in the current level, fetch the images a browser would, while rounds are left and the bench runs;
+    then closes."""
+    clock.participants.append(p)
+    async with gate:
+        await p.enter()
     clock.entered += 1
     await clock.go.wait()
-    while not clock.stop and more():
+    while not clock.stop and p.more():
         assert clock.level is not None
         await asyncio.sleep(rng.uniform(*think) * clock.level.scale)
         if clock.stop:
@@ -198,48 +252,16 @@ async def _paced(clock: Clock, rng: random.Random, think: tuple[float, float], *
         level, counting = clock.level, clock.counting
         t0 = time.perf_counter()
         try:
-            await answer()
+            await p.answer(rng)
         except Exception:
             level.errors += 1
             raise
         if counting and clock.counting and clock.level is level:
             level.answers += 1
             level.latencies.append(time.perf_counter() - t0)
-        if more():
-            await after()
-
-
-async def live_participant(http: aiohttp.ClientSession, url: str, clock: Clock, rng: random.Random,
-                           think: tuple[float, float], gate: asyncio.Semaphore) -> None:
-    p = Participant(http, url)
-    clock.participants.append(p)
-    async with gate:
-        await p.enter()
-        state = await p.state()
-        first = Shown.of_message(state)
-        await p.fetch_images([first.target, *first.images, *first.preload])
-
-    async def answer() -> None:
-        nonlocal state
-        shown = Shown.of_message(state)
-        reply = await p.answer(shown, rng.randint(1, len(shown.images)), response_ms=1000.0,
-                               reconnect=True)  # like the page JS: reopen a dropped socket, resend
-        state = reply["state"]
-
-    await _paced(clock, rng, think, more=lambda: state.get("type") == "round", answer=answer,
-                 after=lambda: p.fetch_images(state["preload"]))
+        if p.more():
+            await p.after()
     await p.close()
-
-
-async def baseline_participant(http: aiohttp.ClientSession, url: str, clock: Clock, rng: random.Random,
-                               think: tuple[float, float], gate: asyncio.Semaphore) -> None:
-    p = BaselineParticipant(http, url)
-    clock.participants.append(p)
-    async with gate:
-        await p.enter()
-        await p.fetch_images()
-    await _paced(clock, rng, think, more=lambda: "/Round/" in p.page_url,
-                 answer=lambda: p.answer(rng.randint(1, 9), response_ms=1000.0), after=p.fetch_images)
 
 
 async def run_load(design: Design, starts: list[str], *, scales: list[float],
@@ -254,12 +276,8 @@ async def run_load(design: Design, starts: list[str], *, scales: list[float],
     reported: list[BaseException | None] = []
     async with aiohttp.ClientSession(connector=conn, timeout=timeout) as http:
         rngs = [random.Random(seed * 100_003 + i) for i in range(len(starts))]
-        if design.app == "live":
-            tasks = [asyncio.create_task(live_participant(http, u, clock, r, think, gate))
-                     for u, r in zip(starts, rngs)]
-        else:
-            tasks = [asyncio.create_task(baseline_participant(http, u, clock, r, think, gate))
-                     for u, r in zip(starts, rngs)]
+        player = PLAYERS[design.app]
+        tasks = [asyncio.create_task(play(player(http, u), clock, r, think, gate)) for u, r in zip(starts, rngs)]
         t_enter = time.perf_counter()
         while clock.entered + sum(t.done() for t in tasks) < len(tasks):  # everybody past consent
             await asyncio.sleep(0.2)

@@ -50,6 +50,19 @@ def int_range(lo: int, hi: int | None = None) -> Callable[[str], int]:
     return parse
 
 
+def float_range(lo: float, hi: float) -> Callable[[str], float]:
+    """An option type: a number in ``lo``..``hi`` (so finite)."""
+    def parse(text: str) -> float:
+        try:
+            v = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not lo <= v <= hi:
+            raise argparse.ArgumentTypeError(f"must be in {lo:g}..{hi:g}, got {text}")
+        return v
+    return parse
+
+
 def positive_float(text: str) -> float:
     """An option type: a finite number > 0."""
     try:

@@ -21,7 +21,6 @@ What it adds to ``otree prodserver``:
 
 from __future__ import annotations
 
-import argparse
 import ctypes
 import ctypes.util
 import os
@@ -34,6 +33,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType
 
+from contracts.cli import make_parser
 from deploy.credentials import REQUIRED_AUTH_LEVEL, secret_problems
 
 __all__ = ["REQUIRED_AUTH_LEVEL", "LaunchError", "check_environment", "main", "otree_servers", "stop_group"]
@@ -154,8 +154,7 @@ def _group_alive(pgid: int) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m deploy.launcher", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = make_parser("python -m deploy.launcher", __doc__.split("\n\n")[0])
     p.add_argument("--host", default="127.0.0.1", help="address to bind (put nginx in front; 0.0.0.0 exposes oTree)")
     p.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")), help="port to bind")
     p.add_argument("--project-dir", type=Path, default=Path.cwd(),

@@ -11,11 +11,12 @@ Room and ``/join/`` entries are limited per client address to ``--entry-rate`` a
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Mapping
 from pathlib import Path
 import re
+
+from contracts.cli import make_parser
 
 TEMPLATE = Path(__file__).with_name("nginx.conf.template")
 DEBIAN_MIME_TYPES = "/etc/nginx/mime.types"
@@ -88,8 +89,7 @@ def _parse_static(items: list[str]) -> dict[str, Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m deploy.nginx", description="Render the study's nginx.conf to stdout",
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = make_parser("python -m deploy.nginx", "Render the study's nginx.conf to stdout")
     p.add_argument("--listen", default="80", help="nginx listen directive, e.g. 80 or 127.0.0.1:8080")
     p.add_argument("--upstream", default="127.0.0.1:8000", help="host:port of the oTree server")
     p.add_argument("--prefix", type=Path, required=True, help="directory for nginx's pid, logs and temp files")

@@ -23,7 +23,6 @@ redirect or an image included, is refused. Exit status: 0 no errors, 1 errors, 2
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import ipaddress
 import json
@@ -38,6 +37,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import aiohttp
 
+from contracts.cli import float_range, int_range, make_parser
+from study_app.rounds import MAIN
 from study_app.wire import HostRefused, Participant, ProtocolError, RateLimited, Shown, host_of
 
 MAX_PARTICIPANTS = 200
@@ -184,7 +185,7 @@ async def _play(p: Participant, rng: random.Random, report: Report, *, think_s: 
                 t0 = time.perf_counter()
                 reply = await p.answer(shown, rng.randint(1, len(shown.images)), 1000 * think, reconnect=True)
                 report.latencies.append(time.perf_counter() - t0)
-                answered += shown.phase == "main"
+                answered += shown.phase == MAIN
                 state = reply["state"]
                 if images and state.get("type") == "round":
                     await p.fetch_images(state.get("preload", []))
@@ -262,39 +263,21 @@ async def rehearse(link: Link, *, participants: int, rounds: int, think_s: float
     return report
 
 
-def _bounded(kind: type, lo: float, hi: float, what: str) -> Any:
-    def parse(text: str) -> Any:
-        try:
-            v = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{what} must be a number, got {text!r}") from None
-        if not lo <= v <= hi:
-            raise argparse.ArgumentTypeError(f"{what} must be between {lo:g} and {hi:g}, got {text}")
-        return v
-    return parse
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> Any:   # one line, not the usage block
-        self.exit(2, f"rehearse: {message} (--help for usage)\n")
-
-
 def main(argv: list[str] | None = None) -> int:
-    ap = _Parser(prog="python -m study_app.rehearse", description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ap = make_parser("python -m study_app.rehearse", __doc__.split("\n\n")[0])
     ap.add_argument("url", help="the room link (/room/NAME) or session-wide link (/join/CODE) of your session")
-    ap.add_argument("--participants", type=_bounded(int, 1, MAX_PARTICIPANTS, "--participants"), default=10,
+    ap.add_argument("--participants", type=int_range(1, MAX_PARTICIPANTS), default=10,
                     help=f"simulated participants at once (at most {MAX_PARTICIPANTS})")
-    ap.add_argument("--rounds", type=_bounded(int, 1, MAX_ROUNDS, "--rounds"), default=10,
+    ap.add_argument("--rounds", type=int_range(1, MAX_ROUNDS), default=10,
                     help=f"real rounds each participant answers (at most {MAX_ROUNDS}; practice rounds come first)")
-    ap.add_argument("--think-s", type=_bounded(float, 0.0, 60.0, "--think-s"), default=1.0,
+    ap.add_argument("--think-s", type=float_range(0.0, 60.0), default=1.0,
                     help="think time before each answer, s (0.5x to 1.5x; 0: as fast as the server answers)")
     ap.add_argument("--host-is-mine", action="append", default=[], metavar="HOST",
                     help="a host that is not loopback but yours: the link's host (and an image host, if separate)")
     ap.add_argument("--no-images", action="store_true", help="do not fetch the rounds' images")
-    ap.add_argument("--deadline-s", type=_bounded(float, 1.0, MAX_DEADLINE_S, "--deadline-s"), default=600.0,
+    ap.add_argument("--deadline-s", type=float_range(1.0, MAX_DEADLINE_S), default=600.0,
                     help="stop the whole rehearsal after this many seconds")
-    ap.add_argument("--timeout-s", type=_bounded(float, 1.0, 300.0, "--timeout-s"), default=30.0,
+    ap.add_argument("--timeout-s", type=float_range(1.0, 300.0), default=30.0,
                     help="one request or live answer taking longer is an error")
     ap.add_argument("--seed", type=int, default=0, help="participants' choices, think times and labels")
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of the lines")

@@ -6,7 +6,7 @@ import argparse
 
 import pytest
 
-from contracts.cli import EXIT_USAGE, add_commands, int_range, make_parser, positive_float, report
+from contracts.cli import EXIT_USAGE, add_commands, float_range, int_range, make_parser, positive_float, report
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -15,6 +15,7 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("sub")
     s.add_argument("--n", type=int_range(1, 5), default=1)
     s.add_argument("--x", type=positive_float, default=1.0)
+    s.add_argument("--s", type=float_range(0.0, 60.0), default=1.0)
     return p
 
 
@@ -23,6 +24,9 @@ def _parser() -> argparse.ArgumentParser:
     (["sub", "--n", "two"], "argument --n: 'two' is not an integer"),
     (["sub", "--x", "inf"], "argument --x: inf must be a finite number > 0"),
     (["sub", "--x", "-1"], "argument --x: -1 must be a finite number > 0"),
+    (["sub", "--s", "61"], "argument --s: must be in 0..60, got 61"),
+    (["sub", "--s", "nan"], "argument --s: must be in 0..60, got nan"),
+    (["sub", "--s", "soon"], "argument --s: 'soon' is not a number"),
     (["nope"], "argument command: invalid choice"),
     ([], "the following arguments are required: command"),
 ])
@@ -38,8 +42,8 @@ def test_a_usage_mistake_is_one_line_with_exit_2(capsys: pytest.CaptureFixture[s
 
 
 def test_good_values_parse() -> None:
-    args = _parser().parse_args(["sub", "--n", "5", "--x", "0.5"])
-    assert (args.command, args.n, args.x) == ("sub", 5, 0.5)
+    args = _parser().parse_args(["sub", "--n", "5", "--x", "0.5", "--s", "0"])
+    assert (args.command, args.n, args.x, args.s) == ("sub", 5, 0.5, 0.0)
     assert int_range(0)("0") == 0
 
 

@@ -72,8 +72,9 @@ def test_entries_over_the_front_ends_rate_limit_wait_and_are_not_errors(live_stu
     (["https://example.org/room/lab", "--host-is-mine", "example.com"], "example.org is not loopback"),
     (["ftp://127.0.0.1/room/lab"], "is not an http(s) URL"),
     (["http://127.0.0.1:1/admin/SessionStartLinks/x"], "is not a room link"),
-    (["http://127.0.0.1:1/room/lab", "--participants", "201"], "--participants must be between 1 and 200"),
-    (["http://127.0.0.1:1/room/lab", "--rounds", "x"], "--rounds must be a number"),
+    (["http://127.0.0.1:1/room/lab", "--participants", "201"], "argument --participants: must be in 1..200"),
+    (["http://127.0.0.1:1/room/lab", "--rounds", "x"], "argument --rounds: 'x' is not an integer"),
+    (["http://127.0.0.1:1/room/lab", "--think-s", "nan"], "argument --think-s: must be in 0..60, got nan"),
 ])
 def test_bad_input_is_refused_in_one_line(args: list[str], why: str) -> None:
     r = _rehearse(*args, timeout=60)
