@@ -134,6 +134,8 @@ def write_report(out: Path, *, bundle: Path, responses: Path, placebo_threshold:
     result = analyze(study, placebo_threshold=placebo_threshold, min_votes=min_votes, n_bootstrap=n_bootstrap,
                      seed=seed, allocation=allocation,
                      practice_targets=practice_targets(trials) if trials else ())
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     times["analyze"] = time.perf_counter() - t
     t = time.perf_counter()
     gens = list(result.generators)

@@ -28,7 +28,7 @@ from analysis.option_rules import checked
 from analysis.participants import accuracy_summary, participant_table, placebo_distribution
 from analysis.statistics import proportion
 from analysis.timing import response_times
-from analysis.votes import (check_allocation, in_agreement, majority_vote, valid_votes, vote_summary,
+from analysis.votes import (check_allocation, in_agreement, majority_vote, settled_early, valid_votes, vote_summary,
                             votes_per_image_distribution)
 
 # The paper's numbers (§VI-A, §VI-D, Fig. 4, Fig. 10), printed beside ours.
@@ -70,11 +70,29 @@ DYNAMIC_POLICY = ("dynamic allocation stops collecting votes on an image once it
                   "voter un-settles their images instead of changing majorities): read the Wilson interval")
 
 
-def allocation_policy(allocation: str | None) -> str:
+def allocation_hint(majority: pd.DataFrame, *, min_votes: int, allocation: str | None) -> str | None:
+    """A warning when the allocation is not stated but most voted images stop early with a settled majority (the
+    mark of ``dynamic``): analysed as fixed k, those images would stay out of the agreement analysis. The exports
+    do not carry the session's allocation (the responses export is the contract's; the session config is not
+    exported), so this is inferred from the votes, and only suggested."""
+    voted = len(majority)
+    if allocation is not None or voted == 0 or min_votes < 2:
+        return None
+    early = settled_early(majority, min_votes=min_votes)
+    if early * 2 <= voted:
+        return None
+    return (f"allocation not stated, but {early} of {voted} voted images ({early / voted:.0%}) stop before "
+            f"{min_votes} votes with a majority of {min_votes} already settled, as dynamic allocation leaves them; "
+            f"if the session ran allocation=dynamic, pass --allocation dynamic (analysed as fixed k, those images "
+            f"stay out of the agreement analysis)")
+
+
+def allocation_policy(allocation: str | None, hint: str | None = None) -> str:
     """The ``policy['allocation']`` note: which allocation ran and what it changes in the analysis."""
     if allocation is None:
         return "not stated (python -m analysis report --allocation balanced|random|dynamic); analysed as a " \
-               "fixed-k study (images_with_min_votes = images with >= min_votes votes)"
+               "fixed-k study (images_with_min_votes = images with >= min_votes votes)" + \
+               (f"; WARNING: {hint}" if hint else "")
     if allocation == "dynamic":
         return f"dynamic: {DYNAMIC_POLICY}"
     return f"{allocation}: images_with_min_votes = images with >= min_votes votes"
@@ -87,6 +105,7 @@ class Analysis:
     generators: tuple[str, ...] = ()
     generator_labels: dict[str, str] = field(default_factory=dict)
     practice_targets: tuple[str, ...] = ()   # left out of votes per image and coverage (never in a real round)
+    warnings: tuple[str, ...] = ()           # for the command line (also in the summary's policy notes)
 
 
 def clean(value: Any) -> Any:
@@ -329,11 +348,13 @@ def analyze(study: StudyTables, *, placebo_threshold: float = 0.80, min_votes: i
     votes = count_votes(study, options)
     summary = paper_summary(study, votes, options, conditions)
     extra = beyond_paper(study, votes, options, summary["by_condition"])
+    hint = allocation_hint(votes.majority, min_votes=min_votes, allocation=allocation)
     summary = clean({**summary, "beyond_paper": extra.to_summary(votes),
-                     "policy": {**POLICY, "allocation": allocation_policy(allocation)},
+                     "policy": {**POLICY, "allocation": allocation_policy(allocation, hint)},
                      "inputs": inputs(study, options, conditions)})
     return Analysis(summary=summary, tables=report_tables(summary, votes, extra), generators=study.generators,
-                    generator_labels=dict(study.generator_labels), practice_targets=extra.practice_targets)
+                    generator_labels=dict(study.generator_labels), practice_targets=extra.practice_targets,
+                    warnings=(hint,) if hint else ())
 
 
 def paper_comparison(summary: dict[str, Any]) -> pd.DataFrame:

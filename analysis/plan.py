@@ -338,6 +338,23 @@ def _mean(values: Sequence[float | None]) -> float | None:
     return statistics.fmean(xs) if xs else None
 
 
+WIDTHS = {"width_label_agreement": "label_agreement", "width_label_agreement_wilson": "label_agreement_wilson",
+          "width_accuracy_mean": "accuracy_mean"}
+
+
+def _widths(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Mean interval widths over the simulated studies, leaving out *degenerate* ones: a width of exactly 0 (a
+    jackknife SE of 0, or every bootstrap resample equal: no participant's removal or resampling moves the
+    statistic, as on tiny studies) is not a precise estimate, so it is counted in ``<key>_degenerate`` and the
+    mean is over the others (None when none is left)."""
+    out: dict[str, Any] = {}
+    for key, name in WIDTHS.items():
+        values = [r[name] for r in runs]
+        out[key] = _mean([v for v in values if v is not None and v != 0.0])
+        out[f"{key}_degenerate"] = sum(1 for v in values if v == 0.0)
+    return out
+
+
 def plan(*, n_targets: int, k: int, rounds: int, allocation: str, crowd: Crowd = Crowd(), fee: float = 2.0,
          replications: int = 3, seed: int = 0, n_resamples: int = 200, concurrent: int = 10,
          progress: bool = True) -> dict[str, Any]:
@@ -366,17 +383,26 @@ def plan(*, n_targets: int, k: int, rounds: int, allocation: str, crowd: Crowd =
         "paid_rounds": completed * rounds, "cost": completed * fee, "fee": fee,
         "non_placebo_answers": _mean([r["answers"] for r in runs]),
         "agreement_targets": _mean([r["agreement_targets"] for r in runs]),
-        "width_label_agreement": _mean([r["label_agreement"] for r in runs]),
-        "width_label_agreement_wilson": _mean([r["label_agreement_wilson"] for r in runs]),
-        "width_accuracy_mean": _mean([r["accuracy_mean"] for r in runs]),
+        **_widths(runs),
         "all_finished": all(r["finished"] for r in runs),
         "closed_form_balanced_participants": closed,
     }
 
 
 def format_plan(p: dict[str, Any]) -> str:
-    def pct(v: float | None) -> str:
-        return "n/a" if v is None else f"{100 * v:.1f} points"
+    reasons = {"width_label_agreement": "jackknife SE exactly 0: removing any one participant leaves the agreement "
+                                        "unchanged, as on a tiny study",
+               "width_accuracy_mean": "every bootstrap resample gives the same mean accuracy",
+               "width_label_agreement_wilson": "zero width"}
+
+    def pct(key: str) -> str:
+        v, bad, n = p[key], p.get(f"{key}_degenerate", 0), p["replications"]
+        if v is None:
+            return (f"n/a (degenerate in {'the' if n == 1 else f'all {n}'} simulated stud{'y' if n == 1 else 'ies'}: "
+                    f"{reasons[key]}; a zero width is not a precision)" if bad else
+                    "n/a (not defined: too few kept participants or targets)")
+        return f"{100 * v:.1f} points" + (f" (mean over {n - bad} of {n} simulated studies; degenerate in the "
+                                          f"other{'s' if bad > 1 else ''}: {reasons[key]})" if bad else "")
 
     unfinished = ("" if p["all_finished"] else
                   "\nWARNING: some simulated studies did not get every target done within 20x the balanced count "
@@ -390,10 +416,10 @@ def format_plan(p: dict[str, Any]) -> str:
         f"expected cost:                     {p['cost']:.2f} (fee {p['fee']:.2f} per completing participant)\n"
         f"non-placebo answers:               {p['non_placebo_answers']:.0f}\n"
         f"targets in the agreement analysis: {p['agreement_targets']:.1f} of {p['targets']}\n"
-        f"95% interval width, label agreement (participant jackknife): {pct(p['width_label_agreement'])}"
+        f"95% interval width, label agreement (participant jackknife): {pct('width_label_agreement')}"
         f"{' (understated under dynamic: read Wilson)' if p['allocation'] == 'dynamic' else ''}\n"
-        f"95% interval width, label agreement (Wilson over targets):   {pct(p['width_label_agreement_wilson'])}\n"
-        f"95% interval width, mean participant accuracy (bootstrap):  {pct(p['width_accuracy_mean'])}\n"
+        f"95% interval width, label agreement (Wilson over targets):   {pct('width_label_agreement_wilson')}\n"
+        f"95% interval width, mean participant accuracy (bootstrap):  {pct('width_accuracy_mean')}\n"
         f"closed form, balanced without dropouts: ceil(k * targets / answers per participant) = "
         f"{p['closed_form_balanced_participants']} participants{unfinished}"
     )

@@ -96,6 +96,14 @@ def in_agreement(majority: pd.DataFrame, *, min_votes: int, allocation: str | No
     return majority["n_votes"].to_numpy() >= min_votes
 
 
+def settled_early(majority: pd.DataFrame, *, min_votes: int) -> int:
+    """Voted targets whose kept votes settle a majority of ``min_votes`` with fewer than ``min_votes`` votes (two
+    agreeing of three): where ``dynamic`` allocation stops, and what a fixed-k session rarely leaves."""
+    cols = majority.loc[:, _vote_columns(majority)].to_numpy()
+    early = majority["n_votes"].to_numpy() < min_votes
+    return int((settled_mask(cols, min_votes) & early).sum())
+
+
 def vote_summary(majority: pd.DataFrame, *, min_votes: int, allocation: str | None = None) -> dict[str, Any]:
     """votes_total, images_voted, votes_per_image_mean/_std, min_votes, images_with_min_votes, majority_ties,
     settled_targets (see the module's policies for ``dynamic`` studies)."""

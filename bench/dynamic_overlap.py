@@ -12,6 +12,13 @@ Outcome = the analysis' majority of kept participants (placebo filter) on target
 ``replay`` applies the settling rule to the ``full`` run's own votes in arrival order (``stop_when_settled``): the
 rule's effect alone, without the change of voters (not a session: its participant columns are left empty).
 
+``full`` is not a strict k = 3 study: once every target has k votes, the participants still in the study finish
+their rounds (they are paid for them), and ``balanced`` gives them 4th and later votes (also while a dropout's hold
+waits for its release at the end); most targets end with more than k votes. ``full, first k`` keeps each target's
+first k votes in arrival order: the strict k = 3 study on the same crowd. The paired comparison (same crowd, same
+people, same votes, only the stopping differs) is ``replay`` against ``full, first k``; ``dynamic`` and ``full'``
+against ``full`` compare sessions whose images went to other people, bounded by the noise floor (``full'``).
+
     nice -n 10 .venv/bin/python -m bench.dynamic_overlap [--targets 600 --rounds 60 --seeds 5]
 
 prints a markdown section for bench/RESULTS.md.
@@ -54,6 +61,20 @@ def _accuracy(run: SessionRun, out: pd.Series) -> float:
     return (m["hc_ac"] + m["hc_ai"]) / n if n else float("nan")
 
 
+def first_votes(run: SessionRun) -> SessionRun:
+    """``run`` with only each target's first ``k`` non-placebo votes in arrival order (placebo rounds kept): the
+    strict majority-of-k study on the same crowd and the same votes (not a session: completed left at 0)."""
+    seen: dict[int, int] = {}
+    keep = []
+    for target, placebo in zip(run.answers["target"], run.answers["placebo"]):
+        if not placebo:
+            seen[int(target)] = seen.get(int(target), 0) + 1
+        keep.append(bool(placebo) or seen[int(target)] <= run.k)
+    answers = run.answers[np.asarray(keep, dtype=bool)].reset_index(drop=True)
+    return SessionRun(run.allocation, run.k, run.rounds, answers, run.truth, run.algo, run.recruited, 0,
+                      run.dropouts, run.finished, int((~answers["placebo"]).sum()))
+
+
 def one_seed(seed: int, *, n_targets: int, rounds: int, k: int, crowd: Crowd, resamples: int) -> dict[str, Any]:
     runs = {
         "full": simulate_session(n_targets=n_targets, k=k, rounds=rounds, allocation="balanced", crowd=crowd,
@@ -65,7 +86,9 @@ def one_seed(seed: int, *, n_targets: int, rounds: int, k: int, crowd: Crowd, re
     }
     runs["replay"] = stop_when_settled(runs["full"])
     runs["replay"].completed = 0  # not a session of its own: the full run's people, fewer of their votes
+    first = {"full": first_votes(runs["full"]), "full2": first_votes(runs["full2"])}
     outs = {name: outcomes(run) for name, run in runs.items()}
+    outs_k = {name: outcomes(run) for name, run in first.items()}
     row: dict[str, Any] = {"seed": seed}
     for name, run in runs.items():
         row[f"{name}_answers"] = run.answers_until_done
@@ -79,6 +102,12 @@ def one_seed(seed: int, *, n_targets: int, rounds: int, k: int, crowd: Crowd, re
         row[f"{name}_w_acc"] = w["accuracy_mean"]
     for name in ("dynamic", "full2", "replay"):
         row[f"same_{name}_all"], row[f"same_{name}_common"] = _same(outs["full"], outs[name], n_targets)
+    # against the strict k = 3 study (each target's first k votes); full' likewise truncated for its noise floor
+    for name, out in (("dynamic", outs["dynamic"]), ("full2", outs_k["full2"]), ("replay", outs["replay"])):
+        row[f"samek_{name}_all"], row[f"samek_{name}_common"] = _same(outs_k["full"], out, n_targets)
+    per_target = runs["full"].answers.loc[~runs["full"].answers["placebo"], "target"].value_counts()
+    row["full_over_k"] = int((per_target > k).sum())
+    row["full_k_targets"] = len(outs_k["full"])
     return row
 
 
@@ -97,7 +126,11 @@ def report(rows: list[dict[str, Any]], *, args: argparse.Namespace, seconds: flo
         f"(careful people drawn to one wrong generator), {crowd.dropout:.0%} dropouts, {crowd.placebo:.0%} placebo "
         f"rounds, 10 participants at a time, {args.targets} targets, {args.rounds} rounds, k = {args.k}; means over "
         f"{args.seeds} seeds. Outcome: the analysis' majority of kept participants on the targets entering the "
-        "agreement analysis (dynamic: settled majority).",
+        "agreement analysis (dynamic: settled majority). Full k = 3 is the session as run: once every target has "
+        "k votes, the participants still in it finish their rounds, so most targets end with more than k votes; *strict "
+        "k = 3* keeps each target's first k votes in arrival order. The paired comparison (same crowd, same people, "
+        "same votes; only the stopping differs) is the replay against strict k = 3; `dynamic` and the other full run "
+        "put other people on each image, so their agreement with full is bounded by the noise floor (full vs full).",
         "",
         "| | full k = 3 (`balanced`) | `dynamic` | full k = 3, other allocation seed | rule replayed on full's votes |",
         "|---|---|---|---|---|",
@@ -118,6 +151,13 @@ def report(rows: list[dict[str, Any]], *, args: argparse.Namespace, seconds: flo
             f"{_m(rows, f'same_{n}_all'):.2%}" for n in ("dynamic", "full2", "replay")) + " |",
         "| same outcome as full, among targets with an outcome in both | – | " + " | ".join(
             f"{_m(rows, f'same_{n}_common'):.2%}" for n in ("dynamic", "full2", "replay")) + " |",
+        f"| targets of full with more than k votes (extra votes after the others reached k) | "
+        f"{_m(rows, 'full_over_k'):.1f} | – | – | – |",
+        f"| same outcome as strict k = 3 (full's first k votes per target; {_m(rows, 'full_k_targets'):.1f} targets "
+        "with an outcome), among targets with an outcome in both | – | " + " | ".join(
+            f"{_m(rows, f'samek_{n}_common'):.2%}" for n in ("dynamic", "full2", "replay")) + " |",
+        "| same outcome as strict k = 3, share of all targets | – | " + " | ".join(
+            f"{_m(rows, f'samek_{n}_all'):.2%}" for n in ("dynamic", "full2", "replay")) + " |",
         f"| 95% interval width, label agreement (jackknife), points | "
         + " | ".join(f"{100 * _m(rows, f'{n}_w_label'):.2f}" for n in ("full", "dynamic", "full2", "replay")) + " |",
         f"| 95% interval width, label agreement (Wilson over targets), points | "
@@ -130,9 +170,10 @@ def report(rows: list[dict[str, Any]], *, args: argparse.Namespace, seconds: flo
     lines.append("| agreement matrix (both right, human only, algorithm only, both wrong) | " + " | ".join(
         f"{m['hc_ac']:.0f} / {m['hc_ai']:.1f} / {m['hi_ac']:.1f} / {m['hi_ai']:.1f}" for m in mats.values()) + " |")
     lines.append("")
-    lines.append("Per seed (answers full → dynamic, same outcome all / common): " + "; ".join(
-        f"{r['seed']}: {r['full_answers']} → {r['dynamic_answers']}, {r['same_dynamic_all']:.1%} / "
-        f"{r['same_dynamic_common']:.1%}" for r in rows) + ".")
+    lines.append("Per seed (answers full → dynamic, dynamic's same outcome as full all / common, replay's as strict "
+                 "k = 3 common): "
+                 + "; ".join(f"{r['seed']}: {r['full_answers']} → {r['dynamic_answers']}, {r['same_dynamic_all']:.1%} / "
+                             f"{r['same_dynamic_common']:.1%}, replay {r['samek_replay_common']:.2%}" for r in rows) + ".")
     return "\n".join(lines)
 
 

@@ -105,3 +105,54 @@ def test_a_self_signed_signer_is_rejected(tmp_path: Path) -> None:
 def test_keygen_refuses_to_overwrite(keys: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["keygen-c2pa", str(keys["ca"].parent)]) == 1
     assert "already holds C2PA keys" in capsys.readouterr().err
+
+
+def test_inspect_with_a_log_shows_the_entry_and_its_inclusion_or_says_not_in_the_log(
+        keys: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``inspect IMG --log DIR``: the credentials, then one ``log:`` line. A signed image whose pixels are logged shows
+    its entry index with a verified inclusion proof (exit 0); a signed image whose pixels are not logged says NOT in
+    the log (exit 1, although its credentials are valid); a stripped copy of a logged image is still found by its
+    pixels, but exits 1 because it carries no credentials (the exit code is 0 only when both checks pass)."""
+    from provenance.entry import pixel_sha256
+    from provenance.log import export
+
+    from tests.provenance.helpers import entry, make_log
+
+    png = _png()
+    digest = pixel_sha256(Image.open(io.BytesIO(png)).convert("RGB").tobytes())
+    log = make_log(tmp_path / "log", 5, origin="example.com/log")
+    log.append([{**entry(5), "image_sha256": digest, "size": [16, 16]}])
+    export(log, tmp_path / "pub")
+    log.close()
+    signer = C2paSigner.load(keys["cert"], keys["key"])
+    (tmp_path / "logged.png").write_bytes(sign_png(png, signer, manifest_definition(
+        generator="tiny-mlp", origin="example.com/log", index=5, image_sha256=digest)))
+    other = _png((200, 10, 30))
+    (tmp_path / "unlogged.png").write_bytes(sign_png(other, signer, manifest_definition(
+        generator="tiny-mlp", origin="example.com/log", index=None,
+        image_sha256=pixel_sha256(Image.open(io.BytesIO(other)).convert("RGB").tobytes()))))
+    Image.open(tmp_path / "logged.png").save(tmp_path / "stripped.png")
+    capsys.readouterr()
+
+    assert main(["inspect", str(tmp_path / "logged.png"), "--log", str(tmp_path / "pub"),
+                 "--vkey", str(tmp_path / "log" / "vkey")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "VALID but UNTRUSTED" in out[-2]
+    assert out[-1] == "log: its pixels are entry #5 of example.com/log (size 6); inclusion proof verified"
+
+    assert main(["inspect", str(tmp_path / "unlogged.png"), "--log", str(tmp_path / "pub")]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert "VALID but UNTRUSTED" in out[-2]
+    assert out[-1] == "log: its pixels are NOT in example.com/log (size 6)"
+
+    assert main(["inspect", str(tmp_path / "stripped.png"), "--log", str(tmp_path / "pub")]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("no C2PA manifest")
+    assert out[-1] == "log: its pixels are entry #5 of example.com/log (size 6); inclusion proof verified"
+
+    # a tampered export is refused before any lookup: one error line, exit 1
+    lines = (tmp_path / "pub" / "entries.jsonl").read_bytes().splitlines(keepends=True)
+    (tmp_path / "pub" / "entries.jsonl").write_bytes(b"".join(lines[:5]))
+    assert main(["inspect", str(tmp_path / "logged.png"), "--log", str(tmp_path / "pub")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "holds 5 entries but the checkpoint commits to 6" in err[0]
