@@ -338,7 +338,8 @@ def _add_provenance_parsers(sub: Any, build: argparse.ArgumentParser, fmt: type[
     a.add_argument("--reveals", type=Path, required=True, metavar="FILE", help="the developer's reveals.jsonl")
     a.add_argument("--suspect", type=Path, required=True, metavar="IMG")
     _add_generator_args(a)
-    _add_reconstruction_args(a)
+    _add_reconstruction_args(a)  # with --zoo: the attribution's search (--precision included)
+    add_memory_format_argument(a)
     a.add_argument("--batch-size", type=int_range(1), default=64, help="regeneration batch size")
     a.add_argument("--report", type=Path, default=None, help="write the JSON report here (default: print it)")
 
@@ -435,6 +436,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
                                                read_reveals, to_tensor)
 
     device = _device(args.device)
+    resolved_precision(args.precision, device)  # bf16 where there is none: one line, before any work
     v = load_log(args.log, args.vkey)
     reveals = match_reveals(v, read_reveals(args.reveals))
     suspect = load_suspect(args.suspect)
@@ -448,10 +450,14 @@ def cmd_audit(args: argparse.Namespace) -> int:
         zoo = GeneratorSource(args.zoo, ()).load(device=device)
         r = zoo[0].resolution
         if suspect.shape[:2] == (r, r):
+            distance = _distance(args, device)
+            precision = resolved_precision(args.precision, device, zoo, distance)
+            memory_format = resolve_memory_format(args.memory_format, precision, device)
             res = attribute_images([str(args.suspect)], to_tensor(suspect[None]), zoo, attempts=args.attempts,
-                                   steps=args.steps, lr=args.lr, distance=_distance(args, device), seed=args.seed,
-                                   device=device)[0]
+                                   steps=args.steps, lr=args.lr, distance=distance, seed=args.seed,
+                                   device=device, precision=precision, memory_format=memory_format)[0]
             add_attribution(report, args.zoo, res.attributed, res.distances)
+            report["attribution"].update(precision=precision, memory_format=memory_format, distances_precision="fp32")
         else:
             report["attribution"] = {"zoo": args.zoo, "skipped": f"the suspect is not {r}x{r}"}
     text = json.dumps(report, indent=2)

@@ -16,13 +16,14 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from contracts.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
 from contracts.cli import DEFAULTS_HELP, add_commands, int_range, make_parser as one_line_parser, positive_float
-from reconstruction_pipeline.cli import FAILURES, SEED, _add_generator_args, _device, _distance
+from reconstruction_pipeline.cli import (FAILURES, SEED, _add_generator_args, _device, _distance,
+                                         add_memory_format_argument, add_precision_argument, resolved_precision)
 from reconstruction_pipeline.distances import distance_names
 from reconstruction_pipeline.errors import PipelineError, run_command
 from reconstruction_pipeline.sources import GeneratorSource
@@ -66,6 +67,8 @@ def _add_attribution_args(p: argparse.ArgumentParser) -> None:
                         "automatically when a clf-* attack is asked for")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
     p.add_argument("--threads", type=int_range(1), default=None, help="torch CPU threads (default: torch's)")
+    add_precision_argument(p)  # the attribution's seed searches; the attack itself (its gradients, the attacker's
+    add_memory_format_argument(p)  # own reconstructions) stays fp32
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -146,14 +149,26 @@ def cmd_list() -> int:
     return 0
 
 
-def _context(args: argparse.Namespace) -> tuple[AttackContext, list[str]]:
+def _context(args: argparse.Namespace,
+             earlier: tuple[str, str] | None = None) -> tuple[AttackContext, list[str]]:
+    """The context of ``args``; ``earlier``: the (precision, memory format) a run in --out was started with, which an
+    ``auto`` continues (as ``build`` does)."""
     from reconstruction_pipeline.attacks import AttackContext, AttributionSettings
+    from reconstruction_pipeline.memory_format import resolve_memory_format
 
     device = _device(args.device)
+    resolved_precision(args.precision, device)  # bf16 where there is none: one line, before loading anything
     gens = GeneratorSource(args.zoo, tuple(args.generator)).load(device=device)
     ids = [g.id for g in gens]
+    distance = _distance(args, device)
+    precision_name, layout_name = args.precision, args.memory_format
+    if earlier is not None:
+        precision_name = earlier[0] if precision_name == "auto" else precision_name
+        layout_name = earlier[1] if layout_name == "auto" else layout_name
+    precision = resolved_precision(precision_name, device, gens, distance)
+    memory_format = resolve_memory_format(layout_name, precision, device)
     return AttackContext(
-        gens, _distance(args, device), device,
+        gens, distance, device, precision=precision, memory_format=memory_format,
         attribution=AttributionSettings(args.attempts, args.steps, args.lr, args.seed),
         attacker=AttributionSettings(args.attacker_attempts, args.attacker_steps, args.lr, args.seed),
         oracle=(None if args.oracle_attempts is None and args.oracle_steps is None else
@@ -175,6 +190,23 @@ def _classifier(args: argparse.Namespace, needed: bool, device: torch.device) ->
     return load_classifier(path, device=device)[0]
 
 
+def _recorded_run(cfg: Path) -> dict[str, Any] | None:
+    """An earlier run's run.json (None when there is none), its ``run`` settings completed with the search it ran
+    in before these were recorded: fp32, contiguous."""
+    if not cfg.is_file():
+        return None
+    try:
+        old = json.loads(cfg.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise PipelineError(f"{cfg}: unreadable; choose another --out", exit_code=1) from None
+    run = old.get("run") if isinstance(old, dict) else None
+    if not isinstance(run, dict):
+        raise PipelineError(f"{cfg}: not a run's settings; choose another --out", exit_code=1)
+    run.setdefault("precision", "fp32")
+    run.setdefault("memory_format", "contiguous")
+    return old
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from reconstruction_pipeline.attacks import AttackBatch
     from reconstruction_pipeline.attacks.experiment import run_sweep, summarize, summary_text
@@ -182,7 +214,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from reconstruction_pipeline.generators import seeded_latents
     from reconstruction_pipeline.targets import synthesize_targets
 
-    ctx, ids = _context(args)
+    cfg = args.out / "run.json"
+    old = _recorded_run(cfg)
+    ctx, ids = _context(args, None if old is None else (old["run"]["precision"], old["run"]["memory_format"]))
     specs = _specs(args.attack, ids)  # every spec checked before any work
     clf = _classifier(args, any(s.attack.needs_classifier for s in specs), ctx.device)
     if clf is not None:
@@ -190,15 +224,19 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise PipelineError(f"--classifier was trained on {list(getattr(clf, 'classes'))}, not on {ids}",
                                 exit_code=2)
         ctx = dataclasses.replace(ctx, classifier=clf)
-    identity = {"argv": sys.argv[1:], "specs": [s.name for s in specs],
-                "run": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
-                        if k not in ("attack", "out", "threads", "framing_budgets")}}
-    cfg = args.out / "run.json"
-    if cfg.is_file():
-        old = json.loads(cfg.read_text(encoding="utf-8"))
-        if old.get("run") != identity["run"]:
-            raise PipelineError(f"{args.out} holds a run with other settings; choose another --out", exit_code=1)
+    run: dict[str, Any] = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
+                           if k not in ("attack", "out", "threads", "framing_budgets")}
+    # the search as resolved (fp32 | bf16, contiguous | channels_last), not as asked: a resume in another precision
+    # is refused, and 'auto' continues the run the way it was started
+    run.update(precision=ctx.precision, memory_format=ctx.memory_format)
+    identity = {"argv": sys.argv[1:], "specs": [s.name for s in specs], "run": run}
+    if old is not None and old["run"] != run:
+        diff = next(k for k in sorted(set(old["run"]) | set(run)) if old["run"].get(k) != run.get(k))
+        raise PipelineError(f"{args.out} holds a run with other settings ({diff}: {old['run'].get(diff)!r} there, "
+                            f"{run.get(diff)!r} now); re-run with its settings or choose another --out", exit_code=1)
     atomic_write_json(cfg, identity)
+    print(f"attribution searches in {ctx.precision} ({ctx.memory_format}), its distances and decisions in fp32; "
+          "the attacks in fp32", flush=True)
     ts = synthesize_targets(ctx.generators, per_generator=args.targets_per_generator, seed=args.seed,
                             device=ctx.device)
     latents = tuple(seeded_latents([s], ctx.generator(g).latent_dim)[0] for s, g in zip(ts.seeds,

@@ -31,7 +31,12 @@ class AttackContext:
     """generators: the zoo (the attribution's candidates, in order); distance: the attribution's distance (what the
     image-space attacks maximise); attribution: the defender's settings, which framing re-checks against;
     attacker: the attacker's own reconstructions (evasion, framing's moves); classifier: the transfer classifier
-    (``DCTClassifier``) when the attacks need one."""
+    (``DCTClassifier``) when the attacks need one; precision, memory_format: the arithmetic and layout of the
+    attribution's seed searches (:func:`attribution_of`: the defender's attribution and framing's oracle; resolved:
+    fp32 | bf16, contiguous | channels_last; its distances and decisions are fp32 either way). The attack itself stays
+    fp32 whatever the precision -- its gradient steps on images and seeds and the attacker's own reconstructions
+    (:func:`best_reconstruction`) -- so an attack makes the same images in every precision (framing aside, whose
+    rounds stop on the oracle's answers)."""
 
     generators: Sequence[Generator]
     distance: Distance
@@ -40,6 +45,8 @@ class AttackContext:
     attacker: AttributionSettings = AttributionSettings(attempts=2, steps=100)
     oracle: AttributionSettings | None = None
     classifier: torch.nn.Module | None = None
+    precision: str = "fp32"
+    memory_format: str = "contiguous"
 
     @property
     def generator_ids(self) -> list[str]:
@@ -103,7 +110,7 @@ def best_reconstruction(ctx: AttackContext, g: Generator, images: torch.Tensor, 
     z0 = seeded_latents([derive_seed(settings.seed, "attacker", purpose, k, g.id, j) for k in keys for j in range(a)],
                         g.latent_dim, device=ctx.device)
     res = reconstruct(g, images.repeat_interleave(a, dim=0), z0, steps=settings.steps, lr=settings.lr,
-                      distance=ctx.distance, device=ctx.device)
+                      distance=ctx.distance, device=ctx.device)  # fp32: the attack, not the attribution
     d = res.final_distance.view(n, a)
     best = d.argmin(dim=1)
     rows = torch.arange(n) * a + best
@@ -115,5 +122,6 @@ def attribution_of(ctx: AttackContext, images: torch.Tensor, keys: Sequence[str]
     """The full attribution (every generator, ``settings`` or the context's) of each image."""
     s = settings or ctx.attribution
     res = attribute_images(list(keys), images, ctx.generators, attempts=s.attempts, steps=s.steps, lr=s.lr,
-                           distance=ctx.distance, seed=s.seed, device=ctx.device)
+                           distance=ctx.distance, seed=s.seed, device=ctx.device, precision=ctx.precision,
+                           memory_format=ctx.memory_format)
     return [r.attributed for r in res]
