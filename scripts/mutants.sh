@@ -24,10 +24,10 @@ declare -A MODULES=(
   [votes]=".venv|analysis/votes.py|tests/analysis/test_hand.py,tests/analysis/test_boundaries.py"
   [agreement]=".venv|analysis/agreement.py|tests/analysis/test_hand.py,tests/analysis/test_boundaries.py"
   [statistics]=".venv|analysis/statistics.py,analysis/bootstrap.py,analysis/models.py|tests/analysis/test_statistics.py,tests/analysis/test_hand.py,tests/analysis/test_boundaries.py"
-  [allocation]=".venv|study_app/allocation.py,study_app/rounds.py,study_app/session_state.py|tests/study/test_allocation.py,tests/study/test_rounds.py,tests/study/test_dynamic_allocation.py,--deselect=tests/study/test_dynamic_allocation.py::test_the_analysis_loads_the_rules_without_otree"
+  [allocation]=".venv|study_app/allocation.py,study_app/rounds.py,study_app/session_state.py|tests/study/test_allocation.py,tests/study/test_rounds.py,tests/study/test_dynamic_allocation.py,tests/study/test_allocation_edges.py,--deselect=tests/study/test_dynamic_allocation.py::test_the_analysis_loads_the_rules_without_otree"
   [reconstruct]=".venv-pipeline|reconstruction_pipeline/reconstruct.py,reconstruction_pipeline/attribution.py|tests/pipeline/test_reconstruct.py,tests/pipeline/test_attribute.py"
   [targets]=".venv-pipeline|reconstruction_pipeline/targets.py|tests/pipeline/test_targets_seeds.py,tests/pipeline/test_resume_count.py,tests/pipeline/test_conditions_build.py,tests/pipeline/test_attribute.py::test_user_image_is_read_exactly,tests/pipeline/test_attribute.py::test_attribution_is_eq5_and_independent_of_other_images,tests/pipeline/test_cli_errors.py::test_attribute_bad_images"
-  [perturbations]=".venv-pipeline|reconstruction_pipeline/perturbations|tests/pipeline/test_perturbations.py"
+  [perturbations]=".venv-pipeline|reconstruction_pipeline/perturbations|tests/pipeline/test_perturbations.py,tests/pipeline/test_perturbation_contracts.py"
 )
 # A test list may name single tests (pytest node ids without commas) and pytest options: `targets` leaves out
 # test_attribute.py's 22 s CLI run, which reaches load_user_image too but would be rerun for every surviving mutant;
