@@ -23,12 +23,18 @@ declare -A MODULES=(
   [contracts]=".venv|contracts|tests/contracts"
   [votes]=".venv|analysis/votes.py|tests/analysis/test_hand.py,tests/analysis/test_boundaries.py"
   [agreement]=".venv|analysis/agreement.py|tests/analysis/test_hand.py,tests/analysis/test_boundaries.py"
-  [statistics]=".venv|analysis/statistics.py,analysis/bootstrap.py,analysis/models.py|tests/analysis"
-  [allocation]=".venv|study_app/allocation.py,study_app/rounds.py,study_app/session_state.py|tests/study/test_allocation.py,tests/study/test_rounds.py"
+  [statistics]=".venv|analysis/statistics.py,analysis/bootstrap.py,analysis/models.py|tests/analysis/test_statistics.py,tests/analysis/test_hand.py,tests/analysis/test_boundaries.py"
+  [allocation]=".venv|study_app/allocation.py,study_app/rounds.py,study_app/session_state.py|tests/study/test_allocation.py,tests/study/test_rounds.py,tests/study/test_dynamic_allocation.py,tests/study/test_allocation_edges.py,--deselect=tests/study/test_dynamic_allocation.py::test_the_analysis_loads_the_rules_without_otree"
   [reconstruct]=".venv-pipeline|reconstruction_pipeline/reconstruct.py,reconstruction_pipeline/attribution.py|tests/pipeline/test_reconstruct.py,tests/pipeline/test_attribute.py"
-  [targets]=".venv-pipeline|reconstruction_pipeline/targets.py|tests/pipeline/test_targets_seeds.py,tests/pipeline/test_resume_count.py"
+  [targets]=".venv-pipeline|reconstruction_pipeline/targets.py|tests/pipeline/test_targets_seeds.py,tests/pipeline/test_resume_count.py,tests/pipeline/test_conditions_build.py,tests/pipeline/test_attribute.py::test_user_image_is_read_exactly,tests/pipeline/test_attribute.py::test_attribution_is_eq5_and_independent_of_other_images,tests/pipeline/test_cli_errors.py::test_attribute_bad_images"
+  [perturbations]=".venv-pipeline|reconstruction_pipeline/perturbations|tests/pipeline/test_perturbations.py,tests/pipeline/test_perturbation_contracts.py"
 )
-ORDER=(contracts votes agreement statistics allocation reconstruct targets)
+# A test list may name single tests (pytest node ids without commas) and pytest options: `targets` leaves out
+# test_attribute.py's 22 s CLI run, which reaches load_user_image too but would be rerun for every surviving mutant;
+# `allocation` leaves out the tests that run the code in a subprocess (mutmut sees only calls in the pytest process,
+# and one of them clears the environment mutmut's mutated code needs): test_allocation_app.py's `otree test` bots and
+# the analysis's import check.
+ORDER=(contracts votes agreement statistics allocation reconstruct targets perturbations)
 [ $# -gt 0 ] && ORDER=("$@")
 
 # the CLI as its console script runs it (python -m mutmut would import mutmut.__main__ twice)
@@ -59,11 +65,14 @@ mutated = [root / p for p in eval(paths)]
 def hit(f: Path) -> bool:
     return any(f == m or m in f.parents for m in mutated)
 also = []
-for top in ("analysis", "contracts", "study_app", "reconstruction_pipeline", "deploy", "bench", "settings.py",
-            "_static", "_templates"):
+# every top-level package and module of the copy (the venvs' .pth puts the main checkout on sys.path, so one left
+# out here would be imported from there, not from this tree), and the templates oTree reads
+tops = sorted(e.name for e in root.iterdir()
+              if e.name not in ("tests", "mutants", "docs", "scripts")
+              and ((e.is_dir() and (e / "__init__.py").exists()) or e.suffix == ".py"
+                   or e.name in ("_static", "_templates", "bench")))
+for top in tops:
     entry = root / top
-    if not entry.exists():
-        continue
     if not any(m == entry or entry in m.parents for m in mutated):
         also.append(top)
         continue
