@@ -147,3 +147,33 @@ def test_last_activity_is_the_latest_trial_whatever_their_order() -> None:
     trials = [TrialRow("ann", "main", 0, False, False, 500.0), TrialRow("ann", "main", 1, False, True, 100.0, "g1")]
     votes, holds = derive_allocation(2, trials)
     assert votes == [0, 1] and holds == {"ann": [[0], 500.0]}
+
+
+# ------------------------------------------------------------------------------- the live state between messages
+
+def test_the_live_state_is_kept_per_session_code_and_dropped_on_a_failed_transaction() -> None:
+    """session_state's process cache: each session's state under its own code; ``forget`` (a failed transaction)
+    drops only that session's, so its next message rebuilds it from the trials, and forgetting twice is harmless."""
+    from study_app import session_state
+    from study_app.session_state import SessionState
+
+    def state(code: str) -> SessionState:
+        return SessionState(code=code, settings=None, base_url="", bundle="", fingerprint="",  # type: ignore[arg-type]
+                            practice_targets=[], votes=[0, 0])
+    a, b = state("sess-a"), state("sess-b")
+    try:
+        assert session_state.put(a) is a and session_state.put(b) is b
+        assert session_state.get("sess-a") is a and session_state.get("sess-b") is b
+        assert session_state.get("sess-c") is None
+        session_state.forget("sess-a")
+        assert session_state.get("sess-a") is None and session_state.get("sess-b") is b
+        session_state.forget("sess-a")  # already gone: no error
+        assert session_state.get("sess-b") is b
+    finally:
+        session_state.forget("sess-a")
+        session_state.forget("sess-b")
+
+
+def test_disagreement_of_an_empty_tally_is_false() -> None:
+    assert allocation.disagreement([]) is False
+    assert allocation.disagreement([2, 0, 0]) is False and allocation.disagreement([2, 1, 0]) is True
