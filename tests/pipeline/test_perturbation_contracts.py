@@ -137,6 +137,14 @@ def test_the_limits_the_registry_allows_work() -> None:
     (lambda x: P.webp(x, quality=101), "quality must be in 1..100, got 101"),
     (lambda x: P.jpeg(x[:, :1], quality=50), "images: expected [N, 3, H, W], got (2, 1, 16, 16)"),
     (lambda x: P.webp(x[0], quality=50), "images: expected [N, 3, H, W], got (3, 16, 16)"),
+    (lambda x: P.blur(x, kernel=4), "kernel must be odd and >= 3, got 4"),
+    (lambda x: P.blur(x, kernel=1), "kernel must be odd and >= 3, got 1"),
+    (lambda x: P.blur(x[:, :1], kernel=3), "images: expected [N, 3, H, W], got (2, 1, 16, 16)"),
+    (lambda x: P.mirror(x[0]), "images: expected [N, 3, H, W], got (3, 16, 16)"),
+    (lambda x: P.zoom(x[:, :2], fraction=0.9), "images: expected [N, 3, H, W], got (2, 2, 16, 16)"),
+    (lambda x: P.noise(x[:, :1], [1, 2], var=0.01), "images: expected [N, 3, H, W], got (2, 1, 16, 16)"),
+    (lambda x: P.crop(x[None], [1, 2], minimum=0.9), "images: expected [N, 3, H, W], got (1, 2, 3, 16, 16)"),
+    (lambda x: P.rotate(x[:, :1], [1, 2], maximum=5.0), "images: expected [N, 3, H, W], got (2, 1, 16, 16)"),
 ])
 def test_direct_calls_refuse_bad_arguments_in_one_line(call, message: str) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ValueError) as e:
