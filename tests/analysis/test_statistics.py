@@ -24,7 +24,7 @@ from analysis.coverage import coverage_projection
 from analysis.models import generator_difficulty
 from analysis.participants import participant_table
 from analysis.simulate import simulate_study, write_study
-from analysis.statistics import wilson_interval
+from analysis.statistics import proportion, wilson_interval
 from analysis.timing import response_times
 from analysis.votes import valid_votes
 from contracts.bundle import attribute
@@ -252,3 +252,13 @@ def test_vectorised_wilson_matches_statsmodels() -> None:
         ref = proportion_confint(int(k[i]), int(n[i]), method="wilson")
         assert (lo[i], hi[i]) == pytest.approx(ref, abs=1e-12)
     assert math.isnan(lo[5]) and math.isnan(hi[5])
+
+
+@pytest.mark.parametrize("alpha", [0.05, 0.1, 0.01])
+def test_proportion_reports_the_wilson_interval_at_its_alpha(alpha: float) -> None:
+    row = proportion("accuracy", 37, 50, alpha=alpha)
+    lo, hi = proportion_confint(37, 50, alpha=alpha, method="wilson")
+    assert row["quantity"] == "accuracy" and (row["k"], row["n"]) == (37, 50) and row["estimate"] == 37 / 50
+    assert row["ci_low"] == pytest.approx(lo, abs=1e-12) and row["ci_high"] == pytest.approx(hi, abs=1e-12)
+    empty = proportion("accuracy", 0, 0, alpha=alpha)
+    assert math.isnan(empty["estimate"]) and math.isnan(empty["ci_low"]) and math.isnan(empty["ci_high"])
