@@ -25,8 +25,8 @@ declare -A MODULES=(
   [agreement]=".venv|analysis/agreement.py|tests/analysis/test_hand.py,tests/analysis/test_boundaries.py"
   [statistics]=".venv|analysis/statistics.py,analysis/bootstrap.py,analysis/models.py|tests/analysis/test_statistics.py,tests/analysis/test_hand.py,tests/analysis/test_boundaries.py"
   [allocation]=".venv|study_app/allocation.py,study_app/rounds.py,study_app/session_state.py|tests/study/test_allocation.py,tests/study/test_rounds.py,tests/study/test_dynamic_allocation.py,tests/study/test_allocation_edges.py,--deselect=tests/study/test_dynamic_allocation.py::test_the_analysis_loads_the_rules_without_otree"
-  [reconstruct]=".venv-pipeline|reconstruction_pipeline/reconstruct.py,reconstruction_pipeline/attribution.py|tests/pipeline/test_reconstruct.py,tests/pipeline/test_attribute.py"
-  [targets]=".venv-pipeline|reconstruction_pipeline/targets.py|tests/pipeline/test_targets_seeds.py,tests/pipeline/test_resume_count.py,tests/pipeline/test_conditions_build.py,tests/pipeline/test_attribute.py::test_user_image_is_read_exactly,tests/pipeline/test_attribute.py::test_attribution_is_eq5_and_independent_of_other_images,tests/pipeline/test_cli_errors.py::test_attribute_bad_images"
+  [reconstruct]=".venv-pipeline|reconstruction_pipeline/reconstruct.py,reconstruction_pipeline/attribution.py|tests/pipeline/test_reconstruct.py,tests/pipeline/test_reconstruct_contract.py,tests/pipeline/test_attribute.py"
+  [targets]=".venv-pipeline|reconstruction_pipeline/targets.py|tests/pipeline/test_targets_seeds.py,tests/pipeline/test_targets_contract.py,tests/pipeline/test_resume_count.py,tests/pipeline/test_conditions_build.py,tests/pipeline/test_attribute.py::test_user_image_is_read_exactly,tests/pipeline/test_attribute.py::test_attribution_is_eq5_and_independent_of_other_images,tests/pipeline/test_cli_errors.py::test_attribute_bad_images"
   [perturbations]=".venv-pipeline|reconstruction_pipeline/perturbations|tests/pipeline/test_perturbations.py,tests/pipeline/test_perturbation_contracts.py"
 )
 # A test list may name single tests (pytest node ids without commas) and pytest options: `targets` leaves out
@@ -111,7 +111,9 @@ PY
   echo "== $name ($venv): mutating $paths, tests $tests, cap ${CAP}s, $JOBS jobs"
   start=$(date +%s)
   # PYTHONPATH must not point at the checkout: the tests have to import the mutated copy in mutants/
-  (cd "$dir" && env -u PYTHONPATH timeout --signal=INT --kill-after=30 "$CAP" nice -n 10 \
+  # one intra-op thread: mutmut forks its workers after the tests have run torch once, and a forked child of a
+  # process whose OpenMP pool is up can hang in its first parallel op (every `reconstruct` mutant "timed out" so)
+  (cd "$dir" && env -u PYTHONPATH OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 timeout --signal=INT --kill-after=30 "$CAP" nice -n 10 \
       "$py" -c "$MUTMUT" run --max-children "$JOBS" >"$dir/run.log" 2>&1)
   rc=$?
   took=$(( $(date +%s) - start ))
