@@ -129,3 +129,27 @@ def test_vote_counts_edges_and_distribution_without_unvoted_targets() -> None:
     assert every_target_voted.to_dict(orient="list") == {"votes": [1, 2], "images": [1, 1]}   # no "0 votes" row
     one_unvoted = votes_per_image_distribution(majority, n_targets=3)
     assert one_unvoted.to_dict(orient="list") == {"votes": [0, 1, 2], "images": [1, 1, 1]}
+
+
+def test_dawid_skene_summary_names_its_scopes_and_method_and_handles_edges() -> None:
+    """The summary's shape as the report and summary.json read it: the two scopes by name (the min-votes one empty
+    when no target reaches it), the method, agreement with an algorithm that is right on 2 of 3 targets, a generator
+    that was voted for but made no target, and no votes at all."""
+    votes, targets = _spammer_votes()
+    targets["algo_generator"] = [t if i % 3 else "progan" if t != "progan" else "stylegan"
+                                 for i, t in enumerate(targets["true_generator"])]
+    extra = pd.DataFrame([{"participant_code": "G0", "target_id": "x00", "chosen_generator": "zoo-extra"}])
+    labels, summary = dawid_skene(pd.concat([votes, extra], ignore_index=True), targets, min_votes=7, n_iter=50)
+    assert summary["method"] == "Dawid-Skene EM (crowd-kit, n_iter=50)"
+    assert [s["scope"] for s in summary["scope"]] == [">= 7 votes", "all voted"]
+    none, every = summary["scope"]
+    assert none == {"scope": ">= 7 votes", "targets": 0, "ds_accuracy": None, "mv_accuracy": None,
+                    "ds_agreement_with_algo": None, "mv_agreement_with_algo": None, "labels_differing": 0}
+    ds = labels.set_index("target_id")["ds_generator"]
+    algo = targets.set_index("target_id")["algo_generator"].reindex(ds.index)
+    assert every["targets"] == 18
+    assert every["ds_agreement_with_algo"] == pytest.approx(float((ds == algo).mean()))
+    assert every["ds_agreement_with_algo"] != pytest.approx(0.5)  # not symmetric under == / !=
+    empty_labels, empty = dawid_skene(votes.iloc[:0], targets, min_votes=3)
+    assert empty == {"scope": [], "note": "no votes"}
+    assert list(empty_labels.columns) == ["target_id", "ds_generator"] and len(empty_labels) == 0

@@ -19,7 +19,7 @@ from statsmodels.stats.proportion import proportion_confint
 from analysis import analyze, load
 from analysis.agreement import cohen_kappa, mcnemar_exact
 from analysis.algorithm import attribution
-from analysis.bootstrap import participant_intervals
+from analysis.bootstrap import bootstrap_draws, jackknife_values, participant_intervals, vote_arrays
 from analysis.coverage import coverage_projection
 from analysis.models import generator_difficulty
 from analysis.participants import participant_table
@@ -262,3 +262,75 @@ def test_proportion_reports_the_wilson_interval_at_its_alpha(alpha: float) -> No
     assert row["ci_low"] == pytest.approx(lo, abs=1e-12) and row["ci_high"] == pytest.approx(hi, abs=1e-12)
     empty = proportion("accuracy", 0, 0, alpha=alpha)
     assert math.isnan(empty["estimate"]) and math.isnan(empty["ci_low"]) and math.isnan(empty["ci_high"])
+
+
+def test_intervals_do_not_depend_on_the_batch_size(sim_study) -> None:
+    """Resamples and leave-one-outs computed a few at a time (uneven last batch) equal one batch: same draws, same
+    count, same jackknife."""
+    p, v = _parts(sim_study)
+    kwargs = dict(min_votes=3, n_resamples=50, seed=3)
+    whole = participant_intervals(p, v, sim_study.targets, sim_study.generators, batch=1000, **kwargs)
+    pieces = participant_intervals(p, v, sim_study.targets, sim_study.generators, batch=7, **kwargs)
+    assert (pieces["resamples"] == 50).all()
+    pd.testing.assert_frame_equal(whole, pieces, check_exact=False, rtol=1e-12, atol=1e-12)
+
+
+def test_vote_agreement_is_the_share_of_votes_for_the_algorithms_generator(sim_study) -> None:
+    p, v = _parts(sim_study)
+    got = participant_intervals(p, v, sim_study.targets, sim_study.generators, min_votes=3, n_resamples=0,
+                                seed=0).set_index("statistic")
+    algo = sim_study.targets.set_index("target_id")["algo_generator"]
+    share = float((v["chosen_generator"].to_numpy() == v["target_id"].map(algo).to_numpy()).mean())
+    assert 0.2 < share < 0.95  # the premise: not all and not none
+    assert got.loc["vote_agreement", "estimate"] == pytest.approx(share, rel=1e-12)
+
+
+def test_dynamic_intervals_use_the_settled_targets(sim_study) -> None:
+    """With ``allocation='dynamic'`` a target whose two votes agree counts (its majority of 3 is settled); the label
+    agreement is then the share of settled targets whose majority is the algorithm's generator, computed here by
+    hand on a vote table where half the 3-vote targets lost their third vote."""
+    p, v = _parts(sim_study)
+    v = v.sort_values(["target_id", "participant_code"]).reset_index(drop=True)
+    nth = v.groupby("target_id").cumcount()
+    ids = sorted(set(v["target_id"]))
+    thin = {t for i, t in enumerate(ids) if i % 2 == 0}
+    v = v[~(v["target_id"].isin(thin) & (nth >= 2))]
+    # the algorithm disagrees with the first vote of every thinned target (so only dynamic counts those)
+    first = v.groupby("target_id")["chosen_generator"].first()
+    targets = sim_study.targets.copy()
+    gens = sorted(sim_study.generators)
+    targets["algo_generator"] = [next(g for g in gens if g != first[t]) if t in thin and t in first.index else a
+                                 for t, a in zip(targets["target_id"], targets["algo_generator"])]
+    rows = {a: participant_intervals(p, v, targets, sim_study.generators, min_votes=3, n_resamples=0,
+                                     seed=0, allocation=a).set_index("statistic") for a in ("balanced", "dynamic")}
+    algo = targets.set_index("target_id")["algo_generator"]
+    settled, agree = 0, 0
+    for t, group in v.groupby("target_id"):
+        counts = group["chosen_generator"].value_counts()
+        top = sorted(counts.index, key=lambda g: (-counts[g], g))[0]
+        n, lead = len(group), counts[top]
+        runner = counts.drop(top).max() if len(counts) > 1 else 0
+        if n >= 3 or runner + (3 - n) < lead:
+            settled += 1
+            agree += top == algo[t]
+    assert settled > sum(len(g) >= 3 for _, g in v.groupby("target_id"))  # the premise: 2-vote targets settle
+    assert rows["dynamic"].loc["label_agreement", "estimate"] == pytest.approx(agree / settled, rel=1e-12)
+    assert rows["dynamic"].loc["label_agreement", "estimate"] != rows["balanced"].loc["label_agreement", "estimate"]
+
+
+def test_resampling_edges(sim_study) -> None:
+    p, v = _parts(sim_study)
+    arrays = vote_arrays(p, v, sim_study.targets, sim_study.generators, min_votes=3, dynamic=False)
+    assert arrays.dynamic is False
+    assert all(len(x) == 0 for x in bootstrap_draws(arrays, n_resamples=0, seed=0, batch=5).values())
+    assert all(len(x) == arrays.n_participants for x in jackknife_values(arrays, batch=4).values())
+    codes = list(p.loc[p["valid"], "participant_code"])
+    for keep, expected in ((codes[:1], 0), (codes[:2], 2)):
+        pk = p[p["participant_code"].isin(keep)]
+        vk = v[v["participant_code"].isin(keep)]
+        small = vote_arrays(pk, vk, sim_study.targets, sim_study.generators, min_votes=3, dynamic=True)
+        assert small.dynamic is True
+        assert all(len(x) == expected for x in jackknife_values(small, batch=1).values()), keep
+        none = vote_arrays(pk.iloc[:0], vk.iloc[:0], sim_study.targets, sim_study.generators, min_votes=3,
+                           dynamic=False)
+        assert all(len(x) == 0 for x in bootstrap_draws(none, n_resamples=10, seed=0, batch=5).values())
