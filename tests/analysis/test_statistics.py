@@ -334,3 +334,39 @@ def test_resampling_edges(sim_study) -> None:
         none = vote_arrays(pk.iloc[:0], vk.iloc[:0], sim_study.targets, sim_study.generators, min_votes=3,
                            dynamic=False)
         assert all(len(x) == 0 for x in bootstrap_draws(none, n_resamples=10, seed=0, batch=5).values())
+
+
+def test_generator_difficulty_table_and_test_against_statsmodels(sim_study) -> None:
+    """Every column and key the report reads: Wilson counts per generator, the GEE's accuracy and its 95 % interval
+    (statsmodels' own conf_int, mapped through the logistic), the Wald test; and each 'not fitted' note."""
+    import statsmodels.api as sm
+    import statsmodels.formula.api as smf
+
+    _, v = _parts(sim_study)
+    table, test = generator_difficulty(v, sim_study.generators)
+    assert list(table.columns) == ["true_generator", "correct", "n", "accuracy", "ci_low", "ci_high",
+                                   "gee_accuracy", "gee_ci_low", "gee_ci_high"]
+    assert set(test) == {"method", "statistic", "df", "p_value", "note"} and test["note"] == ""
+    assert test["method"] == ("binomial GEE, exchangeable within participant, robust SE; Wald test of equal "
+                              "accuracy across generators")
+    data = pd.DataFrame({"y": v["correct"].astype(float), "gen": v["true_generator"], "who": v["participant_code"]})
+    ref = smf.gee("y ~ 0 + C(gen)", groups="who", data=data, family=sm.families.Binomial(),
+                  cov_struct=sm.cov_struct.Exchangeable()).fit()
+    ci = 1 / (1 + np.exp(-ref.conf_int().to_numpy()))
+    assert table["gee_ci_low"].to_numpy() == pytest.approx(ci[:, 0], rel=1e-6)
+    assert table["gee_ci_high"].to_numpy() == pytest.approx(ci[:, 1], rel=1e-6)
+    for _, row in table.iterrows():
+        part = v[v["true_generator"] == row["true_generator"]]
+        lo, hi = proportion_confint(int(part["correct"].sum()), len(part), method="wilson")
+        assert (row["correct"], row["n"]) == (int(part["correct"].sum()), len(part))
+        assert (row["ci_low"], row["ci_high"]) == (pytest.approx(lo), pytest.approx(hi))
+    one = v[v["participant_code"] == v["participant_code"].iloc[0]]
+    _, t1 = generator_difficulty(one, sim_study.generators)
+    n_gen = one["true_generator"].nunique()
+    assert t1["note"] == (f"not fitted: needs votes on >= 2 generators from >= 2 participants (have {n_gen} "
+                          f"generator{'' if n_gen == 1 else 's'}, 1 participant)")
+    assert t1["statistic"] is None and t1["p_value"] is None
+    g0 = sorted(sim_study.generators)[0]
+    flat = v.assign(correct=np.where(v["true_generator"] == g0, True, v["correct"]))
+    _, t2 = generator_difficulty(flat, sim_study.generators)
+    assert t2["note"] == f"not fitted: every vote on {g0!r} has the same correctness (logit is infinite)"
