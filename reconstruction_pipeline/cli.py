@@ -178,6 +178,17 @@ def resolved_precision(name: str, device: torch.device, generators: Sequence[Gen
         raise PipelineError(str(e), exit_code=2) from None
 
 
+def resolved_search(precision: str, memory_format: str, device: torch.device, generators: Sequence[Generator],
+                    distance: Distance, earlier: tuple[str, str] | None = None) -> tuple[str, str]:
+    """``--precision`` and ``--memory-format`` resolved for the work (fp32 | bf16, contiguous | channels_last);
+    ``earlier``: the (precision, memory format) a run in --out was started with, which an ``auto`` continues."""
+    if earlier is not None:
+        precision = earlier[0] if precision == "auto" else precision
+        memory_format = earlier[1] if memory_format == "auto" else memory_format
+    resolved = resolved_precision(precision, device, generators, distance)
+    return resolved, resolve_memory_format(memory_format, resolved, device)
+
+
 def _distance(args: argparse.Namespace, device: torch.device) -> Distance:
     return build_distance(args.distance, device=device, feature_weights=args.feature_weights)
 
@@ -207,14 +218,10 @@ def cmd_build(args: argparse.Namespace) -> int:
     from reconstruction_pipeline.attacks.conditions import check_conditions
     check_conditions(conditions, [g.id for g in generators])  # e.g. a framing target not among the generators
     distance = _distance(args, device)  # missing weights: one line, before anything is written
-    precision_name, layout_name = args.precision, args.memory_format
     earlier = recorded_search(args.out)   # 'auto' continues an earlier build in --out the way it was started
-    kept = earlier is not None and "auto" in (precision_name, layout_name)
-    if earlier is not None and kept:
-        precision_name = earlier[0] if precision_name == "auto" else precision_name
-        layout_name = earlier[1] if layout_name == "auto" else layout_name
-    precision = resolved_precision(precision_name, device, generators, distance)
-    memory_format = resolve_memory_format(layout_name, precision, device)
+    kept = earlier is not None and "auto" in (args.precision, args.memory_format)
+    precision, memory_format = resolved_search(args.precision, args.memory_format, device, generators, distance,
+                                               earlier)
     settings = ReconstructionSettings(steps=args.steps, lr=args.lr, distance=args.distance,
                                       feature_weights=args.feature_weights, record_every=args.record_every,
                                       precision=precision, memory_format=memory_format)
@@ -278,8 +285,7 @@ def cmd_attribute(args: argparse.Namespace) -> int:
     resolution = generators[0].resolution
     images = torch.cat([load_user_image(p, resolution=resolution) for p in args.images])  # checked before any work
     distance = _distance(args, device)
-    precision = resolved_precision(args.precision, device, generators, distance)
-    memory_format = resolve_memory_format(args.memory_format, precision, device)
+    precision, memory_format = resolved_search(args.precision, args.memory_format, device, generators, distance)
     names = [str(p) for p in args.images]
     results = attribute_images(names, images, generators, attempts=args.attempts,
                                steps=args.steps, lr=args.lr, distance=distance, seed=args.seed, device=device,
@@ -451,8 +457,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
         r = zoo[0].resolution
         if suspect.shape[:2] == (r, r):
             distance = _distance(args, device)
-            precision = resolved_precision(args.precision, device, zoo, distance)
-            memory_format = resolve_memory_format(args.memory_format, precision, device)
+            precision, memory_format = resolved_search(args.precision, args.memory_format, device, zoo, distance)
             res = attribute_images([str(args.suspect)], to_tensor(suspect[None]), zoo, attempts=args.attempts,
                                    steps=args.steps, lr=args.lr, distance=distance, seed=args.seed,
                                    device=device, precision=precision, memory_format=memory_format)[0]

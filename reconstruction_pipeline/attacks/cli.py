@@ -23,7 +23,8 @@ import torch
 from contracts.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
 from contracts.cli import DEFAULTS_HELP, add_commands, int_range, make_parser as one_line_parser, positive_float
 from reconstruction_pipeline.cli import (FAILURES, SEED, _add_generator_args, _device, _distance,
-                                         add_memory_format_argument, add_precision_argument, resolved_precision)
+                                         add_memory_format_argument, add_precision_argument, resolved_precision,
+                                         resolved_search)
 from reconstruction_pipeline.distances import distance_names
 from reconstruction_pipeline.errors import PipelineError, run_command
 from reconstruction_pipeline.sources import GeneratorSource
@@ -154,19 +155,13 @@ def _context(args: argparse.Namespace,
     """The context of ``args``; ``earlier``: the (precision, memory format) a run in --out was started with, which an
     ``auto`` continues (as ``build`` does)."""
     from reconstruction_pipeline.attacks import AttackContext, AttributionSettings
-    from reconstruction_pipeline.memory_format import resolve_memory_format
 
     device = _device(args.device)
     resolved_precision(args.precision, device)  # bf16 where there is none: one line, before loading anything
     gens = GeneratorSource(args.zoo, tuple(args.generator)).load(device=device)
     ids = [g.id for g in gens]
     distance = _distance(args, device)
-    precision_name, layout_name = args.precision, args.memory_format
-    if earlier is not None:
-        precision_name = earlier[0] if precision_name == "auto" else precision_name
-        layout_name = earlier[1] if layout_name == "auto" else layout_name
-    precision = resolved_precision(precision_name, device, gens, distance)
-    memory_format = resolve_memory_format(layout_name, precision, device)
+    precision, memory_format = resolved_search(args.precision, args.memory_format, device, gens, distance, earlier)
     return AttackContext(
         gens, distance, device, precision=precision, memory_format=memory_format,
         attribution=AttributionSettings(args.attempts, args.steps, args.lr, args.seed),
