@@ -16,11 +16,8 @@ from reconstruction_pipeline.distances import build_distance
 from reconstruction_pipeline.generators import Generator, seeded_latents
 from reconstruction_pipeline.reconstruct import curve_steps, one_at_a_time, reconstruct
 from reconstruction_pipeline.targets import derive_seed
+from tests.pipeline.seed_formula import by_the_docs
 
-
-def _by_the_docs(seed: int, *keys: object) -> int:
-    text = "|".join([str(seed), *map(str, keys)]).encode("utf-8")
-    return int(hashlib.sha256(text).hexdigest()[:16], 16) // 2
 
 
 def _problem(g: Generator, n: int, dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
@@ -117,7 +114,7 @@ def test_the_reference_loop_and_the_attribution_forward_the_search_options(
     (out,) = attribute_images(["a.png"], x[:1], [g], attempts=2, steps=4, lr=0.5, distance=dist, seed=3,
                               precision=precision, memory_format=memory_format)
     key = image_key(x[0])
-    z = seeded_latents([_by_the_docs(3, "attribute", key, g.id, a) for a in range(2)], g.latent_dim)
+    z = seeded_latents([by_the_docs(3, "attribute", key, g.id, a) for a in range(2)], g.latent_dim)
     res = reconstruct(g, x[:1].repeat(2, 1, 1, 1), z, **kw)  # type: ignore[arg-type]
     assert out.distances[g.id] == float(res.final_distance.min())
 
@@ -154,7 +151,7 @@ def test_attribution_starts_from_its_documented_seeds(tiny: list[Generator]) -> 
                            seed=11)
     assert [o.name for o in out] == ["first.png", "second.png"]
     for g in tiny:
-        z0 = seeded_latents([_by_the_docs(11, "attribute", key, g.id, a) for a in range(2)], g.latent_dim)
+        z0 = seeded_latents([by_the_docs(11, "attribute", key, g.id, a) for a in range(2)], g.latent_dim)
         res = reconstruct(g, images[1:2].repeat(2, 1, 1, 1), z0, steps=3, lr=0.2, distance=dist)
         assert out[1].distances[g.id] == pytest.approx(float(res.final_distance.min()), rel=1e-5), g.id
     with pytest.raises(ValueError) as e:

@@ -2,11 +2,10 @@
 conditioned id and condition seed uses the documented keys (docs/pipeline.md; a changed key silently changes every
 published run), a condition sees the context the registry documents (device, candidates, true generators, source
 ids, distance, target seeds), conditioned targets keep their source's seed, images are clamped to [-1, 1], and each
-refusal says what is wrong. Reference values come from ``_by_the_docs``, the formula written out independently."""
+refusal says what is wrong. Reference values come from ``seed_formula.by_the_docs``, the formula written out independently."""
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -19,11 +18,8 @@ from reconstruction_pipeline import targets as T
 from reconstruction_pipeline import conditions as C
 from reconstruction_pipeline.conditions import ConditionContext, ConditionKind, register, resolve
 from reconstruction_pipeline.generators import Generator, GeneratorSpec, seeded_latents
+from tests.pipeline.seed_formula import by_the_docs
 
-
-def _by_the_docs(seed: int, *keys: object) -> int:
-    text = "|".join([str(seed), *map(str, keys)]).encode("utf-8")
-    return int(hashlib.sha256(text).hexdigest()[:16], 16) // 2
 
 
 class _Affine(nn.Module):
@@ -45,9 +41,9 @@ def generator(gid: str, resolution: int = 4, scale: float = 1.0) -> Generator:
 def test_targets_use_the_documented_target_and_id_keys() -> None:
     gens = [generator("ga"), generator("gb")]
     ts = T.synthesize_targets(gens, per_generator=2, seed=5)
-    expected_seeds = [_by_the_docs(5, "target", g, j) for g in ("ga", "gb") for j in range(2)]
+    expected_seeds = [by_the_docs(5, "target", g, j) for g in ("ga", "gb") for j in range(2)]
     assert list(ts.seeds) == expected_seeds
-    assert list(ts.ids) == ["t" + format(_by_the_docs(5, "target-id", g, j), "016x")[:10]
+    assert list(ts.ids) == ["t" + format(by_the_docs(5, "target-id", g, j), "016x")[:10]
                             for g in ("ga", "gb") for j in range(2)]
     assert list(ts.true_generators) == ["ga", "ga", "gb", "gb"]
     z = seeded_latents(expected_seeds, 8)
@@ -57,11 +53,11 @@ def test_targets_use_the_documented_target_and_id_keys() -> None:
 def test_conditioned_ids_and_condition_seeds_use_their_documented_keys() -> None:
     assert T.conditioned_target_id(3, "ga", 1, "clean") == T.target_id(3, "ga", 1)
     assert T.conditioned_target_id(3, "ga", 1, "jpeg:q=50") == \
-        "t" + format(_by_the_docs(3, "target-id", "ga", 1, "jpeg:q=50"), "016x")[:10]
+        "t" + format(by_the_docs(3, "target-id", "ga", 1, "jpeg:q=50"), "016x")[:10]
     assert T.conditioned_target_id(0, "tiny-mlp", 0, "mirror") == \
-        "t" + format(_by_the_docs(0, "target-id", "tiny-mlp", 0, "mirror"), "016x")[:10]
+        "t" + format(by_the_docs(0, "target-id", "tiny-mlp", 0, "mirror"), "016x")[:10]
     assert len(T.conditioned_target_id(0, "tiny-mlp", 0, "mirror")) == 11
-    assert T.condition_seed(3, "tabc", "noise:var=0.01") == _by_the_docs(3, "condition", "tabc", "noise:var=0.01")
+    assert T.condition_seed(3, "tabc", "noise:var=0.01") == by_the_docs(3, "condition", "tabc", "noise:var=0.01")
 
 
 def test_synthesized_images_are_clamped_to_the_unit_range() -> None:
@@ -92,7 +88,7 @@ def test_a_condition_sees_the_documented_context_and_keeps_the_source_seed(monke
     assert dict(ctx.generators) == {"ga": gens[0], "gb": gens[1]}
     assert ctx.true_generators == sources.true_generators and ctx.source_targets == sources.ids
     assert ctx.distance is distance and ctx.target_seeds == sources.seeds
-    assert seeds == [_by_the_docs(9, "condition", t, "spy-context") for t in sources.ids]
+    assert seeds == [by_the_docs(9, "condition", t, "spy-context") for t in sources.ids]
     # j-major order, each source's conditions in turn; a conditioned target keeps its source's seed and generator
     order = [0, 2, 1, 3]
     assert list(out.source_ids) == [sources.ids[i] for i in order for _ in range(2)]

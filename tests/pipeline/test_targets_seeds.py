@@ -6,17 +6,11 @@ derive_seed(seed, *keys) = the first 8 bytes, big-endian, of sha256("seed|key1|k
 
 from __future__ import annotations
 
-import hashlib
-
 import pytest
 
 from reconstruction_pipeline.targets import derive_seed, init_seed, target_id
+from tests.pipeline.seed_formula import by_the_docs
 
-
-def _by_the_docs(seed: int, *keys: object) -> int:
-    """The documented formula, written out independently of the module."""
-    text = "|".join([str(seed), *map(str, keys)]).encode("utf-8")
-    return int(hashlib.sha256(text).hexdigest()[:16], 16) // 2
 
 
 # sha256(b"0|target|tiny-mlp|0") starts 342ec14c08dd0d36; 0x342ec14c08dd0d36 >> 1 = 1880077635605661339
@@ -29,14 +23,14 @@ PINNED = [
 
 @pytest.mark.parametrize("args, expected", PINNED)
 def test_derive_seed_is_the_documented_formula(args: tuple[object, ...], expected: int) -> None:
-    assert _by_the_docs(*args) == expected  # the hand-written value is the formula's (guards this test itself)
+    assert by_the_docs(*args) == expected  # the hand-written value is the formula's (guards this test itself)
     assert derive_seed(*args) == expected
     assert 0 <= derive_seed(*args) < 2**63
 
 
 def test_init_seed_and_target_id_use_their_documented_keys() -> None:
-    assert init_seed(1, "tabc", "dcgan", 0) == _by_the_docs(1, "init", "tabc", "dcgan", 0) == 3364612040431331067
+    assert init_seed(1, "tabc", "dcgan", 0) == by_the_docs(1, "init", "tabc", "dcgan", 0) == 3364612040431331067
     assert target_id(0, "tiny-mlp", 3) == "t4eb16d17d0"
-    assert target_id(0, "tiny-mlp", 3) == "t" + format(_by_the_docs(0, "target-id", "tiny-mlp", 3), "016x")[:10]
+    assert target_id(0, "tiny-mlp", 3) == "t" + format(by_the_docs(0, "target-id", "tiny-mlp", 3), "016x")[:10]
     # different keys, different seeds: the key order and every key matter
     assert init_seed(1, "tabc", "dcgan", 0) != init_seed(1, "tabc", "dcgan", 1) != init_seed(1, "dcgan", "tabc", 0)
